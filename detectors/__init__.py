@@ -1,0 +1,1 @@
+"""Pure analysis of training curves (numpy/scipy only)."""

@@ -1,0 +1,99 @@
+"""Types shared by every detector: findings, severities and the fitted LR schedule."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Finding", "ScheduleFit", "Severity"]
+
+
+class Severity(str, enum.Enum):
+    """How bad a finding is. Ordered: ``INFO < WARNING < CRITICAL``."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def __lt__(self, other: object) -> bool:  # type: ignore[override]
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:  # type: ignore[override]
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:  # type: ignore[override]
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:  # type: ignore[override]
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank >= other.rank
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One anomaly found in one metric.
+
+    ``step`` and ``end_step`` are training steps taken from the input ``steps`` array, never
+    array indices. ``evidence`` holds the numbers behind ``message`` (JSON-serialisable
+    scalars, lists and strings: ``value``, ``threshold``, ``baseline`` …); renderers read it
+    and never parse ``message``.
+    """
+
+    kind: str
+    severity: Severity
+    metric: str
+    step: int
+    end_step: int | None
+    message: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScheduleFit:
+    """The learning-rate schedule inferred from a logged LR trace (all step values are training steps).
+
+    ``warmup_steps`` is the step at which the LR first reaches (close to) its peak, counted from
+    the first logged step; ``None`` when the trace is too short to tell. ``warmup_shape`` is one
+    of ``"linear"``, ``"cosine"``, ``"exponential"``, ``"none"`` (starts at the peak),
+    ``"unknown"``. ``decay`` is one of ``"linear"``, ``"cosine"``, ``"constant"``,
+    ``"inverse_sqrt"``, ``"other"``, ``"none"`` (run ended before any decay was seen).
+    ``total_steps`` is the run length the decay implies (where the LR would reach its floor),
+    or ``None`` when it cannot be told. ``last_step`` is the last logged step.
+    """
+
+    first_step: int
+    last_step: int
+    warmup_steps: int | None
+    warmup_shape: str
+    peak_lr: float
+    peak_step: int
+    decay: str
+    total_steps: int | None
+    reached_peak: bool
+    lr_never_moves: bool
+    warmup_longer_than_run: bool
+    notes: tuple[str, ...] = ()
+
+    @property
+    def warmup_fraction(self) -> float | None:
+        """Warmup steps as a share of the (implied or observed) total steps."""
+        total = self.total_steps or self.last_step
+        if self.warmup_steps is None or not total:
+            return None
+        return self.warmup_steps / total

@@ -1,0 +1,64 @@
+"""The ``warmup-monitor`` command line: parses options and calls the library, nothing more."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import WarmupMonitorError
+
+__all__ = ["main"]
+
+# Exit codes shared by every command.
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+class _Group(click.Group):
+    """Turns library errors into one ``Error: …`` line and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WarmupMonitorError as err:
+            click.echo(f"Error: {err}", err=True)
+            ctx.exit(EXIT_USAGE)
+        except PermissionError as err:
+            click.echo(f"Error: permission denied: '{err.filename}'. Check its permissions", err=True)
+            ctx.exit(EXIT_USAGE)
+        except FileNotFoundError as err:
+            click.echo(f"Error: '{err.filename}' does not exist. Check the path", err=True)
+            ctx.exit(EXIT_USAGE)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="warmup-monitor")
+def main() -> None:
+    """Diagnose learning-rate warmup problems from TensorBoard, SwanLab, HF Trainer and
+    LLaMA-Factory logs.
+
+    \b
+    report  diagnose finished (or running) runs: terminal, HTML or JSON
+    watch   follow a live run and alert on NaN, divergence or a wasteful warmup
+    plan    check a training config's warmup before the run starts
+    """
+
+
+# Each command lives in its own module under ``warmup_monitor.commands`` and exposes ``command``.
+for _name in ("report", "watch", "plan"):
+    try:
+        _mod = importlib.import_module(f".commands.{_name}", __package__)
+    except ModuleNotFoundError as _err:  # pragma: no cover - only while a command is missing
+        if _err.name != f"{__package__}.commands.{_name}":
+            raise
+        continue
+    main.add_command(_mod.command, _name)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

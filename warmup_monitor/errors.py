@@ -1,0 +1,36 @@
+"""Errors the library raises for bad input. Each renders as one line: the problem, then the fix."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "FormatError",
+    "InputError",
+    "MetricNotFoundError",
+    "WarmupMonitorError",
+]
+
+
+class WarmupMonitorError(Exception):
+    """Base class: ``str(err)`` is one line naming the problem and, when known, the fix."""
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(problem if not fix else f"{problem}. {fix}")
+
+
+class InputError(WarmupMonitorError):
+    """A path is missing, empty, unreadable or holds no logs this tool knows."""
+
+
+class FormatError(WarmupMonitorError):
+    """A file is of a known kind but cannot be decoded (corrupted, compressed, unknown version)."""
+
+
+class MetricNotFoundError(WarmupMonitorError):
+    """A canonical metric or a user-given tag is not in the run."""
+
+
+class ConfigError(WarmupMonitorError):
+    """A configuration file or option is invalid."""

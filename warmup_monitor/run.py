@@ -1,0 +1,222 @@
+"""The run model: every scalar of one run in a long pandas DataFrame."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import MetricNotFoundError
+from .metrics import CANONICAL_METRICS, resolve_metrics
+from .points import Points
+
+__all__ = ["Resume", "Run"]
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A restart seen in the logs: ``tag`` was written again from ``step`` after reaching ``from_step``.
+
+    The values written after the restart replace the earlier ones for the same steps.
+    """
+
+    step: int
+    from_step: int
+    tag: str
+
+
+@dataclass
+class Run:
+    """One training run.
+
+    ``scalars`` has columns ``step`` (int64), ``tag`` (categorical), ``value`` (float64, NaN/±Inf
+    kept) and ``wall_time`` (float64), one row per (tag, step), sorted by tag then step. Where a
+    step was written more than once (a resumed run) the value written last wins, as the
+    TensorBoard UI shows it, and :attr:`resumes` says where that happened.
+    """
+
+    name: str
+    path: Path
+    source: str
+    scalars: pd.DataFrame
+    metric_map: dict[str, str] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    status: str = "unknown"
+    resumes: list[Resume] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    _slices: dict[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_points(
+        cls,
+        points: Points,
+        *,
+        name: str,
+        path: Path,
+        source: str,
+        metrics: Mapping[str, str] | None = None,
+        config: Mapping[str, Any] | None = None,
+        status: str = "unknown",
+        warnings: list[str] | None = None,
+        notes: list[str] | None = None,
+    ) -> Run:
+        """Build a run from points in write order (last write of a (tag, step) wins)."""
+        frame, slices, resumes = _build_frame(points)
+        run = cls(
+            name=name,
+            path=Path(path),
+            source=source,
+            scalars=frame,
+            metric_map=resolve_metrics(slices.keys(), metrics),
+            config=dict(config or {}),
+            status=status,
+            resumes=resumes,
+            warnings=list(warnings or []),
+            notes=list(notes or []),
+            _slices=slices,
+        )
+        return run
+
+    # ------------------------------------------------------------------ access
+    @property
+    def tags(self) -> list[str]:
+        """Every tag in the run, in sorted order."""
+        return sorted(self._slices)
+
+    def has(self, name: str) -> bool:
+        """True when the canonical metric (or raw tag) ``name`` has at least one point."""
+        tag = self.metric_map.get(name, name)
+        return tag in self._slices
+
+    def tag_for(self, name: str) -> str:
+        """The tag a canonical metric name (or a raw tag) reads from."""
+        tag = self.metric_map.get(name, name)
+        if tag not in self._slices:
+            available = ", ".join(self.tags) or "none"
+            if name in CANONICAL_METRICS and name not in self.metric_map:
+                problem = f"metric '{name}' not found in run '{self.name}'"
+            else:
+                problem = f"tag '{tag}' for metric '{name}' not found in run '{self.name}'"
+            raise MetricNotFoundError(
+                f"{problem} (available tags: {available})",
+                f"Map it with --metric {name}=TAG",
+            )
+        return tag
+
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of a canonical metric or raw tag, sorted by step.
+
+        Raises :class:`MetricNotFoundError` listing the available tags when absent.
+        """
+        tag = self.tag_for(name)
+        lo, hi = self._slices[tag]
+        steps = self.scalars["step"].to_numpy()[lo:hi]
+        values = self.scalars["value"].to_numpy()[lo:hi]
+        return steps, values
+
+    @property
+    def last_step(self) -> int | None:
+        if self.scalars.empty:
+            return None
+        return int(self.scalars["step"].max())
+
+    def prefix(self, max_step: int) -> Run:
+        """A copy holding only the points at steps ``<= max_step`` (what a live watcher saw)."""
+        mask = self.scalars["step"].to_numpy() <= max_step
+        frame = self.scalars[mask].reset_index(drop=True)
+        slices = _slices_of(frame)
+        return Run(
+            name=self.name,
+            path=self.path,
+            source=self.source,
+            scalars=frame,
+            metric_map=dict(self.metric_map),
+            config=dict(self.config),
+            status=self.status,
+            resumes=[r for r in self.resumes if r.step <= max_step],
+            warnings=list(self.warnings),
+            notes=list(self.notes),
+            _slices=slices,
+        )
+
+
+def _slices_of(frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    if frame.empty:
+        return {}
+    codes = frame["tag"].cat.codes.to_numpy()
+    cats = frame["tag"].cat.categories
+    bounds = np.flatnonzero(np.diff(codes)) + 1
+    starts = np.concatenate(([0], bounds))
+    ends = np.concatenate((bounds, [len(codes)]))
+    return {str(cats[codes[s]]): (int(s), int(e)) for s, e in zip(starts, ends)}
+
+
+def _build_frame(
+    points: Points,
+) -> tuple[pd.DataFrame, dict[str, tuple[int, int]], list[Resume]]:
+    n = len(points)
+    if n == 0:
+        frame = pd.DataFrame(
+            {
+                "step": np.empty(0, np.int64),
+                "tag": pd.Categorical([], categories=[]),
+                "value": np.empty(0, np.float64),
+                "wall_time": np.empty(0, np.float64),
+            }
+        )
+        return frame, {}, []
+    tags = points.tags
+    # Categories sorted by name so that a frame sorted by code is sorted by tag.
+    order_of_tag = np.argsort(np.asarray(tags, dtype=object)).astype(np.int32)
+    rank = np.empty(len(tags), dtype=np.int32)
+    rank[order_of_tag] = np.arange(len(tags), dtype=np.int32)
+    codes = rank[points.tag_codes]
+    steps = points.steps
+    # Stable grouping by tag keeps write order inside each tag.
+    by_tag = np.argsort(codes, kind="stable")
+    g_codes = codes[by_tag]
+    g_steps = steps[by_tag]
+    same_tag = g_codes[1:] == g_codes[:-1]
+    backwards = same_tag & (g_steps[1:] <= g_steps[:-1])
+    resumes: list[Resume] = []
+    if backwards.any():
+        sorted_tags = [tags[i] for i in order_of_tag]
+        for i in np.flatnonzero(same_tag & (g_steps[1:] < g_steps[:-1])):
+            resumes.append(
+                Resume(step=int(g_steps[i + 1]), from_step=int(g_steps[i]), tag=sorted_tags[g_codes[i]])
+            )
+        # Last write wins: sort by (tag, step, write position) and keep the last of each pair.
+        pos = by_tag  # original write positions, already grouped by tag in write order
+        order = np.lexsort((pos, g_steps, g_codes))
+        idx = pos[order]
+        k_codes = codes[idx]
+        k_steps = steps[idx]
+        keep = np.ones(len(idx), dtype=bool)
+        keep[:-1] = (k_codes[1:] != k_codes[:-1]) | (k_steps[1:] != k_steps[:-1])
+        idx = idx[keep]
+    else:
+        idx = by_tag
+    sel_codes = codes[idx]
+    frame = pd.DataFrame(
+        {
+            "step": steps[idx],
+            "tag": pd.Categorical.from_codes(sel_codes, categories=[tags[i] for i in order_of_tag]),
+            "value": points.values[idx],
+            "wall_time": points.wall_times[idx],
+        }
+    )
+    bounds = np.flatnonzero(np.diff(sel_codes)) + 1
+    starts = np.concatenate(([0], bounds))
+    ends = np.concatenate((bounds, [len(sel_codes)]))
+    slices = {tags[order_of_tag[sel_codes[s]]]: (int(s), int(e)) for s, e in zip(starts, ends)}
+    # One resume per restart point, not one per tag.
+    seen: dict[int, Resume] = {}
+    for r in resumes:
+        seen.setdefault(r.step, r)
+    return frame, slices, sorted(seen.values(), key=lambda r: r.step)

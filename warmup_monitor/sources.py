@@ -1,0 +1,50 @@
+"""The source interface every reader implements: ``poll()`` yields only what is new."""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import Any
+
+from .points import Points
+
+__all__ = ["RunStatus", "Source"]
+
+# Run status values a source can report.
+RunStatus = str  # "running" | "finished" | "crashed" | "aborted" | "unknown"
+
+
+class Source(abc.ABC):
+    """An incremental reader of one run.
+
+    ``poll()`` returns only the points appended since the previous call (all points on the
+    first call) and an empty :class:`Points` when nothing changed. A half-written record or
+    line is "not yet": it is returned by a later poll once complete. Sources only ever read.
+    """
+
+    #: Format name, e.g. ``"tensorboard"``, ``"swanlab"``, ``"trainer_state"``.
+    format: str = "unknown"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        #: Human-readable warnings gathered while reading (skipped records, resumes …).
+        self.warnings: list[str] = []
+        #: Canonical config keys found next to the logs (see ``warmup_monitor.config``).
+        self.config: dict[str, Any] = {}
+        #: ``"running"``, ``"finished"``, ``"crashed"``, ``"aborted"`` or ``"unknown"``.
+        self.status: RunStatus = "unknown"
+        #: Display name from the log's own metadata (e.g. a SwanLab experiment name), if any.
+        self.display_name: str | None = None
+
+    @abc.abstractmethod
+    def poll(self) -> Points:
+        """Return the points added since the last poll."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release open files. Sources hold no state that needs flushing."""
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
