@@ -1,0 +1,632 @@
+"""Tests for the pre-run warmup plan: step arithmetic, guide checks and LR schedules."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from warmup_monitor.errors import ConfigError
+from warmup_monitor.plan import (
+    SCHEDULE_KINDS,
+    PlanResult,
+    load_config,
+    lr_schedule,
+    parse_model_size,
+    plan,
+    render_text,
+)
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "plan"
+
+
+def _plan(name: str, **kwargs: object) -> PlanResult:
+    return plan(load_config(FIXTURES / name), **kwargs)  # type: ignore[arg-type]
+
+
+def _codes(result: PlanResult) -> dict[str, str]:
+    return {f.code: f.severity for f in result.findings}
+
+
+def _write(tmp_path: Path, text: str, name: str = "train.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- The guide's worked example and case studies -------------------------------------------------
+def test_guide_example_with_floor_rounding_matches_the_guide() -> None:
+    """10,000 samples, 8 x 4 x 2 GPUs, 3 epochs: 64 / 156 / 468 / 47 as the guide computes."""
+    result = _plan("guide_example.yaml", gpus=2, rounding="floor")
+    assert result.steps.effective_batch_size == 64
+    assert result.steps.steps_per_epoch == 156
+    assert result.steps.total_steps == 468
+    assert result.warmup.steps == 47
+    assert result.warmup.share == pytest.approx(47 / 468)
+    assert result.exit_code == 0
+
+
+def test_guide_example_with_current_trainer_rounding() -> None:
+    """transformers >= 4.52 counts the partial accumulation window: 157 per epoch, 471 total."""
+    result = _plan("guide_example.yaml", gpus=2)
+    assert result.steps.batches_per_epoch == 625
+    assert result.steps.steps_per_epoch == 157
+    assert result.steps.total_steps == 471
+    assert result.warmup.steps == 48  # ceil(0.1 * 471)
+    assert result.steps.guide_steps_per_epoch == pytest.approx(156.25)
+    assert not [f for f in result.findings if f.severity != "info"]
+
+
+def test_case1_warmup_flagged_too_long_with_the_guides_numbers() -> None:
+    """Case 1 (5,000 / 4x8 / 3 epochs / warmup 200) is ~43% of the run: too long, use 10%."""
+    result = _plan("case1_customer_support.yaml", rounding="floor")
+    assert result.steps.total_steps == 468
+    assert _codes(result)["warmup_too_long"] == "warning"
+    texts = [r.reason for r in result.recommendations]
+    assert (
+        "warmup_steps 200 is 43% of 468 total steps; the guide's maximum is 20%: use 47 (10%)"
+        in texts
+    )
+    assert result.model_size_b == 7.0 and result.model_size_source == "model name"
+
+
+def test_case1_with_current_rounding() -> None:
+    """With the current Trainer the same config runs 471 steps and the warmup is 42%."""
+    result = _plan("case1_customer_support.yaml")
+    assert (result.steps.total_steps, result.warmup.steps) == (471, 200)
+    assert result.warmup.share == pytest.approx(200 / 471)
+    assert result.recommendations[0].suggested == 48
+
+
+def test_case2_ten_percent_is_fine() -> None:
+    """Case 2 (50,000 / 8x4 / 2 epochs / warmup 300) is ~10%: no warning, no error."""
+    old = _plan("case2_tech_docs.yaml", rounding="floor")
+    new = _plan("case2_tech_docs.yaml")
+    # The guide says 3125 (50000 / 32 * 2); the Trainer never counts half an update step.
+    assert old.steps.total_steps == 1562 * 2 == 3124
+    assert new.steps.total_steps == 1563 * 2 == 3126
+    for result in (old, new):
+        assert result.warmup.share == pytest.approx(300 / result.steps.total_steps)
+        assert not [f for f in result.findings if f.severity != "info"]
+        assert result.exit_code == 0
+
+
+def test_case3_qlora_short_run() -> None:
+    """Case 3 (1,000 / 2x8 / 1 epoch / warmup 20 / QLoRA): 62-63 steps, 32% warmup, too long."""
+    old = _plan("case3_prototype.yaml", rounding="floor")
+    new = _plan("case3_prototype.yaml")
+    assert old.steps.total_steps == 62
+    assert new.steps.total_steps == 63
+    assert old.config.method == "qlora"
+    for result in (old, new):
+        assert round(result.warmup.share * 100) == 32
+        assert "warmup_too_long" in _codes(result)
+    method = next(c for c in new.checks if c.basis == "method")
+    assert (method.low, method.high, method.placement) == (100, 300, "below")
+
+
+# --- Agreement with the real HF Trainer ---------------------------------------------------------
+class _Tiny(torch.nn.Module):
+    """Smallest model the Trainer accepts: one weight, returns a loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Linear(1, 1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
+        return {"loss": self.w(x).pow(2).mean()}
+
+
+class _Data(torch.utils.data.Dataset):
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        return {"x": torch.zeros(1)}
+
+
+def _trainer_counts(
+    out: str,
+    n: int,
+    batch: int,
+    accum: int,
+    epochs: float,
+    warmup: float,
+    drop: bool,
+    max_steps: int,
+) -> tuple[int, int, int]:
+    from transformers import Trainer, TrainingArguments
+
+    args = TrainingArguments(
+        output_dir=out,
+        per_device_train_batch_size=batch,
+        gradient_accumulation_steps=accum,
+        num_train_epochs=epochs,
+        max_steps=max_steps,
+        warmup_steps=warmup,
+        dataloader_drop_last=drop,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+    )
+    trainer = Trainer(model=_Tiny(), args=args, train_dataset=_Data(n))
+    values = trainer.set_initial_training_values(args, trainer.get_train_dataloader())
+    per_epoch, total = values[1], values[6]
+    return per_epoch, total, args.get_warmup_steps(total)
+
+
+@pytest.fixture(scope="module")
+def out_dir() -> object:
+    with tempfile.TemporaryDirectory() as tmp:
+        yield tmp
+
+
+@pytest.mark.parametrize(
+    ("name", "samples"),
+    [
+        ("guide_example.yaml", 10_000),
+        ("case1_customer_support.yaml", None),
+        ("case2_tech_docs.yaml", None),
+        ("case3_prototype.yaml", None),
+    ],
+)
+def test_counts_match_the_trainer(out_dir: str, name: str, samples: int | None) -> None:
+    """Steps per epoch, total and warmup equal what the installed Trainer computes."""
+    result = _plan(name, samples=samples)
+    cfg = result.config
+    warmup = cfg.warmup_steps or cfg.warmup_ratio  # 5.x spells a ratio as warmup_steps < 1
+    expected = _trainer_counts(
+        out_dir,
+        result.samples or 0,
+        cfg.per_device_train_batch_size,
+        cfg.gradient_accumulation_steps,
+        cfg.num_train_epochs,
+        warmup,
+        cfg.dataloader_drop_last,
+        cfg.max_steps,
+    )
+    assert (result.steps.steps_per_epoch, result.steps.total_steps, result.warmup.steps) == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 5000),
+    batch=st.integers(1, 16),
+    accum=st.integers(1, 16),
+    epochs=st.sampled_from([1.0, 2.0, 3.0, 0.5, 2.5]),
+    warmup=st.sampled_from([0, 0.03, 0.1, 0.5, 5, 50]),
+    drop=st.booleans(),
+    max_steps=st.sampled_from([-1, -1, 7, 300]),
+)
+def test_counts_match_the_trainer_property(
+    out_dir: str,
+    n: int,
+    batch: int,
+    accum: int,
+    epochs: float,
+    warmup: float,
+    drop: bool,
+    max_steps: int,
+) -> None:
+    """For any dataset size and batch layout the plan counts the steps the Trainer will run."""
+    if drop and n < batch:
+        return  # the Trainer refuses an empty dataloader; the plan reports it as an error
+    config = {
+        "per_device_train_batch_size": batch,
+        "gradient_accumulation_steps": accum,
+        "num_train_epochs": epochs,
+        "max_steps": max_steps,
+        "warmup_steps": warmup,
+        "dataloader_drop_last": drop,
+    }
+    path = Path(out_dir) / "prop.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    result = plan(load_config(path), samples=n)
+    expected = _trainer_counts(out_dir, n, batch, accum, epochs, warmup, drop, max_steps)
+    assert (result.steps.steps_per_epoch, result.steps.total_steps, result.warmup.steps) == expected
+
+
+@pytest.mark.parametrize(
+    ("n", "batch", "gpus", "drop"),
+    [(10_000, 8, 2, False), (1001, 4, 3, False), (1001, 4, 3, True), (7, 2, 8, False)],
+)
+def test_batches_per_device_match_accelerate_sharding(
+    n: int, batch: int, gpus: int, drop: bool, tmp_path: Path
+) -> None:
+    """With several GPUs the per-device batch count is accelerate's BatchSamplerShard length."""
+    from accelerate.data_loader import BatchSamplerShard
+
+    sampler = torch.utils.data.BatchSampler(range(n), batch_size=batch, drop_last=drop)
+    shard = BatchSamplerShard(sampler, num_processes=gpus, process_index=0, even_batches=True)
+    path = _write(
+        tmp_path,
+        f"per_device_train_batch_size: {batch}\ndataloader_drop_last: {str(drop).lower()}\n",
+    )
+    result = plan(load_config(path), samples=n, gpus=gpus)
+    assert result.steps.batches_per_epoch == len(shard)
+
+
+# --- Misconfigurations ------------------------------------------------------------------------
+def test_warmup_longer_than_run_is_an_error(tmp_path: Path) -> None:
+    """warmup_steps beyond the total is an error with a 10% recommendation."""
+    path = _write(
+        tmp_path,
+        "finetuning_type: lora\nlearning_rate: 1e-4\nper_device_train_batch_size: 4\n"
+        "gradient_accumulation_steps: 2\nnum_train_epochs: 1\nwarmup_steps: 500\n",
+    )
+    result = plan(load_config(path), samples=800)
+    assert result.steps.total_steps == 100
+    assert _codes(result)["warmup_longer_than_run"] == "error"
+    assert result.exit_code == 1
+    assert result.recommendations[0].suggested == 10
+
+
+def test_both_warmup_settings_is_an_error(tmp_path: Path) -> None:
+    """warmup_steps and warmup_ratio together: error naming warmup_steps as the one used."""
+    path = _write(tmp_path, "stage: sft\nwarmup_steps: 30\nwarmup_ratio: 0.1\n")
+    result = plan(load_config(path), samples=10_000)
+    assert _codes(result)["warmup_both_set"] == "error"
+    assert result.warmup.steps == 30 and result.warmup.setting == "warmup_steps"
+    message = next(f.message for f in result.findings if f.code == "warmup_both_set")
+    assert "the Trainer uses warmup_steps" in message
+
+
+def test_guide_mistake3_lr_too_high_for_full_finetuning(tmp_path: Path) -> None:
+    """70B full fine-tuning at 1e-4 with 10 warmup steps: LR error and too-short warmup."""
+    path = _write(
+        tmp_path,
+        "model_name_or_path: meta-llama/Meta-Llama-3-70B-Instruct\nfinetuning_type: full\n"
+        "learning_rate: 1e-4\nwarmup_steps: 10\nper_device_train_batch_size: 1\n"
+        "gradient_accumulation_steps: 8\nnum_train_epochs: 2\n",
+    )
+    result = plan(load_config(path), samples=20_000)
+    codes = _codes(result)
+    assert codes["lr_out_of_range"] == "error"
+    assert codes["warmup_too_short"] == "warning"
+    assert result.model_size_b == 70.0
+    lr = next(r for r in result.recommendations if r.parameter == "learning_rate")
+    assert lr.suggested == 5e-6
+    assert result.exit_code == 1
+
+
+def test_constant_scheduler_ignores_warmup(tmp_path: Path) -> None:
+    """The 'constant' schedule has no warmup phase: a configured warmup is an error."""
+    path = _write(tmp_path, "stage: sft\nlr_scheduler_type: constant\nwarmup_steps: 100\n")
+    result = plan(load_config(path), samples=50_000)
+    assert _codes(result)["warmup_ignored"] == "error"
+    assert any(r.suggested == "constant_with_warmup" for r in result.recommendations)
+
+
+def test_wsd_without_decay_steps_is_an_error(tmp_path: Path) -> None:
+    """warmup_stable_decay without num_decay_steps would stop the Trainer: error."""
+    path = _write(
+        tmp_path, "stage: sft\nlr_scheduler_type: warmup_stable_decay\nwarmup_steps: 60\n"
+    )
+    result = plan(load_config(path), samples=50_000)
+    assert _codes(result)["scheduler_kwargs"] == "error"
+
+
+def test_guide_mistake2_short_warmup_recommends_the_guides_rule(tmp_path: Path) -> None:
+    """5 warmup steps in a long run: too short; the fix is 10% of the run, at least 50 steps."""
+    path = _write(
+        tmp_path,
+        "stage: sft\nlearning_rate: 1e-3\nwarmup_steps: 5\nper_device_train_batch_size: 4\n"
+        "num_train_epochs: 1\n",
+    )
+    long_run = plan(load_config(path), samples=4000)  # 1000 steps
+    assert _codes(long_run)["warmup_too_short"] == "warning"
+    assert long_run.recommendations[0].suggested == 100
+    short_run = plan(load_config(path), samples=1200)  # 300 steps: 10% is 30, 50 fits in 20%
+    assert short_run.recommendations[0].suggested == 50
+    share = next(c for c in short_run.checks if c.basis == "share")
+    assert share.placement == "below"
+
+
+def test_constant_schedule_plans_no_warmup(tmp_path: Path) -> None:
+    """With 'constant' the planned warmup is 0 steps whatever warmup_steps says."""
+    path = _write(tmp_path, "stage: sft\nlr_scheduler_type: constant\nwarmup_steps: 100\n")
+    result = plan(load_config(path), samples=50_000)
+    assert (result.warmup.steps, result.warmup.share) == (0, 0.0)
+    assert "no warmup phase" in result.warmup.rule
+
+
+def test_drop_last_with_too_few_samples_is_an_error(tmp_path: Path) -> None:
+    """Fewer samples than one batch with dataloader_drop_last means no step at all."""
+    path = _write(tmp_path, "per_device_train_batch_size: 16\ndataloader_drop_last: true\n")
+    result = plan(load_config(path), samples=20, gpus=2)
+    assert result.steps.total_steps == 0
+    assert _codes(result)["no_training_steps"] == "error"
+
+
+def test_fractional_warmup_steps_are_truncated(tmp_path: Path) -> None:
+    """warmup_steps 46.8 is cut to 46 by the Trainer, and the plan says so."""
+    path = _write(tmp_path, "warmup_steps: 46.8\n")
+    result = plan(load_config(path), samples=10_000)
+    assert result.warmup.steps == 46
+    assert _codes(result)["warmup_steps_truncated"] == "info"
+
+
+def test_no_warmup_is_a_warning(tmp_path: Path) -> None:
+    """A run with no warmup at all is warned about, not an error."""
+    path = _write(tmp_path, "stage: sft\nlearning_rate: 1e-4\n")
+    result = plan(load_config(path), samples=10_000)
+    assert _codes(result)["no_warmup"] == "warning"
+    assert result.exit_code == 0
+
+
+def test_without_samples_total_is_unknown_and_formula_given(tmp_path: Path) -> None:
+    """No --samples and no max_steps: a warning with the per-sample formula, exit code 0."""
+    path = _write(
+        tmp_path,
+        "learning_rate: 5e-5\nper_device_train_batch_size: 8\ngradient_accumulation_steps: 4\n"
+        "num_train_epochs: 3\nwarmup_steps: 0.1\n",
+    )
+    result = plan(load_config(path), gpus=2)
+    assert result.steps.total_steps is None
+    assert result.warmup.steps is None and result.warmup.share == pytest.approx(0.1)
+    assert _codes(result)["total_steps_unknown"] == "warning"
+    assert "ceil(3 x ceil(ceil(N / (8 x 2)) / 4))" in result.steps.formula
+    assert result.exit_code == 0
+
+
+def test_max_steps_overrides_epochs(tmp_path: Path) -> None:
+    """max_steps > 0 wins over num_train_epochs, with or without the sample count."""
+    path = _write(tmp_path, "max_steps: 1000\nnum_train_epochs: 3\nwarmup_steps: 0.05\n")
+    for samples in (None, 10_000):
+        result = plan(load_config(path), samples=samples)
+        assert result.steps.total_steps == 1000
+        assert result.warmup.steps == 50
+        assert "overrides num_train_epochs" in result.steps.total_steps_rule
+
+
+def test_samples_capped_by_max_samples_and_val_size(tmp_path: Path) -> None:
+    """max_samples caps --samples; LLaMA-Factory's val_size is held out of training."""
+    path = _write(tmp_path, "stage: sft\nmax_samples: 2000\nval_size: 0.1\n")
+    result = plan(load_config(path), samples=5000)
+    assert result.samples == 1800  # min(5000, 2000) - ceil(0.1 * 2000)
+    result = plan(load_config(path), samples=1000)
+    assert result.samples == 900
+
+
+# --- Config reading -----------------------------------------------------------------------------
+def test_training_arguments_json(tmp_path: Path) -> None:
+    """A real TrainingArguments.to_json_string() file reads with the Trainer's own values."""
+    from transformers import TrainingArguments
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        learning_rate=2e-5,
+        per_device_train_batch_size=16,
+        gradient_accumulation_steps=2,
+        num_train_epochs=2,
+        warmup_steps=0.06,
+        lr_scheduler_type="cosine",
+        adam_beta2=0.98,
+        report_to=[],
+    )
+    path = _write(tmp_path, args.to_json_string(), "training_args.json")
+    cfg = load_config(path)
+    assert cfg.source_format == "training_args"
+    assert cfg.method is None
+    assert (cfg.learning_rate, cfg.lr_scheduler_type, cfg.adam_beta2) == (2e-5, "cosine", 0.98)
+    result = plan(cfg, samples=32_000)
+    assert result.steps.total_steps == 2000
+    assert result.warmup.steps == args.get_warmup_steps(2000) == 120
+    adam = next(c for c in result.checks if c.basis == "adam")
+    assert adam.high == pytest.approx(100.0)  # 2 / (1 - 0.98)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("learning_rate: 1e-4\nper_device_train_batch_size: [8\n", "bad.yaml"),
+        ('{"learning_rate": 1e-4,', "bad.json"),
+        ("- just\n- a list\n", "list.yaml"),
+        ("learning_rate: fast\n", "word.yaml"),
+        ("learning_rate: 1e-4\n", "train.toml"),
+        ("gradient_accumulation_steps: 0\n", "zero.yaml"),
+    ],
+)
+def test_bad_configs_raise_one_line_config_error(tmp_path: Path, text: str, name: str) -> None:
+    """Broken syntax, wrong shapes, bad values and unknown extensions are one-line ConfigErrors."""
+    path = _write(tmp_path, text, name)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "\n" not in str(err.value)
+    assert (
+        name in str(err.value)
+        or "gradient_accumulation_steps" in str(err.value)
+        or ("learning_rate" in str(err.value))
+    )
+
+
+def test_missing_config_is_a_config_error(tmp_path: Path) -> None:
+    """A path that does not exist is a ConfigError naming it."""
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "billions"), [("7B", 7.0), ("0.5B", 0.5), ("70b", 70.0), ("350M", 0.35)]
+)
+def test_parse_model_size(text: str, billions: float) -> None:
+    """Model sizes parse to billions of parameters."""
+    assert parse_model_size(text) == pytest.approx(billions)
+
+
+@pytest.mark.parametrize("text", ["seven", "7", "7G", "", "-3B"])
+def test_parse_model_size_rejects_garbage(text: str) -> None:
+    """Anything but a number with B or M is a ConfigError."""
+    with pytest.raises(ConfigError):
+        parse_model_size(text)
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("Qwen/Qwen2.5-7B-Instruct", 7.0),
+        ("meta-llama/Llama-3.2-1B", 1.0),
+        ("Qwen/Qwen3-30B-A3B", 30.0),
+        ("google/gemma-2-2b-it", 2.0),
+        ("microsoft/Phi-3-mini-4k-instruct", None),
+        ("mistralai/Mixtral-8x7B-v0.1", None),
+    ],
+)
+def test_model_size_from_name(tmp_path: Path, name: str, size: float | None) -> None:
+    """The size token of a model name is read; names without one leave the size unknown."""
+    path = _write(tmp_path, f"model_name_or_path: {name}\n")
+    assert plan(load_config(path), samples=1000).model_size_b == size
+
+
+def test_text_report_names_rules_and_numbers() -> None:
+    """The text report shows the arithmetic and the rule used for every count."""
+    text = render_text(_plan("guide_example.yaml", gpus=2))
+    assert "effective batch  64 = 8 per device x 4 accumulation x 2 GPUs" in text
+    assert "625 per device = ceil(10000 / (8 x 2))" in text
+    assert "157 = ceil(625 / 4 accumulation) (transformers >= 4.52)" in text
+    assert "471 = ceil(3 epochs x 157 steps per epoch)" in text
+    assert "warmup_ratio 0.1: ceil(0.1 x 471) = 48" in text
+
+
+# --- LR schedules ---------------------------------------------------------------------------------
+_KIND_KWARGS: list[tuple[str, dict]] = [
+    ("linear", {}),
+    ("cosine", {}),
+    ("cosine", {"num_cycles": 1.5}),
+    ("cosine_with_restarts", {"num_cycles": 3}),
+    ("polynomial", {"lr_end": 1e-6, "power": 2.0}),
+    ("constant", {}),
+    ("constant_with_warmup", {}),
+    ("inverse_sqrt", {}),
+    ("inverse_sqrt", {"timescale": 40}),
+    ("cosine_with_min_lr", {"min_lr_rate": 0.1}),
+    ("cosine_with_min_lr", {"min_lr": 2e-5}),
+    ("cosine_warmup_with_min_lr", {"min_lr_rate": 0.05}),
+    ("warmup_stable_decay", {"num_decay_steps": 80}),
+    (
+        "warmup_stable_decay",
+        {
+            "num_decay_steps": 50,
+            "warmup_type": "cosine",
+            "decay_type": "1-sqrt",
+            "min_lr_ratio": 0.1,
+        },
+    ),
+    (
+        "warmup_stable_decay",
+        {
+            "num_decay_steps": 120,
+            "num_stable_steps": 100,
+            "warmup_type": "1-sqrt",
+            "decay_type": "linear",
+        },
+    ),
+]
+
+
+def _reference(kind: str, peak: float, warmup: int, total: int, kwargs: dict) -> np.ndarray:
+    """LR after each scheduler step from transformers' own scheduler on a dummy optimizer."""
+    from transformers import get_scheduler
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=peak)
+    values = []
+    with warnings.catch_warnings():
+        # wsd warns when given both num_training_steps and num_stable_steps, as the Trainer does.
+        warnings.simplefilter("ignore")
+        scheduler = get_scheduler(
+            kind,
+            optimizer=optimizer,
+            num_warmup_steps=warmup,
+            num_training_steps=total,
+            scheduler_specific_kwargs=dict(kwargs),
+        )
+        values.append(optimizer.param_groups[0]["lr"])
+        for _ in range(total + 5):
+            optimizer.step()
+            scheduler.step()
+            values.append(optimizer.param_groups[0]["lr"])
+    return np.asarray(values)
+
+
+@pytest.mark.parametrize(("kind", "kwargs"), _KIND_KWARGS)
+@pytest.mark.parametrize(("warmup", "total"), [(30, 300), (0, 120), (47, 471)])
+def test_schedule_matches_transformers(kind: str, kwargs: dict, warmup: int, total: int) -> None:
+    """lr_schedule equals transformers.get_scheduler's LR at every step, past the end too."""
+    peak = 2e-4
+    reference = _reference(kind, peak, warmup, total, kwargs)
+    ours = lr_schedule(kind, np.arange(len(reference)), peak, warmup, total, **kwargs)
+    np.testing.assert_allclose(ours, reference, rtol=1e-9, atol=1e-15)
+
+
+def test_every_schedule_kind_is_covered() -> None:
+    """Each kind the plan can draw is compared with transformers above."""
+    assert {kind for kind, _ in _KIND_KWARGS} == set(SCHEDULE_KINDS)
+
+
+def test_schedule_rejects_unknown_kind_and_kwargs() -> None:
+    """Unknown kinds and kwargs the Trainer would refuse are ConfigErrors."""
+    with pytest.raises(ConfigError):
+        lr_schedule("triangular", [0, 1], 1e-4, 1, 10)
+    with pytest.raises(ConfigError):
+        lr_schedule("linear", [0, 1], 1e-4, 1, 10, num_cycles=2)
+    with pytest.raises(ConfigError):
+        lr_schedule("cosine_with_min_lr", [0, 1], 1e-4, 1, 10)
+
+
+@st.composite
+def _schedules(draw: st.DrawFn) -> tuple[str, dict, float, int, int]:
+    kind = draw(st.sampled_from(SCHEDULE_KINDS))
+    total = draw(st.integers(1, 3000))
+    warmup = draw(st.integers(0, total))
+    peak = draw(st.floats(1e-7, 1e-2))
+    kwargs: dict = {}
+    if kind in ("cosine", "cosine_with_min_lr", "cosine_warmup_with_min_lr"):
+        kwargs["num_cycles"] = draw(st.sampled_from([0.5, 0.25, 1.0]))
+    if kind == "cosine_with_restarts":
+        kwargs["num_cycles"] = draw(st.integers(1, 5))
+    if kind in ("cosine_with_min_lr", "cosine_warmup_with_min_lr"):
+        kwargs["min_lr_rate"] = draw(st.floats(0.0, 0.9))
+    if kind == "polynomial":
+        kwargs["lr_end"] = peak * draw(st.floats(0.0, 0.9))
+        kwargs["power"] = draw(st.floats(0.5, 3.0))
+    if kind == "warmup_stable_decay":
+        kwargs["num_decay_steps"] = draw(st.integers(0, total))
+        kwargs["warmup_type"] = draw(st.sampled_from(["linear", "cosine", "1-sqrt"]))
+        kwargs["decay_type"] = draw(st.sampled_from(["linear", "cosine", "1-sqrt"]))
+        kwargs["min_lr_ratio"] = draw(st.floats(0.0, 0.5))
+    return kind, kwargs, peak, warmup, total
+
+
+@settings(max_examples=200, deadline=None)
+@given(_schedules())
+def test_schedule_bounded_and_warmup_monotone(case: tuple[str, dict, float, int, int]) -> None:
+    """Every schedule stays within [0, peak] and never falls during the warmup."""
+    kind, kwargs, peak, warmup, total = case
+    steps = np.arange(0, total + 3)
+    values = lr_schedule(kind, steps, peak, warmup, total, **kwargs)
+    assert np.all(np.isfinite(values))
+    assert values.min() >= 0.0
+    assert values.max() <= peak * (1 + 1e-12)
+    rising = values[:warmup]
+    assert np.all(np.diff(rising) >= -peak * 1e-12)
+
+
+def test_recommendation_rounds_like_the_trainer() -> None:
+    """The 10% recommendation is ceil(0.1 x total), what ``warmup_steps: 0.1`` would give."""
+    result = _plan("case3_prototype.yaml")
+    assert result.recommendations[0].suggested == 7
