@@ -1,0 +1,261 @@
+"""Decoding SwanLab records: protobuf (file version 2, SwanLab 0.8+) and JSON (versions 0–1).
+
+Only the fields this tool reads are declared. The schema is built at import time in a private
+descriptor pool (never SwanLab's own generated modules: they move between releases and importing
+``swanlab`` costs half a second); protobuf skips the fields left out, so newer writers that add
+fields still decode.
+
+Field numbers, as SwanLab 0.10 writes them (``swanlab.record.v1.Record``)::
+
+    Record        num=1 int64, timestamp=2 Timestamp,
+                  oneof: start=10 StartRecord, finish=11 FinishRecord, column=12, scalar=13,
+                         media=14, log=16, save=20
+    StartRecord   project=1, workspace=2, name=4 (experiment name), id=10, started_at=12
+    FinishRecord  state=1 (1 finished, 2 crashed, 3 aborted), error=2, finished_at=3
+    ScalarRecord  key=1, step=2 int64, type=3, timestamp=4, value=5 ScalarValue{number=1 double}
+    Timestamp     seconds=1 int64, nanos=2 int32
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from array import array
+from dataclasses import dataclass
+from datetime import datetime
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError
+
+__all__: list[str] = []
+
+_F = descriptor_pb2.FieldDescriptorProto
+_SCHEMA: dict[str, list[tuple[str, int, int, str]]] = {
+    "Timestamp": [("seconds", 1, _F.TYPE_INT64, ""), ("nanos", 2, _F.TYPE_INT32, "")],
+    "ScalarValue": [("number", 1, _F.TYPE_DOUBLE, "")],
+    "ScalarRecord": [
+        ("key", 1, _F.TYPE_STRING, ""),
+        ("step", 2, _F.TYPE_INT64, ""),
+        ("timestamp", 4, _F.TYPE_MESSAGE, "Timestamp"),
+        ("value", 5, _F.TYPE_MESSAGE, "ScalarValue"),
+    ],
+    "StartRecord": [
+        ("project", 1, _F.TYPE_STRING, ""),
+        ("workspace", 2, _F.TYPE_STRING, ""),
+        ("name", 4, _F.TYPE_STRING, ""),
+        ("id", 10, _F.TYPE_STRING, ""),
+        ("started_at", 12, _F.TYPE_MESSAGE, "Timestamp"),
+    ],
+    "FinishRecord": [
+        ("state", 1, _F.TYPE_INT32, ""),  # an enum on the wire: same encoding as int32
+        ("error", 2, _F.TYPE_STRING, ""),
+        ("finished_at", 3, _F.TYPE_MESSAGE, "Timestamp"),
+    ],
+    "Record": [
+        ("num", 1, _F.TYPE_INT64, ""),
+        ("timestamp", 2, _F.TYPE_MESSAGE, "Timestamp"),
+        ("start", 10, _F.TYPE_MESSAGE, "StartRecord"),
+        ("finish", 11, _F.TYPE_MESSAGE, "FinishRecord"),
+        ("scalar", 13, _F.TYPE_MESSAGE, "ScalarRecord"),
+    ],
+}
+_PACKAGE = "warmup_monitor.swanlab_record"
+_ONEOF = {"start", "finish", "scalar"}  # members of Record's oneof ``record_type``
+
+
+def _build() -> type:
+    fd = descriptor_pb2.FileDescriptorProto(
+        name="warmup_monitor_swanlab_record.proto", package=_PACKAGE, syntax="proto3"
+    )
+    for name, fields in _SCHEMA.items():
+        msg = fd.message_type.add(name=name)
+        if name == "Record":
+            msg.oneof_decl.add(name="record_type")
+        for field_name, number, kind, type_name in fields:
+            field = msg.field.add(
+                name=field_name, number=number, type=kind, label=_F.LABEL_OPTIONAL
+            )
+            if name == "Record" and field_name in _ONEOF:
+                field.oneof_index = 0
+            if type_name:
+                field.type_name = f".{_PACKAGE}.{type_name}"
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fd)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.Record"))
+
+
+_Record = _build()
+
+#: FinishRecord.state / JSON footer -> run status.
+FINISH_STATES = {1: "finished", 2: "crashed", 3: "aborted"}
+
+
+class Columns:
+    """Scalars being decoded, stored compactly: tag codes, steps, values and wall times.
+
+    ``array`` columns take 8 bytes a point where lists of Python floats take 32, and keys are
+    interned once per tag: a million points fit in ~30 MB while decoding.
+    """
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.codes = array("i")
+        self.steps = array("q")
+        self.values = array("d")
+        self.times = array("d")
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def code(self, key: str) -> int:
+        code = self.index.get(key)
+        if code is None:
+            code = self.index[key] = len(self.index)
+        return code
+
+
+@dataclass
+class Decoded:
+    """What one batch of records holds besides the scalars."""
+
+    project: str | None = None
+    name: str | None = None
+    run_id: str | None = None
+    finish_state: str | None = None  # finished / crashed / aborted / unknown
+    finish_error: str | None = None
+    undecodable: int = 0
+    skipped_system: int = 0
+    last_error: str | None = None  # the last ERROR console line (JSON records only)
+
+
+def decode_protobuf(records: list[bytes], cols: Columns, info: Decoded) -> int:
+    """Append the scalars of protobuf records to ``cols``; return the records consumed.
+
+    Stops after a finish record (anything after it is not part of the run). Records that do not
+    decode are counted in ``info.undecodable``. System metrics (``__swanlab__.*``) are skipped.
+    """
+    parse = _Record.FromString
+    index = cols.index
+    add_code, add_step = cols.codes.append, cols.steps.append
+    add_value, add_time = cols.values.append, cols.times.append
+    nan = math.nan
+    for i, raw in enumerate(records):
+        try:
+            rec = parse(raw)
+        except DecodeError:
+            info.undecodable += 1
+            continue
+        kind = rec.WhichOneof("record_type")
+        if kind == "scalar":
+            scalar = rec.scalar
+            key = scalar.key
+            code = index.get(key)
+            if code is None:
+                if key.startswith("__swanlab__."):
+                    info.skipped_system += 1
+                    continue
+                code = cols.code(key)
+            ts = scalar.timestamp
+            seconds, nanos = ts.seconds, ts.nanos
+            if not seconds:  # no time of its own: the record's
+                ts = rec.timestamp
+                seconds, nanos = ts.seconds, ts.nanos
+            add_code(code)
+            add_step(scalar.step)
+            add_value(scalar.value.number)
+            add_time(seconds + nanos * 1e-9 if seconds or nanos else nan)
+        elif kind == "start":
+            start = rec.start
+            info.project = start.project or info.project
+            info.name = start.name or info.name
+            info.run_id = start.id or info.run_id
+        elif kind == "finish":
+            info.finish_state = FINISH_STATES.get(rec.finish.state, "unknown")
+            info.finish_error = rec.finish.error or None
+            return i + 1
+    return len(records)
+
+
+def json_number(value: object) -> float | None:
+    """A SwanLab JSON metric value: a number, or the strings "NaN"/"INF" SwanLab writes."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        # SwanLab 0.4–0.7 write both +inf and -inf as "INF": the sign is lost on disk.
+        return _SPECIAL.get(value.strip().upper())
+    return None
+
+
+_SPECIAL = {"NAN": math.nan, "INF": math.inf, "+INF": math.inf, "-INF": -math.inf}
+
+
+def iso_seconds(text: object) -> float:
+    if not isinstance(text, str):
+        return math.nan
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return math.nan
+
+
+def decode_json(records: list[bytes], cols: Columns, info: Decoded) -> int:
+    """Like :func:`decode_protobuf` for the JSON records of ``backup.swanlab`` (SwanLab 0.6–0.7).
+
+    Each record is ``{"model_type": ..., "data": {...}}``; scalars are
+    ``{"model_type": "Scalar", "data": {"metric": {"data": v, "create_time": iso}, "key", "step"}}``
+    and a ``Footer`` ``{"success": bool}`` ends the run.
+    """
+    for i, raw in enumerate(records):
+        try:
+            rec = json.loads(raw)
+            kind = rec["model_type"]
+            data = rec["data"]
+        except (ValueError, TypeError, KeyError):
+            info.undecodable += 1
+            continue
+        if not isinstance(data, dict):
+            info.undecodable += 1
+            continue
+        if kind == "Scalar":
+            metric = data.get("metric")
+            key = data.get("key")
+            step = data.get("step")
+            if not isinstance(metric, dict) or not isinstance(key, str):
+                info.undecodable += 1
+                continue
+            value = json_number(metric.get("data"))
+            if value is None or not is_step(step):
+                info.undecodable += 1
+                continue
+            if key.startswith("__swanlab__."):
+                info.skipped_system += 1
+                continue
+            cols.codes.append(cols.code(key))
+            cols.steps.append(step)
+            cols.values.append(value)
+            cols.times.append(iso_seconds(metric.get("create_time")))
+        elif kind == "Project":
+            info.project = _text(data.get("name")) or info.project
+        elif kind == "Experiment":
+            info.name = _text(data.get("name")) or info.name
+        elif kind == "Log":
+            if data.get("level") == "ERROR" and isinstance(data.get("message"), str):
+                info.last_error = data["message"]
+        elif kind == "Footer":
+            info.finish_state = "finished" if data.get("success") is True else "crashed"
+            if info.finish_state == "crashed" and info.last_error:
+                # The footer has no error field; the traceback went to the console records.
+                info.finish_error = info.last_error.strip().splitlines()[-1]
+            return i + 1
+    return len(records)
+
+
+def is_step(value: object) -> bool:
+    """An int that fits the int64 step column (JSON allows any size)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
