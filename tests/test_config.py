@@ -1,0 +1,194 @@
+"""Canonical config keys and the config files found next to a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from warmup_monitor.config import CANONICAL_KEYS, canonical_config, read_config_near
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"learning_rate": "1e-4"}, {"learning_rate": 1e-4}),
+        (
+            {"learning_rate": 2e-5, "warmup_steps": "100"},
+            {"learning_rate": 2e-5, "warmup_steps": 100},
+        ),
+        (
+            {"warmup_ratio": "0.1", "lr_scheduler_type": "cosine"},
+            {"warmup_ratio": 0.1, "lr_scheduler_type": "cosine"},
+        ),
+        ({"lr_scheduler_type": "SchedulerType.LINEAR"}, {"lr_scheduler_type": "linear"}),
+        ({"max_steps": -1, "num_train_epochs": 3}, {"num_train_epochs": 3.0}),
+        ({"num_train_epochs": 9223372036854775807, "max_steps": 100}, {"max_steps": 100}),
+        ({"warmup_steps": 0.05}, {"warmup_ratio": 0.05}),
+        ({"warmup_steps": 0, "warmup_ratio": 0.0}, {"warmup_steps": 0}),
+        ({"warmup_steps": 0, "warmup_ratio": 0.1}, {"warmup_ratio": 0.1}),
+        ({"warmup_steps": 30, "warmup_ratio": 0.1}, {"warmup_steps": 30, "warmup_ratio": 0.1}),
+        (
+            {"lr": 3e-4, "batch_size": 16, "max_epochs": 5},
+            {"learning_rate": 3e-4, "per_device_train_batch_size": 16, "num_train_epochs": 5.0},
+        ),
+        ({"lr": 1.0, "learning_rate": 2.0}, {"learning_rate": 2.0}),
+        (
+            {"quantization_bit": 4, "finetuning_type": "lora"},
+            {"quantization_bit": 4, "finetuning_type": "lora"},
+        ),
+        ({"learning_rate": {"value": "5e-5", "desc": None, "sort": 3}}, {"learning_rate": 5e-5}),
+        (
+            {"optimizer": {"lr": 0.001}, "trainer": {"max_steps": 500}},
+            {"learning_rate": 0.001, "max_steps": 500},
+        ),
+        ({"learning_rate": None, "model_name_or_path": ""}, {}),
+        ({"unrelated": 1, "output_dir": "x"}, {}),
+    ],
+)
+def test_canonical_config_table(raw: dict, expected: dict) -> None:
+    """Aliases, coercion, unwrapping and unset sentinels, one case per row."""
+    assert canonical_config(raw) == expected
+
+
+def test_uncoercible_values_warn() -> None:
+    """A value of the wrong type is left out with a warning naming the key and value."""
+    warnings: list[str] = []
+    out = canonical_config(
+        {"learning_rate": "fast", "max_steps": 12.5, "warmup_steps": [1]}, warnings
+    )
+    assert out == {}
+    assert len(warnings) == 3
+    assert "learning_rate='fast'" in warnings[0]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(
+        st.sampled_from([*CANONICAL_KEYS, "lr", "epochs", "other"]),
+        st.recursive(
+            st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=8),
+            lambda kids: (
+                st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3)
+            ),
+            max_leaves=6,
+        ),
+    )
+)
+def test_canonical_config_never_raises(raw: dict) -> None:
+    """Any JSON/YAML-shaped input gives canonical keys with coerced types, never an exception."""
+    out = canonical_config(raw, [])
+    assert set(out) <= set(CANONICAL_KEYS)
+    for key, value in out.items():
+        assert isinstance(value, (int, float, str)) and not isinstance(value, bool), key
+
+
+def _yaml(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data))
+
+
+def test_precedence_within_a_folder(tmp_path: Path) -> None:
+    """Files override in order: hparams, SwanLab, args, training_args, recipes, trainer_state."""
+    (tmp_path / "trainer_state.json").write_text(
+        json.dumps({"max_steps": 500, "logging_steps": 5, "log_history": [{"learning_rate": 9.0}]})
+    )
+    _yaml(tmp_path / "zz.yaml", {"learning_rate": 5.5, "max_steps": 100, "logging_steps": 1})
+    _yaml(tmp_path / "hparams.yaml", {"lr": 1.0, "warmup_steps": 1})
+    _yaml(
+        tmp_path / "files" / "config.yaml",
+        {
+            "learning_rate": {"value": 2.0},
+            "warmup_steps": {"value": 2},
+            "max_grad_norm": {"value": 0.5},
+        },
+    )
+    (tmp_path / "args.json").write_text(json.dumps({"learning_rate": 3.0, "adam_beta2": 0.95}))
+    (tmp_path / "training_args.json").write_text(json.dumps({"learning_rate": 4.0}))
+    _yaml(tmp_path / "recipe.yaml", {"learning_rate": 5.0, "lr_scheduler_type": "linear"})
+    _yaml(tmp_path / "training_args.yaml", {"learning_rate": 6.0})
+    config = read_config_near(tmp_path)
+    assert config == {
+        "max_steps": 500,
+        "logging_steps": 5,
+        "learning_rate": 6.0,
+        "warmup_steps": 2,
+        "max_grad_norm": 0.5,
+        "adam_beta2": 0.95,
+        "lr_scheduler_type": "linear",
+    }
+
+
+def test_trainer_state_records_what_ran(tmp_path: Path) -> None:
+    """The parent's trainer_state.json overrides HF's defaulted num_train_epochs in a run folder."""
+    (tmp_path / "trainer_state.json").write_text(
+        json.dumps({"max_steps": 300, "num_train_epochs": 1, "log_history": []})
+    )
+    run = tmp_path / "swanlog" / "run-1"
+    _yaml(
+        run / "files" / "config.yaml",
+        {"num_train_epochs": {"value": 3.0}, "max_steps": {"value": 300}},
+    )
+    assert read_config_near(run) == {"max_steps": 300, "num_train_epochs": 1.0}
+
+
+def test_run_folder_wins_over_parent(tmp_path: Path) -> None:
+    """An HF output_dir's config reaches its runs/<name>/ TensorBoard folder; nearer files win."""
+    _yaml(tmp_path / "training_args.yaml", {"learning_rate": 1e-4, "warmup_ratio": 0.1})
+    tb = tmp_path / "runs" / "Nov29_12-00-00_host"
+    tb.mkdir(parents=True)
+    assert read_config_near(tb) == {"learning_rate": 1e-4, "warmup_ratio": 0.1}
+    _yaml(tb / "hparams.yaml", {"learning_rate": 5e-4})
+    assert read_config_near(tb)["learning_rate"] == 5e-4
+
+
+def test_unrelated_folders_are_not_searched(tmp_path: Path) -> None:
+    """Only the run folder and its parent are read (plus the grandparent for runs/ and the like)."""
+    _yaml(tmp_path / "training_args.yaml", {"learning_rate": 1e-4})
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert read_config_near(deep) == {}
+    assert read_config_near(tmp_path / "a") == {"learning_rate": 1e-4}
+
+
+def test_unrelated_yaml_is_ignored(tmp_path: Path) -> None:
+    """A YAML without training keys (a dataset card, CI config) is not read as config."""
+    _yaml(tmp_path / "dataset.yaml", {"max_steps": 3, "name": "x"})
+    assert read_config_near(tmp_path) == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("training_args.yaml", "learning_rate: [1e-4\n", "cannot be parsed"),
+        ("training_args.json", '{"learning_rate": ', "cannot be parsed"),
+        ("hparams.yaml", "", "is empty"),
+        ("args.json", "[1, 2]", "does not hold a mapping"),
+    ],
+)
+def test_garbled_files_warn_never_raise(
+    tmp_path: Path, name: str, content: str, fragment: str
+) -> None:
+    """Garbled, empty or oddly shaped config files become a warning naming the file."""
+    (tmp_path / name).write_text(content)
+    warnings: list[str] = []
+    assert read_config_near(tmp_path, warnings) == {}
+    assert len(warnings) == 1
+    assert name in warnings[0] and fragment in warnings[0]
+
+
+def test_file_path_reads_its_folder(tmp_path: Path) -> None:
+    """Given a log file, the config next to it is read."""
+    _yaml(tmp_path / "training_args.yaml", {"warmup_steps": 50})
+    log = tmp_path / "trainer_log.jsonl"
+    log.write_text("")
+    assert read_config_near(log) == {"warmup_steps": 50}
+
+
+def test_missing_path_gives_empty_config(tmp_path: Path) -> None:
+    """A path that does not exist has no config, and no exception."""
+    assert read_config_near(tmp_path / "nope") == {}

@@ -1,0 +1,325 @@
+"""Training configuration found next to the logs, under canonical keys.
+
+The config is *evidence*, never a requirement: a run is diagnosed from its curves alone, and the
+config only sharpens the advice (the planned total steps, the configured warmup, …). So every
+problem reading it — a missing, empty or garbled file, a value of the wrong type — becomes a
+warning and the key is left out, never an error.
+
+Canonical keys (HF ``TrainingArguments`` / LLaMA-Factory spelling)::
+
+    learning_rate  warmup_steps  warmup_ratio  lr_scheduler_type  max_steps  num_train_epochs
+    per_device_train_batch_size  gradient_accumulation_steps  max_grad_norm  finetuning_type
+    model_name_or_path  logging_steps  adam_beta2  quantization_bit  max_samples
+    train_batch_size  global_step
+
+Files read by :func:`read_config_near`, lowest precedence first (a later file overrides the
+keys it sets):
+
+1. ``hparams.yaml`` (Lightning)
+2. ``files/config.yaml`` (SwanLab: ``{key: {value: ...}}``)
+3. ``args.json``
+4. ``training_args.json``
+5. other ``*.yaml`` files holding training keys (LLaMA-Factory recipes), by name
+6. ``training_args.yaml`` (what LLaMA-Factory saves in its output_dir)
+
+Folders are read from the farthest to the run folder itself, so the run folder wins over its
+parent: the parent and, when the parent is a log container such as ``runs/`` (an HF output_dir
+keeps TensorBoard runs in ``<output_dir>/runs/<name>/``), the grandparent.
+
+Last come the top levels of ``trainer_state.json`` files (``max_steps``, ``num_train_epochs``,
+``logging_steps``, ``train_batch_size``, ``global_step``): they record what ran, where argument
+files record what was asked — with ``max_steps`` set, HF's arguments still say
+``num_train_epochs: 3.0`` while the Trainer ran the epochs that ``max_steps`` allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["CANONICAL_KEYS", "canonical_config", "read_config_near"]
+
+_FLOAT_KEYS = ("learning_rate", "warmup_ratio", "num_train_epochs", "max_grad_norm", "adam_beta2")
+_INT_KEYS = (
+    "warmup_steps",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "logging_steps",
+    "quantization_bit",
+    "max_samples",
+    "train_batch_size",
+    "global_step",
+)
+_STR_KEYS = ("lr_scheduler_type", "finetuning_type", "model_name_or_path")
+
+CANONICAL_KEYS: tuple[str, ...] = (
+    "learning_rate",
+    "warmup_steps",
+    "warmup_ratio",
+    "lr_scheduler_type",
+    "max_steps",
+    "num_train_epochs",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_grad_norm",
+    "finetuning_type",
+    "model_name_or_path",
+    "logging_steps",
+    "adam_beta2",
+    "quantization_bit",
+    "max_samples",
+    "train_batch_size",
+    "global_step",
+)
+
+# Other spellings seen in Lightning hparams, custom scripts and older tools; used only when the
+# canonical spelling is absent from the same file.
+_ALIASES: dict[str, str] = {
+    "lr": "learning_rate",
+    "base_lr": "learning_rate",
+    "max_lr": "learning_rate",
+    "num_warmup_steps": "warmup_steps",
+    "warmup_iters": "warmup_steps",
+    "lr_warmup_steps": "warmup_steps",
+    "scheduler": "lr_scheduler_type",
+    "lr_scheduler": "lr_scheduler_type",
+    "total_steps": "max_steps",
+    "num_training_steps": "max_steps",
+    "max_iters": "max_steps",
+    "epochs": "num_train_epochs",
+    "max_epochs": "num_train_epochs",
+    "num_epochs": "num_train_epochs",
+    "batch_size": "per_device_train_batch_size",
+    "train_batch_size_per_device": "per_device_train_batch_size",
+    "accumulate_grad_batches": "gradient_accumulation_steps",
+    "grad_accum_steps": "gradient_accumulation_steps",
+    "gradient_clip_val": "max_grad_norm",
+    "grad_clip": "max_grad_norm",
+    "clip_grad_norm": "max_grad_norm",
+    "model_name": "model_name_or_path",
+    "base_model": "model_name_or_path",
+    "model_id": "model_name_or_path",
+}
+
+# Training keys that make an arbitrary *.yaml a training recipe rather than some other config.
+_RECIPE_MARKERS = frozenset(
+    ("learning_rate", "lr_scheduler_type", "warmup_ratio", "warmup_steps", "finetuning_type")
+)
+# Folders that hold runs rather than being one: look one level further up for the config.
+_LOG_CONTAINERS = frozenset(("runs", "swanlog", "lightning_logs", "logs", "tb_logs", "tensorboard"))
+_MAX_CONFIG_BYTES = 2_000_000  # a config file is small; anything bigger is not one
+_MAX_RECIPES = 20  # a folder of many YAML files is a recipe collection, not one run's config
+
+
+def _unwrap(value: Any) -> Any:
+    # SwanLab and W&B store each key as {"value": v, "desc": ..., "sort": ...}.
+    if isinstance(value, Mapping) and "value" in value:
+        return value["value"]
+    return value
+
+
+def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Top-level keys, then leaf keys of nested sections (top level wins)."""
+    flat: dict[str, Any] = {}
+    nested: dict[str, Any] = {}
+    for key, value in raw.items():
+        value = _unwrap(value)
+        if isinstance(value, Mapping):
+            for sub_key, sub_value in _flatten(value).items():
+                nested.setdefault(sub_key, sub_value)
+        else:
+            flat[str(key)] = value
+    for key, value in nested.items():
+        flat.setdefault(key, value)
+    return flat
+
+
+def _to_float(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        out = float(value)
+    elif isinstance(value, str):
+        try:
+            out = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _to_int(value: Any) -> int | None:
+    out = _to_float(value)
+    if out is None or out != int(out):
+        return None
+    return int(out)
+
+
+def _scheduler_name(value: Any) -> str | None:
+    if value is None or isinstance(value, (bool, Mapping, list)):
+        return None
+    text = str(value).strip()
+    # An enum rendered by str(): "SchedulerType.COSINE" -> "cosine".
+    if text.startswith("SchedulerType."):
+        text = text.split(".", 1)[1].lower()
+    return text or None
+
+
+def canonical_config(raw: Mapping[str, Any], warnings: list[str] | None = None) -> dict[str, Any]:
+    """Map a raw config (any of the layouts above, possibly nested) to canonical keys.
+
+    Values are coerced ("1e-4" -> 1e-4, "500" -> 500). Unset sentinels are dropped: HF's
+    ``max_steps: -1``, ``num_train_epochs`` of ``sys.maxsize`` (set when ``max_steps`` rules).
+    A ``warmup_steps`` below 1 is a ratio (transformers 5 accepts a float there) and becomes
+    ``warmup_ratio``. Of ``warmup_steps`` and ``warmup_ratio`` set together, the one HF uses is
+    kept: a positive ``warmup_steps`` overrides the ratio, ``0`` defers to it. Values that cannot
+    be coerced are skipped with a message appended to ``warnings``.
+    """
+    flat = _flatten(raw)
+    picked: dict[str, Any] = {}
+    for key in CANONICAL_KEYS:
+        if key in flat:
+            picked[key] = flat[key]
+    for alias, key in _ALIASES.items():
+        if key not in picked and alias in flat:
+            picked[key] = flat[alias]
+    out: dict[str, Any] = {}
+    for key, value in picked.items():
+        if value is None or value == "":
+            continue
+        coerced: Any
+        if key == "warmup_steps":
+            number = _to_float(value)
+            if number is not None and 0 < number < 1:
+                out.setdefault("warmup_ratio", number)
+                continue
+            coerced = _to_int(value)
+        elif key in _FLOAT_KEYS:
+            coerced = _to_float(value)
+        elif key in _INT_KEYS:
+            coerced = _to_int(value)
+        elif key == "lr_scheduler_type":
+            coerced = _scheduler_name(value)
+        else:
+            coerced = None if isinstance(value, (Mapping, list)) else str(value)
+        if coerced is None:
+            if warnings is not None:
+                warnings.append(f"config value {key}={value!r} is not usable; ignored")
+            continue
+        out[key] = coerced
+    if out.get("max_steps", 1) <= 0:
+        del out["max_steps"]  # -1 means "derived from num_train_epochs"
+    if out.get("num_train_epochs", 0) > 1e9:
+        del out["num_train_epochs"]
+    _resolve_warmup(out)
+    return out
+
+
+def _resolve_warmup(config: dict[str, Any]) -> None:
+    # HF semantics: warmup_steps > 0 overrides warmup_ratio, and 0 (the default) defers to it.
+    if "warmup_ratio" in config and "warmup_steps" in config:
+        if config["warmup_ratio"] == 0:
+            del config["warmup_ratio"]
+        elif config["warmup_steps"] == 0:
+            del config["warmup_steps"]
+
+
+def _load_file(path: Path, warnings: list[str]) -> Mapping[str, Any] | None:
+    try:
+        if path.stat().st_size > _MAX_CONFIG_BYTES:
+            warnings.append(f"config file {path.name} is larger than 2 MB; ignored")
+            return None
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        warnings.append(f"config file {path.name} is unreadable ({err.strerror}); ignored")
+        return None
+    if not text.strip():
+        # SwanLab rewrites config.yaml in place: an empty read is a write in progress.
+        warnings.append(f"config file {path.name} is empty; ignored")
+        return None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        warnings.append(f"config file {path.name} cannot be parsed ({first}); ignored")
+        return None
+    if not isinstance(data, Mapping):
+        warnings.append(f"config file {path.name} does not hold a mapping; ignored")
+        return None
+    if path.name == "trainer_state.json":
+        # Only the top level: log_history is the run, not the config.
+        return {k: v for k, v in data.items() if k != "log_history"}
+    return data
+
+
+def _files_in(folder: Path) -> list[Path]:
+    """Config files of one folder, lowest precedence first."""
+    try:
+        names = {p.name: p for p in folder.iterdir() if p.is_file()}
+    except OSError:
+        return []
+    files = [names["hparams.yaml"]] if "hparams.yaml" in names else []
+    swanlab = folder / "files" / "config.yaml"
+    if swanlab.is_file():
+        files.append(swanlab)
+    files += [names[n] for n in ("args.json", "training_args.json") if n in names]
+    recipes = sorted(
+        p
+        for n, p in names.items()
+        if n.endswith((".yaml", ".yml"))
+        and not n.startswith(".")
+        and n not in ("hparams.yaml", "training_args.yaml")
+    )
+    files += recipes[:_MAX_RECIPES]
+    if "training_args.yaml" in names:
+        files.append(names["training_args.yaml"])
+    return files
+
+
+def _folders_near(path: Path) -> list[Path]:
+    """The folders whose config describes the run at ``path``, farthest first."""
+    here = path if path.is_dir() else path.parent
+    folders = [here]
+    parent = here.parent
+    if parent != here:
+        folders.append(parent)
+        if parent.name in _LOG_CONTAINERS and parent.parent != parent:
+            folders.append(parent.parent)
+    return folders[::-1]
+
+
+def read_config_near(path: Path, warnings: list[str] | None = None) -> dict[str, Any]:
+    """Canonical config from the files next to the run at ``path`` (a file or a folder).
+
+    See the module docstring for the files and their precedence. Problems are appended to
+    ``warnings``; this function never raises for a bad or missing config.
+    """
+    notes: list[str] = []
+    merged: dict[str, Any] = {}
+    folders = _folders_near(Path(path))
+    states = [f / "trainer_state.json" for f in folders if (f / "trainer_state.json").is_file()]
+    for file in [file for folder in folders for file in _files_in(folder)] + states:
+        file_notes: list[str] = []
+        data = _load_file(file, file_notes)
+        if data is None:
+            notes += file_notes
+            continue
+        is_recipe = file.suffix in (".yaml", ".yml") and file.name not in (
+            "hparams.yaml",
+            "training_args.yaml",
+            "config.yaml",
+        )
+        if is_recipe and not _RECIPE_MARKERS & set(_flatten(data)):
+            continue  # some other YAML (a dataset card, a CI file …)
+        merged.update(canonical_config(data, notes))
+    _resolve_warmup(merged)
+    if warnings is not None:
+        warnings.extend(n for n in notes if n not in warnings)
+    return merged

@@ -1,0 +1,188 @@
+"""LLaMA-Factory ``trainer_log.jsonl``: one JSON object per logging step, appended live.
+
+A line looks like ``{"current_steps": 10, "total_steps": 372, "loss": 1.4566, "lr": 2.4e-05,
+"epoch": 0.16, "percentage": 2.69, "elapsed_time": "0:02:32", "remaining_time": "1:31:59"}``;
+eval lines carry ``eval_loss``; newer versions add ``throughput`` and ``total_tokens``. The last
+line of a finished run repeats the final step with only ``epoch`` and the timings: it is skipped,
+as are the progress lines of an evaluation-only run (no metric at all).
+
+Tags: ``loss``, ``learning_rate`` (from ``lr``), ``grad_norm``, ``eval_loss``, ``epoch`` and any
+other numeric metric under its own name (``reward``, ``accuracy`` …). ``total_steps`` becomes the
+config's ``max_steps``.
+
+:meth:`TrainerLogSource.poll` tails the file: it reads only the bytes appended since the last
+poll, keeps a partial last line for later, skips a malformed line with a warning naming its line
+number, and starts over (with a warning) when the file shrinks or is replaced. Steps written
+twice (a resumed run) are emitted in file order, so the later line wins in the Run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from ..config import canonical_config
+from ..errors import FormatError
+from ..points import Points
+from ..sources import Source
+from ._whole_file import _number, _step
+
+__all__ = ["TrainerLogSource", "claims", "open_source"]
+
+FILE_NAME = "trainer_log.jsonl"
+# Progress bookkeeping, not metrics of the run.
+_SKIP_KEYS = frozenset(
+    (
+        "current_steps",
+        "total_steps",
+        "percentage",
+        "elapsed_time",
+        "remaining_time",
+        "throughput",
+        "total_tokens",
+        "vram_allocated",
+        "vram_reserved",
+    )
+)
+_RENAME = {"lr": "learning_rate"}
+_MAX_LINE_WARNINGS = 10  # then one summary line, so a garbage file cannot flood the report
+
+
+def _is_whole_record(tail: bytes) -> bool:
+    try:
+        return isinstance(json.loads(tail.decode("utf-8", errors="strict")), dict)
+    except ValueError:
+        return False
+
+
+def claims(path: Path) -> bool:
+    """A ``trainer_log.jsonl`` file, or a folder holding one."""
+    path = Path(path)
+    if path.is_file():
+        return path.name == FILE_NAME
+    return (path / FILE_NAME).is_file()
+
+
+def open_source(path: Path) -> TrainerLogSource:
+    """Open the run at ``path`` (see :func:`claims`)."""
+    return TrainerLogSource(path)
+
+
+class TrainerLogSource(Source):
+    """Tails ``trainer_log.jsonl``: each poll returns the points of the lines completed since."""
+
+    format = "trainer_log"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.notes: list[str] = []
+        self.file = self.path if self.path.is_file() else self.path / FILE_NAME
+        self._offset = 0  # bytes consumed: always just after a newline
+        self._line_no = 0  # lines consumed
+        self._inode: int | None = None
+        self._bad_lines = 0
+        self._polled = False
+        self._unterminated = False  # the last record read had no newline yet
+
+    def _bad_line(self, message: str) -> None:
+        self._bad_lines += 1
+        if self._bad_lines <= _MAX_LINE_WARNINGS:
+            self.warnings.append(f"{FILE_NAME} line {self._line_no}: {message}; skipped")
+            return
+        summary = (
+            f"{FILE_NAME}: {self._bad_lines - _MAX_LINE_WARNINGS} more malformed lines skipped"
+        )
+        if self.warnings and self.warnings[-1].endswith("more malformed lines skipped"):
+            self.warnings[-1] = summary
+        else:
+            self.warnings.append(summary)
+
+    def _restart(self, why: str) -> None:
+        self.warnings.append(f"{FILE_NAME} was {why}; reading it again from the start")
+        self._offset = 0
+        self._line_no = 0
+        self._unterminated = False
+        self.status = "unknown"
+
+    def poll(self) -> Points:
+        """Points of the lines completed since the last poll."""
+        try:
+            st = os.stat(self.file)
+        except OSError as err:
+            if not self._polled:
+                raise FormatError(
+                    f"cannot read '{self.file}' ({err.strerror})",
+                    "Point at a LLaMA-Factory output_dir holding trainer_log.jsonl",
+                ) from None
+            return Points.empty()  # removed while watching: a new run may recreate it
+        self._polled = True
+        if self._inode is not None and st.st_ino != self._inode:
+            self._restart("replaced")
+        elif st.st_size < self._offset:
+            self._restart("truncated")
+        self._inode = st.st_ino
+        if st.st_size == self._offset:
+            return Points.empty()
+        try:
+            with open(self.file, "rb") as fh:
+                fh.seek(self._offset)
+                data = fh.read(st.st_size - self._offset)
+        except OSError:
+            return Points.empty()
+        if self._unterminated and data.startswith(b"\n"):
+            # The newline of a record already read without it.
+            self._offset += 1
+            data = data[1:]
+        self._unterminated = False
+        end = data.rfind(b"\n") + 1
+        if end < len(data) and _is_whole_record(data[end:]):
+            # A complete object still waiting for its newline (or a file saved without the
+            # final newline): a half-written line never parses, the closing brace comes last.
+            end = len(data)
+            self._unterminated = True
+        if end == 0:
+            return Points.empty()  # a partial line: it is completed by a later write
+        chunk = data[:end]
+        self._offset += end
+        lines = chunk.split(b"\n")
+        if chunk.endswith(b"\n"):
+            lines.pop()
+        rows: list[tuple[str, int, float, float]] = []
+        for raw in lines:
+            self._line_no += 1
+            if raw.strip():
+                self._parse_line(raw, rows)
+        return Points.from_rows(rows)
+
+    def _parse_line(self, raw: bytes, rows: list[tuple[str, int, float, float]]) -> None:
+        try:
+            record = json.loads(raw.decode("utf-8", errors="replace"))
+        except ValueError:
+            self._bad_line("not valid JSON")
+            return
+        if not isinstance(record, dict):
+            self._bad_line(f"a JSON {type(record).__name__}, not an object")
+            return
+        step = _step(record.get("current_steps"))
+        if step is None:
+            self._bad_line("no integer current_steps")
+            return
+        metrics = []
+        for key, value in record.items():
+            number = _number(value)
+            if number is None or key in _SKIP_KEYS:
+                continue
+            metrics.append((_RENAME.get(key, key), number))
+        if not metrics:
+            # Evaluation-only progress lines: total_steps counts eval batches, not training.
+            return
+        total = _number(record.get("total_steps"))
+        if total is not None:
+            self.config.update(canonical_config({"max_steps": total}))
+            if total > 0 and step >= total:
+                self.status = "finished"
+        if all(tag == "epoch" for tag, _ in metrics):
+            return  # the end-of-training line: only the timings and the epoch
+        rows.extend((tag, step, number, math.nan) for tag, number in metrics)
