@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .config import read_config_near
 from .errors import FormatError, InputError
 from .metrics import resolve_metrics
@@ -269,14 +271,15 @@ def _richness(points: Points, metrics: Mapping[str, str] | None) -> tuple[int, i
     """
     if not len(points):
         return (0, 0)
-    pairs = set(zip(points.tag_codes.tolist(), points.steps.tolist(), strict=True))
+    # Distinct (tag, step) pairs, counted with numpy: a Python set of a million tuples is slow.
+    pairs = np.unique(np.stack([points.tag_codes.astype(np.int64), points.steps]), axis=1)
     mapping = resolve_metrics(points.tags, metrics)
-    wanted = {
+    wanted = [
         points.tags.index(tag)
         for name, tag in mapping.items()
         if name in _SCORED_METRICS and tag in points.tags
-    }
-    return (sum(1 for code, _ in pairs if code in wanted), len(pairs))
+    ]
+    return (int(np.isin(pairs[0], wanted).sum()), int(pairs.shape[1]))
 
 
 def _richer(new: tuple[int, int], old: tuple[int, int]) -> bool:
@@ -320,7 +323,8 @@ def read_run(
             first_error = first_error or err
             failed.append(f"{fmt} at '{where}' not read: {err}")
             continue
-        count = _richness(alt_points, metrics)
+        # Only a choice between sources needs their richness.
+        count = _richness(alt_points, metrics) if ref.alternatives else (0, 0)
         if source is None or _richer(count, best):
             if source is not None:
                 others.append((chosen[0], chosen[1], source))

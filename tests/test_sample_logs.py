@@ -1,0 +1,283 @@
+"""The committed sample runs match their manifest and tell the story their labels claim."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_logs"
+MANIFEST = SAMPLES / "MANIFEST.json"
+LABELS = {"healthy", "warmup_too_short", "warmup_too_long", "lr_too_high", "numerical_instability"}
+# The keys LLaMA-Factory users write in their YAML configs and that the scenarios document.
+LF_KEYS = {
+    "model_name_or_path",
+    "finetuning_type",
+    "learning_rate",
+    "lr_scheduler_type",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_grad_norm",
+    "logging_steps",
+}
+LF_LINE_KEYS = {
+    "current_steps",
+    "total_steps",
+    "epoch",
+    "percentage",
+    "elapsed_time",
+    "remaining_time",
+}
+
+manifest: dict[str, Any] = json.loads(MANIFEST.read_text())
+SCENARIOS: list[dict[str, Any]] = manifest["scenarios"]
+BY_NAME = {s["name"]: s for s in SCENARIOS}
+ids = [s["name"] for s in SCENARIOS]
+
+
+def _train_rows(name: str) -> list[dict[str, Any]]:
+    state = json.loads((SAMPLES / name / "trainer_state.json").read_text())
+    return [h for h in state["log_history"] if "loss" in h]
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def test_manifest_names_are_unique_and_labels_known() -> None:
+    """Every scenario has a unique name and a label from the fixed vocabulary."""
+    assert len(ids) == len(set(ids)) >= 6
+    assert set(manifest["labels"]) == LABELS
+    for s in SCENARIOS:
+        assert s["label"] in LABELS, s["name"]
+        assert s["description"]
+        assert s["sibling"] is None or s["sibling"] in BY_NAME
+
+
+def test_no_unlisted_scenario_folders() -> None:
+    """Each folder beside the manifest is a listed scenario."""
+    folders = {
+        p.name for p in SAMPLES.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))
+    }
+    assert folders == set(BY_NAME)
+
+
+@pytest.mark.parametrize("name", ids)
+def test_files_match_manifest(name: str) -> None:
+    """The files on disk are exactly the listed ones, with the listed sizes and hashes."""
+    listed = {f["path"]: f for f in BY_NAME[name]["files"]}
+    on_disk = {
+        p.relative_to(SAMPLES).as_posix() for p in (SAMPLES / name).rglob("*") if p.is_file()
+    }
+    assert on_disk == set(listed)
+    for rel, entry in listed.items():
+        data = (SAMPLES / rel).read_bytes()
+        assert len(data) == entry["size"], rel
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], rel
+
+
+@pytest.mark.parametrize("name", ids)
+def test_each_scenario_has_all_formats(name: str) -> None:
+    """trainer_state.json, trainer_log.jsonl, TensorBoard events, a SwanLab run and the YAML."""
+    folder = SAMPLES / name
+    assert (folder / "trainer_state.json").is_file()
+    assert (folder / "trainer_log.jsonl").is_file()
+    assert list((folder / "runs").glob("events.out.tfevents.*"))
+    runs = list((folder / "swanlog").glob("run-*"))
+    assert runs
+    for run in runs:
+        assert len(list(run.glob("run-*.swanlab"))) == 1
+        assert (run / "files" / "config.yaml").is_file()
+        assert (run / "files" / "swanlab-metadata.json").is_file()
+    args = yaml.safe_load((folder / "training_args.yaml").read_text())
+    assert set(args) >= LF_KEYS
+    assert "warmup_steps" in args or "warmup_ratio" in args
+    assert "max_steps" in args or "num_train_epochs" in args
+    assert args["finetuning_type"] == "full"
+
+
+@pytest.mark.parametrize("name", ids)
+def test_yaml_and_manifest_config_agree(name: str) -> None:
+    """training_args.yaml states the same schedule as the manifest config."""
+    config = BY_NAME[name]["config"]
+    args = yaml.safe_load((SAMPLES / name / "training_args.yaml").read_text())
+    for key in ("learning_rate", "max_steps", "lr_scheduler_type"):
+        assert args[key] == config[key], key
+    if "warmup_ratio" in args:
+        assert args["warmup_ratio"] == config["warmup_ratio"]
+        assert math.ceil(args["warmup_ratio"] * args["max_steps"]) == config["warmup_steps"]
+    else:
+        assert args["warmup_steps"] == config["warmup_steps"]
+    assert args["per_device_train_batch_size"] == config["batch_size"]
+    state = json.loads((SAMPLES / name / "trainer_state.json").read_text())
+    assert state["logging_steps"] == config["logging_steps"] == args["logging_steps"]
+    assert state["max_steps"] == config["max_steps"]
+
+
+@pytest.mark.parametrize("name", ids)
+def test_log_history_shows_claimed_curve(name: str) -> None:
+    """The manifest's curve figures are read back from trainer_state.json's log_history."""
+    curve = BY_NAME[name]["curve"]
+    rows = _train_rows(name)
+    steps = [h["step"] for h in rows]
+    assert steps == sorted(set(steps))
+    assert len(rows) == curve["logged_steps"]
+    assert (steps[0], steps[-1]) == (curve["first_step"], curve["last_step"])
+    assert steps[-1] == curve["global_step"] == BY_NAME[name]["config"]["max_steps"]
+    bad = [h["step"] for h in rows if not (_finite(h["loss"]) and _finite(h.get("grad_norm")))]
+    assert (bad[0] if bad else None) == curve["first_nonfinite_step"]
+    assert len(bad) == curve["nonfinite_logged_steps"]
+    assert rows[0]["loss"] == pytest.approx(curve["loss_first"], rel=1e-3)
+    finite = [h["loss"] for h in rows if _finite(h["loss"])]
+    assert max(finite) == pytest.approx(curve["loss_max"], rel=1e-3)
+    assert min(finite) == pytest.approx(curve["loss_min"], rel=1e-3)
+    assert max(h["learning_rate"] for h in rows) == pytest.approx(curve["max_logged_lr"], rel=1e-3)
+    for target, claimed in curve["loss_at_step"].items():
+        last = [h["loss"] for h in rows if h["step"] <= int(target)][-1]
+        assert last == pytest.approx(claimed, rel=1e-3), target
+
+
+@pytest.mark.parametrize("name", ids)
+def test_trainer_log_jsonl_follows_log_history(name: str) -> None:
+    """trainer_log.jsonl has LLaMA-Factory's keys and one loss line per logged step."""
+    lines = [
+        json.loads(line) for line in (SAMPLES / name / "trainer_log.jsonl").read_text().splitlines()
+    ]
+    assert all(set(line) >= LF_LINE_KEYS for line in lines)
+    assert all(re.fullmatch(r"\d+:\d\d:\d\d", line["elapsed_time"]) for line in lines)
+    logged = {line["current_steps"]: line for line in lines if "loss" in line}
+    rows = _train_rows(name)
+    assert set(logged) == {h["step"] for h in rows}
+    last = {h["step"]: h for h in rows}
+    for step, line in logged.items():
+        assert line["total_steps"] == BY_NAME[name]["config"]["max_steps"]
+        if _finite(line["loss"]):
+            assert line["lr"] == pytest.approx(last[step]["learning_rate"])
+
+
+def test_label_stories() -> None:
+    """Each label's defining feature is visible in the numbers of its run."""
+    for s in SCENARIOS:
+        c, cfg = s["curve"], s["config"]
+        warmup_fraction = cfg["warmup_steps"] / cfg["max_steps"]
+        if s["label"] == "healthy":
+            assert c["first_nonfinite_step"] is None, s["name"]
+            assert c["loss_max"] <= 1.05 * c["loss_first"], s["name"]
+            assert c["loss_final"] < c["loss_first"] - 1.0, s["name"]
+        elif s["label"] == "warmup_too_short":
+            assert cfg["warmup_steps"] <= 2, s["name"]
+            spiked = c["loss_max"] > 1.5 * c["loss_first"]
+            assert spiked or c["first_nonfinite_step"] is not None, s["name"]
+        elif s["label"] == "warmup_too_long":
+            assert warmup_fraction >= 0.5, s["name"]
+        elif s["label"] == "lr_too_high":
+            assert 0.05 <= warmup_fraction <= 0.2, s["name"]
+            assert c["loss_max_step"] > cfg["warmup_steps"], s["name"]
+    labels = {s["label"] for s in SCENARIOS}
+    assert {"healthy", "warmup_too_short", "warmup_too_long", "lr_too_high"} <= labels
+    assert any(s["curve"]["first_nonfinite_step"] is not None for s in SCENARIOS)
+    assert any(
+        s["config"]["warmup_steps"] > s["config"]["max_steps"]
+        and not s["curve"]["reached_configured_peak"]
+        for s in SCENARIOS
+    )
+    assert any(s["config"]["logging_steps"] == 1 for s in SCENARIOS)
+
+
+def test_siblings_differ_only_in_warmup() -> None:
+    """A sibling pair has the same configuration apart from the warmup."""
+    for s in SCENARIOS:
+        if s["sibling"] is None:
+            continue
+        mine, theirs = dict(s["config"]), dict(BY_NAME[s["sibling"]]["config"])
+        assert mine.pop("warmup_steps") != theirs.pop("warmup_steps"), s["name"]
+        # How the warmup is written and how often the run logs are not training differences.
+        for key in ("warmup_ratio", "logging_steps"):
+            mine.pop(key, None)
+            theirs.pop(key, None)
+        assert mine == theirs, s["name"]
+
+
+def test_siblings_show_the_warmup_effect() -> None:
+    """Against its sibling, a too-short warmup spikes higher and a too-long one learns slower."""
+    pairs = 0
+    for s in SCENARIOS:
+        other = BY_NAME.get(s["sibling"] or "")
+        if other is None:
+            continue
+        mine, theirs = s["curve"], other["curve"]
+        if s["label"] == "warmup_too_short":
+            pairs += 1
+            assert mine["loss_max"] > theirs["loss_max"], s["name"]
+            if mine["first_nonfinite_step"] is not None:
+                assert theirs["first_nonfinite_step"] is None, s["name"]
+        elif s["label"] == "warmup_too_long" and other["label"] == "healthy":
+            pairs += 1
+            early = str(s["config"]["max_steps"] // 10)
+            assert mine["loss_at_step"][early] > theirs["loss_at_step"][early] + 0.3, s["name"]
+    assert pairs >= 3
+
+
+def test_resumed_scenario_has_two_attempts() -> None:
+    """The resumed run has two event files, two SwanLab runs and weightless checkpoints."""
+    resumed = [s for s in SCENARIOS if s["config"]["resume_at"] is not None]
+    assert resumed
+    for s in resumed:
+        folder = SAMPLES / s["name"]
+        assert len(list((folder / "runs").glob("events.out.tfevents.*"))) == 2
+        assert len(list((folder / "swanlog").glob("run-*"))) == 2
+        checkpoints = list(folder.glob("checkpoint-*"))
+        assert checkpoints
+        for ckpt in checkpoints:
+            assert [p.name for p in ckpt.iterdir()] == ["trainer_state.json"]
+            state = json.loads((ckpt / "trainer_state.json").read_text())
+            assert state["global_step"] == int(ckpt.name.split("-")[1])
+
+
+def test_swanlab_runs_are_readable_and_finished() -> None:
+    """SwanLab's own reader walks every run file; the interrupted attempt is marked crashed."""
+    # SwanLab's reader and record schema are internal; other SwanLab versions skip this check.
+    store_module = pytest.importorskip("swanlab.sdk.internal.core_python.store")
+    record_module = pytest.importorskip("swanlab.proto.swanlab.record.v1.record_pb2")
+    DataStoreReader, Record = store_module.DataStoreReader, record_module.Record
+
+    for s in SCENARIOS:
+        states = []
+        for store in sorted((SAMPLES / s["name"] / "swanlog").glob("run-*/run-*.swanlab")):
+            reader = DataStoreReader()
+            reader.open(store)
+            records = [Record.FromString(raw) for raw in reader]
+            reader.close()
+            keys = {r.scalar.key for r in records if r.WhichOneof("record_type") == "scalar"}
+            assert {"train/loss", "train/learning_rate"} <= keys, store.name
+            finish = [r.finish for r in records if r.WhichOneof("record_type") == "finish"]
+            states.append(finish[-1].state)
+        expected = 2 if s["config"]["resume_at"] is not None else 1
+        assert len(states) == expected
+        assert states[-1] == 1  # RUN_STATE_FINISHED
+        if expected == 2:
+            assert states[0] == 2  # RUN_STATE_CRASHED
+
+
+def test_no_machine_paths_or_host_names() -> None:
+    """No file holds this checkout's path, the home or temp folder, or the host name."""
+    needles = {str(ROOT).encode(), (str(Path.home()) + os.sep).encode()}
+    needles.add((tempfile.gettempdir() + os.sep).encode())
+    host = socket.gethostname()
+    if len(host) >= 6:  # short names occur by chance inside binary data
+        needles.add(host.encode())
+    for path in SAMPLES.rglob("*"):
+        if path.is_file() and path.suffix != ".py":
+            data = path.read_bytes()
+            for needle in needles:
+                assert needle not in data, f"{path.relative_to(SAMPLES)} contains {needle!r}"
