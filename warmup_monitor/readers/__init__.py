@@ -12,6 +12,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from ..sources import Source
 
@@ -24,7 +25,7 @@ class Format:
     module: str
     description: str
 
-    def _mod(self):  # noqa: ANN202 - module object
+    def _mod(self) -> ModuleType:
         return importlib.import_module(self.module, __name__)
 
     @property
