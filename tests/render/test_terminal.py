@@ -1,0 +1,116 @@
+"""The terminal renderer on report models built from the dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+from warmup_monitor.render.terminal import render_text
+from warmup_monitor.report import Report
+
+SINGLE = """\
+run-a  (tensorboard: logs/run-a)
+Verdict: warmup_too_short (confidence 0.87), first problem at step 25
+  grad_norm spikes and loss turns NaN right after the 20-step warmup ends
+Schedule: linear warmup 20 steps (10.0% of run), peak LR 0.0003 at step 20, linear decay, 200 total steps
+Findings (2):
+  WARNING   spike      grad_norm  steps 25-30  value=8.25  threshold=4.1  baseline=1.2
+            grad_norm spikes to 8.25 at step 25 (threshold 4.1)
+  CRITICAL  nonfinite  loss       step 40      value=nan  lr=0.00029
+            loss is nan at step 40, 20 steps after the LR peak
+Advice:
+  * Lengthen the warmup from 20 to 200 steps (10% of the run)
+    warmup_steps: 20 -> 200 (10% of 2000 total steps)
+"""  # noqa: E501
+
+TABLE = """\
+RUN     SOURCE       STEPS  VERDICT                  WARMUP      PEAK LR  FINAL LOSS  FIRST PROBLEM
+bad     tensorboard    200  warmup_too_short (0.87)  20 (10.0%)   0.0003         nan             25
+good    tensorboard    200  healthy (0.90)           20 (10.0%)   0.0003       2.063              -
+broken  swanlab      error: corrupted record at byte 7
+"""
+
+
+def test_single_run_exact_text(single_report: Report) -> None:
+    """One run: verdict, schedule, findings with evidence numbers, advice with its numbers."""
+    assert render_text(single_report) == SINGLE
+
+
+def test_single_run_quiet_is_one_verdict_line(single_report: Report) -> None:
+    """--quiet on one run prints only its verdict line."""
+    assert render_text(single_report, quiet=True) == (
+        "run-a: warmup_too_short (confidence 0.87), first problem at step 25\n"
+    )
+
+
+def test_several_runs_table_first_sorted_worst_first(multi_report: Report) -> None:
+    """Several runs: the summary table comes first, problems on top, unreadable runs last."""
+    text = render_text(multi_report)
+    assert text.startswith(TABLE)
+    assert text.index("bad  (tensorboard: logs/bad)") < text.index("good  (tensorboard: logs/good)")
+    assert "broken  (swanlab: logs/broken)\nVerdict: error (corrupted record at byte 7)\n" in text
+
+
+def test_several_runs_quiet_is_the_table(multi_report: Report) -> None:
+    """--quiet on several runs prints only the table."""
+    assert render_text(multi_report, quiet=True) == TABLE
+
+
+def test_no_colour_unless_asked(single_report: Report, multi_report: Report) -> None:
+    """Plain text has no ANSI escapes; colour adds them without changing the words."""
+    for report in (single_report, multi_report):
+        plain = render_text(report)
+        coloured = render_text(report, color=True)
+        assert "\x1b[" not in plain
+        assert "\x1b[" in coloured
+        assert click.unstyle(coloured) == plain
+
+
+def test_notes_resumes_and_warnings_are_listed(single_report: Report) -> None:
+    """Reader warnings, notes and resumes appear under Notes."""
+    rr = single_report.runs[0]
+    assert rr.run is not None
+    rr.run.warnings.append("skipped 2 corrupted records at byte 512")
+    rr.run.notes.append("also found swanlab; read tensorboard as the richer source")
+    rr.run.status = "crashed"
+    text = render_text(single_report)
+    assert text.endswith(
+        "Notes:\n"
+        "  - also found swanlab; read tensorboard as the richer source\n"
+        "  - warning: skipped 2 corrupted records at byte 512\n"
+        "  - run status: crashed\n"
+    )
+
+
+def test_run_without_lr_says_so(single_report: Report) -> None:
+    """A diagnosis without a schedule names the missing LR trace instead of inventing numbers."""
+    rr = single_report.runs[0]
+    assert rr.diagnosis is not None
+    d = dataclasses.replace(rr.diagnosis, schedule=None)
+    report = Report(single_report.paths, (dataclasses.replace(rr, diagnosis=d),))
+    assert "Schedule: no learning-rate trace in the logs\n" in render_text(report)
+
+
+def test_warmup_longer_than_run(single_report: Report) -> None:
+    """An LR still rising at the last step reads as a warmup longer than the run, table too."""
+    rr = single_report.runs[0]
+    assert rr.diagnosis is not None and rr.diagnosis.schedule is not None
+    fit = dataclasses.replace(
+        rr.diagnosis.schedule,
+        warmup_steps=None,
+        warmup_longer_than_run=True,
+        reached_peak=False,
+        peak_step=200,
+        decay="none",
+        total_steps=None,
+    )
+    d = dataclasses.replace(rr.diagnosis, schedule=fit)
+    other = dataclasses.replace(rr, name="other")
+    report = Report(single_report.paths, (dataclasses.replace(rr, diagnosis=d), other))
+    text = render_text(report)
+    assert "  >200 (>100%)  " in text.splitlines()[2]
+    assert (
+        "Schedule: warmup longer than the run (the LR still rises at step 200), peak LR 0.0003 "
+        "at step 200 (target never reached), no decay seen, last step 200\n"
+    ) in text

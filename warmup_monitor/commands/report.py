@@ -1,0 +1,130 @@
+"""``warmup-monitor report``: diagnose finished (or running) runs; text, HTML or JSON."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..report import FAIL_ON_CHOICES, Report, build_report, reaches
+
+__all__ = ["command"]
+
+_METRIC_FORM = "NAME=TAG, e.g. loss=train/loss"
+
+
+def _parse_metrics(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in values:
+        name, sep, tag = item.partition("=")
+        if not sep or not name.strip() or not tag.strip():
+            raise click.BadParameter(f"expected {_METRIC_FORM}; got '{item}'", ctx, param)
+        mapping[name.strip()] = tag.strip()
+    return mapping
+
+
+def _build(paths: tuple[Path, ...], metrics: dict[str, str], since: int | None) -> Report:
+    if not sys.stderr.isatty():
+        return build_report(paths, metrics=metrics or None, since=since)
+    with click.progressbar(length=1, label="Reading runs", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.length = max(total, 1)
+            bar.label = f"Reading {name}" if name else f"Read {total} run{'s' * (total != 1)}"
+            bar.update(done - bar.pos)
+
+        return build_report(paths, metrics=metrics or None, since=since, progress=progress)
+
+
+def _write(text: str, output: Path | None, *, color: bool) -> None:
+    if output is None:
+        click.echo(text, nl=False, color=color)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@click.command("report")
+@click.argument(
+    "paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(path_type=Path)
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the text or JSON report to FILE instead of stdout.",
+)
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Also write a self-contained HTML report with plots to FILE.",
+)
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    callback=_parse_metrics,
+    metavar="NAME=TAG",
+    help="Read canonical metric NAME (loss, learning_rate, grad_norm, eval_loss) from TAG.",
+)
+@click.option(
+    "--since",
+    type=click.IntRange(min=0),
+    metavar="STEP",
+    help="Ignore points logged before STEP.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line (or the table).")
+@click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON_CHOICES),
+    default="never",
+    show_default=True,
+    help="Exit 1 when a run reaches this severity (a problem verdict counts as at least warning).",
+)
+def command(
+    paths: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    html_out: Path | None,
+    metrics: dict[str, str],
+    since: int | None,
+    quiet: bool,
+    fail_on: str,
+) -> None:
+    """Diagnose the warmup of every run under PATH...
+
+    PATH is a run folder, a log file (event file, trainer_state.json, trainer_log.jsonl,
+    metrics.csv), a swanlog folder, an HF output_dir or a folder of runs.
+
+    \b
+    Exit codes: 0 nothing reached --fail-on; 1 a run reached it;
+    2 bad option, bad path, or no run could be read.
+    """
+    from ..render import render_html, render_json, render_text
+
+    report = _build(paths, metrics, since)
+    if html_out is not None:
+        html_out.write_text(render_html(report), encoding="utf-8")
+        click.echo(f"HTML report written to {html_out}", err=True)
+    if fmt == "json":
+        _write(render_json(report), output, color=False)
+    else:
+        # https://no-color.org: a non-empty NO_COLOR turns colour off.
+        color = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        _write(render_text(report, color=color, quiet=quiet), output, color=color)
+    for rr in report.failed:
+        click.echo(f"Warning: run '{rr.name}' was not read: {rr.error}", err=True)
+    if reaches(report, fail_on):
+        click.get_current_context().exit(1)

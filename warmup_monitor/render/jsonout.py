@@ -1,0 +1,166 @@
+"""The report as one JSON document (``schema_version`` 1; see ``report_schema.json``).
+
+JSON has no NaN or Infinity: a non-finite number is written as ``null`` and the object holding
+it lists it under ``non_finite`` (``{"evidence.value": "nan"}``), so the fact is never lost.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import PurePath
+from typing import Any
+
+from detectors._types import Finding, ScheduleFit
+
+from ..diagnosis import Advice
+from ..report import Report, RunReport
+
+__all__ = ["SCHEMA_VERSION", "load_schema", "render_json", "report_to_dict"]
+
+SCHEMA_VERSION = 1
+
+
+class _Converter:
+    """Turns values into JSON types, recording where a non-finite number was replaced."""
+
+    def __init__(self) -> None:
+        self.non_finite: dict[str, str] = {}
+
+    def __call__(self, value: Any, where: str) -> Any:
+        if value is None or isinstance(value, (bool, str)):
+            return value
+        if isinstance(value, enum.Enum):
+            return self(value.value, where)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, PurePath):
+            return value.as_posix()
+        if isinstance(value, Mapping):
+            return {str(k): self(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple, set, frozenset)):
+            items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+            return [self(v, f"{where}[{i}]") for i, v in enumerate(items)]
+        if hasattr(value, "tolist"):  # numpy scalars and arrays
+            return self(value.tolist(), where)
+        if isinstance(value, float) or hasattr(value, "__float__"):
+            x = float(value)
+            if math.isfinite(x):
+                return x
+            self.non_finite[where] = "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+            return None
+        return str(value)
+
+
+def _schedule(fit: ScheduleFit | None, conv: _Converter) -> dict[str, Any] | None:
+    if fit is None:
+        return None
+    return conv(
+        {
+            "warmup_steps": fit.warmup_steps,
+            "warmup_fraction": fit.warmup_fraction,
+            "warmup_shape": fit.warmup_shape,
+            "peak_lr": fit.peak_lr,
+            "peak_step": fit.peak_step,
+            "decay": fit.decay,
+            "total_steps": fit.total_steps,
+            "first_step": fit.first_step,
+            "last_step": fit.last_step,
+            "reached_peak": fit.reached_peak,
+            "lr_never_moves": fit.lr_never_moves,
+            "warmup_longer_than_run": fit.warmup_longer_than_run,
+            "notes": list(fit.notes),
+        },
+        "schedule",
+    )
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    conv = _Converter()
+    out = {
+        "detector": f.kind,
+        "severity": f.severity.value,
+        "metric": f.metric,
+        "step": conv(f.step, "step"),
+        "end_step": conv(f.end_step, "end_step"),
+        "message": f.message,
+        "evidence": conv(dict(f.evidence or {}), "evidence"),
+    }
+    out["non_finite"] = conv.non_finite
+    return out
+
+
+def _advice(a: Advice, conv: _Converter, i: int) -> dict[str, Any]:
+    return {
+        "text": a.text,
+        "parameter": a.parameter,
+        "current": conv(a.current, f"advice[{i}].current"),
+        "suggested": conv(a.suggested, f"advice[{i}].suggested"),
+        "reason": a.reason,
+    }
+
+
+def _run(rr: RunReport) -> dict[str, Any]:
+    conv = _Converter()
+    out: dict[str, Any] = {
+        "path": rr.path.as_posix(),
+        "name": rr.name,
+        "source": rr.source,
+        "error": rr.error,
+    }
+    d = rr.diagnosis
+    run = rr.run
+    level = rr.level
+    out.update(
+        {
+            "verdict": d.verdict.value if d is not None else None,
+            "confidence": conv(d.confidence, "confidence") if d is not None else None,
+            "summary": d.summary if d is not None else None,
+            "level": level.value if level is not None else None,
+            "first_problem_step": d.first_problem_step if d is not None else None,
+            "status": run.status if run is not None else None,
+            "last_step": rr.last_step,
+            "final_loss": conv(rr.final_loss, "final_loss"),
+            "schedule": _schedule(d.schedule, conv) if d is not None else None,
+            "findings": [_finding(f) for f in d.findings] if d is not None else [],
+            "advice": [_advice(a, conv, i) for i, a in enumerate(d.advice)] if d else [],
+            "evidence": conv(dict(d.evidence), "evidence") if d is not None else {},
+            "metrics": dict(run.metric_map) if run is not None else {},
+            "config": conv(dict(run.config), "config") if run is not None else {},
+            "resumes": (
+                [{"step": r.step, "from_step": r.from_step, "tag": r.tag} for r in run.resumes]
+                if run is not None
+                else []
+            ),
+            "notes": list(run.notes) if run is not None else [],
+            "warnings": list(run.warnings) if run is not None else [],
+        }
+    )
+    out["non_finite"] = conv.non_finite
+    return out
+
+
+def report_to_dict(report: Report) -> dict[str, Any]:
+    """The JSON document as Python objects (only JSON types, no NaN/Inf)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "since": report.since,
+        "runs": [_run(rr) for rr in report.runs],
+    }
+
+
+def render_json(report: Report, *, indent: int | None = 2) -> str:
+    """The report as JSON text, ending with a newline; always valid JSON (no NaN/Infinity)."""
+    return (
+        json.dumps(report_to_dict(report), indent=indent, allow_nan=False, ensure_ascii=False)
+        + "\n"
+    )
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) the output of :func:`render_json` follows."""
+    text = resources.files("warmup_monitor").joinpath("report_schema.json").read_text("utf-8")
+    return json.loads(text)

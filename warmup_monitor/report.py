@@ -1,0 +1,278 @@
+"""The post-run report model: every run under some paths, read and diagnosed.
+
+:func:`build_report` is what ``warmup-monitor report`` calls; the renderers in
+:mod:`warmup_monitor.render` turn the :class:`Report` it returns into text, HTML or JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from detectors._types import Severity
+
+from .diagnosis import Diagnosis, Verdict, diagnose
+from .discover import RunRef, find_runs, read_run
+from .errors import InputError, WarmupMonitorError
+from .run import Run
+
+__all__ = [
+    "FAIL_ON_CHOICES",
+    "ProgressCallback",
+    "Report",
+    "RunReport",
+    "build_report",
+    "drop_before",
+    "reaches",
+    "run_level",
+]
+
+#: ``progress(done, total, name)``: called before each run is read (``done`` runs finished so
+#: far, ``name`` the run about to be read) and once more with ``done == total`` at the end.
+ProgressCallback = Callable[[int, int, str], None]
+
+#: Values of ``--fail-on``.
+FAIL_ON_CHOICES: tuple[str, ...] = ("never", "warning", "critical")
+
+# Verdicts that say nothing is wrong with the warmup; every other verdict is a problem.
+_CALM_VERDICTS = frozenset({Verdict.HEALTHY, Verdict.INSUFFICIENT_DATA})
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """One run of the report: its diagnosis, or the one-line error that kept it from being read.
+
+    Exactly one of ``diagnosis`` and ``error`` is set. ``run`` is the run as diagnosed (after
+    ``since`` filtering); the HTML renderer draws its curves.
+    """
+
+    name: str
+    path: Path
+    source: str
+    run: Run | None = None
+    diagnosis: Diagnosis | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.diagnosis is not None
+
+    @property
+    def last_step(self) -> int | None:
+        return self.run.last_step if self.run is not None else None
+
+    @property
+    def final_loss(self) -> float | None:
+        """The last logged loss (NaN/Inf kept: a run that ends in NaN says so), or ``None``."""
+        if self.run is None or not self.run.has("loss"):
+            return None
+        _, values = self.run.series("loss")
+        return float(values[-1]) if len(values) else None
+
+    @property
+    def level(self) -> Severity | None:
+        """How bad this run is for ``--fail-on`` (see :func:`run_level`)."""
+        return run_level(self.diagnosis) if self.diagnosis is not None else None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every run found under ``paths``, in the order found."""
+
+    paths: tuple[Path, ...]
+    runs: tuple[RunReport, ...] = field(default_factory=tuple)
+    since: int | None = None
+
+    @property
+    def failed(self) -> tuple[RunReport, ...]:
+        return tuple(r for r in self.runs if not r.ok)
+
+    def worst_first(self) -> list[RunReport]:
+        """Runs ordered for the summary table: critical problems first, unreadable runs last."""
+        return sorted(self.runs, key=_badness_key)
+
+
+def run_level(diagnosis: Diagnosis) -> Severity | None:
+    """The severity a diagnosis reaches, for ``--fail-on``.
+
+    The worst finding's severity; a problem verdict (anything but ``healthy`` and
+    ``insufficient_data``) counts at least as ``warning`` even when no finding supports it
+    (e.g. a warmup longer than the run, seen from the schedule alone).
+    """
+    level = diagnosis.worst_severity
+    if Verdict(diagnosis.verdict) not in _CALM_VERDICTS and (
+        level is None or level < Severity.WARNING
+    ):
+        level = Severity.WARNING
+    return level
+
+
+def reaches(report: Report, fail_on: str) -> bool:
+    """True when some run reaches the ``--fail-on`` level (``never`` never does)."""
+    if fail_on not in FAIL_ON_CHOICES:
+        raise InputError(
+            f"--fail-on must be one of {', '.join(FAIL_ON_CHOICES)}; got '{fail_on}'",
+            "Use --fail-on warning or --fail-on critical",
+        )
+    if fail_on == "never":
+        return False
+    threshold = Severity(fail_on)
+    return any(r.level is not None and r.level >= threshold for r in report.runs)
+
+
+def _badness_key(rr: RunReport) -> tuple[int, float, str]:
+    if rr.diagnosis is None:
+        return (9, 0.0, rr.name)
+    verdict = Verdict(rr.diagnosis.verdict)
+    level = rr.level
+    if verdict in _CALM_VERDICTS:
+        # A calm verdict with a critical finding (e.g. NaN at step 1 with LR 0) still sorts high.
+        rank = 5 if verdict is Verdict.INSUFFICIENT_DATA else 6
+        if level is not None:
+            rank = min(rank, 4 - level.rank)
+    else:
+        rank = 2 - (level.rank if level is not None else 1)
+    return (rank, -float(rr.diagnosis.confidence), rr.name)
+
+
+def drop_before(run: Run, step: int) -> Run:
+    """A copy of ``run`` without the points logged before ``step`` (``--since``)."""
+    frame = run.scalars[run.scalars["step"].to_numpy() >= step].reset_index(drop=True)
+    if not frame.empty:
+        # Unused categories would otherwise break the contiguous per-tag slices.
+        frame["tag"] = frame["tag"].cat.remove_unused_categories()
+    return Run(
+        name=run.name,
+        path=run.path,
+        source=run.source,
+        scalars=frame,
+        metric_map=dict(run.metric_map),
+        config=dict(run.config),
+        status=run.status,
+        resumes=[r for r in run.resumes if r.step >= step],
+        warnings=list(run.warnings),
+        notes=[*run.notes, f"points before step {step} ignored (--since {step})"],
+        _slices=_tag_slices(frame),
+    )
+
+
+def _tag_slices(frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    # The frame is sorted by tag then step, so each tag is one contiguous block of rows.
+    if frame.empty:
+        return {}
+    codes = frame["tag"].cat.codes.to_numpy()
+    cats = frame["tag"].cat.categories
+    bounds = np.flatnonzero(np.diff(codes)) + 1
+    starts = np.concatenate(([0], bounds))
+    ends = np.concatenate((bounds, [len(codes)]))
+    return {str(cats[codes[s]]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, PermissionError):
+        return f"permission denied: '{err.filename}'. Check its permissions"
+    if isinstance(err, FileNotFoundError):
+        return f"'{err.filename}' does not exist. Check the path"
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
+
+
+def build_report(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    metrics: Mapping[str, str] | None = None,
+    since: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> Report:
+    """Find every run under ``paths``, read and diagnose each one.
+
+    A run that cannot be read (corrupted file, missing metric …) becomes a :class:`RunReport`
+    with ``error`` set and the others are still reported. Raises the library error itself when
+    a path holds no run at all, or when no run could be read (with one run, its own error).
+    """
+    if not paths:
+        raise InputError("no path given", "Pass a run folder, a log file or a folder of runs")
+    if since is not None and since < 0:
+        raise InputError(f"--since must be a step >= 0; got {since}", "Pass a training step")
+    roots = tuple(Path(p) for p in paths)
+    refs = _unique_refs(roots)
+    total = len(refs)
+    out: list[RunReport] = []
+    errors: list[BaseException] = []
+    for done, ref in enumerate(refs):
+        if progress is not None:
+            progress(done, total, ref.name)
+        try:
+            run = read_run(ref, metrics=metrics)
+            for name in metrics or {}:
+                # A tag the user named but the run lacks is an error, not a silent fallback.
+                run.tag_for(name)
+            if since is not None:
+                run = drop_before(run, since)
+            diagnosis = diagnose(run)
+        except (WarmupMonitorError, OSError) as err:
+            errors.append(err)
+            out.append(RunReport(ref.name, ref.path, ref.format, error=_one_line(err)))
+            continue
+        except Exception as err:
+            # A bug in one reader or detector must not hide the other runs of the report; with
+            # a single run it propagates (below) so that it is seen and reported.
+            if total == 1:
+                raise
+            errors.append(err)
+            text = f"unexpected {type(err).__name__}: {_one_line(err)} (a bug: please report it)"
+            out.append(RunReport(ref.name, ref.path, ref.format, error=text))
+            continue
+        out.append(RunReport(run.name, ref.path, run.source, run=run, diagnosis=diagnosis))
+    if progress is not None:
+        progress(total, total, "")
+    out = _unique_names(out, refs)
+    if errors and len(errors) == len(out):
+        if len(out) == 1:
+            err = errors[0]
+            if isinstance(err, OSError) and not isinstance(
+                err, (PermissionError, FileNotFoundError)
+            ):
+                raise InputError(_one_line(err), "Check the path") from err
+            raise err
+        raise InputError(
+            f"none of the {len(out)} runs could be read (first: {out[0].name}: {out[0].error})",
+            "Check the files, or point at a single run to see its error",
+        )
+    return Report(paths=roots, runs=tuple(out), since=since)
+
+
+def _unique_names(reports: list[RunReport], refs: list[RunRef]) -> list[RunReport]:
+    # A log's own display name (a SwanLab experiment name) reads better than a folder name,
+    # unless two runs share it: then every run is named by its folder.
+    names = [r.name for r in reports]
+    if len(set(names)) == len(names):
+        return reports
+    return [dataclasses.replace(r, name=ref.name) for r, ref in zip(reports, refs, strict=True)]
+
+
+def _unique_refs(roots: Sequence[Path]) -> list[RunRef]:
+    # The same run reached through two given paths (a folder and its child) is reported once.
+    seen: set[Path] = set()
+    pairs: list[tuple[Path, RunRef]] = []
+    for root in roots:
+        for ref in find_runs(root):
+            key = ref.path.resolve()
+            if key not in seen:
+                seen.add(key)
+                pairs.append((root, ref))
+    if len(roots) == 1:
+        return [ref for _, ref in pairs]
+    # Several paths given: name runs inside them after the path too ("exp1/runs", "exp2/runs").
+    return [
+        dataclasses.replace(ref, name=f"{root.resolve().name}/{ref.name}")
+        if ref.path != root
+        else ref
+        for root, ref in pairs
+    ]
