@@ -1,0 +1,130 @@
+"""Packaging: version, typing markers, import boundaries and the CLI's error contract."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import detectors
+import warmup_monitor
+from warmup_monitor import InputError, find_runs, read_run
+from warmup_monitor.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version_matches_pyproject() -> None:
+    """The package version is the one in pyproject.toml."""
+    text = (ROOT / "pyproject.toml").read_text()
+    match = re.search(r'^version = "([^"]+)"', text, re.MULTILINE)
+    assert match is not None and warmup_monitor.__version__ == match.group(1)
+
+
+@pytest.mark.parametrize("package", [warmup_monitor, detectors])
+def test_packages_are_typed(package) -> None:
+    """Both packages ship a py.typed marker and declare it as package data."""
+    assert (Path(package.__file__).parent / "py.typed").is_file()
+    text = (ROOT / "pyproject.toml").read_text()
+    assert re.search(rf'^{package.__name__} = \[[^\]]*"py.typed"', text, re.MULTILINE)
+
+
+def test_detectors_import_alone() -> None:
+    """detectors needs neither pandas nor warmup_monitor (it is pure numpy/scipy)."""
+    code = (
+        "import sys, detectors; "
+        "print(sorted(m for m in ('pandas', 'warmup_monitor') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_version_and_help() -> None:
+    """--version prints the version; --help lists the commands."""
+    runner = CliRunner()
+    version = runner.invoke(main, ["--version"])
+    assert version.exit_code == 0
+    assert version.output.strip() == f"warmup-monitor, version {warmup_monitor.__version__}"
+    helped = runner.invoke(main, ["--help"])
+    assert helped.exit_code == 0
+    for name in ("report", "watch", "plan"):
+        assert name in helped.output
+
+
+def test_console_script_runs() -> None:
+    """``python -m warmup_monitor --version`` works in a fresh interpreter."""
+    out = subprocess.run(
+        [sys.executable, "-m", "warmup_monitor", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0 and warmup_monitor.__version__ in out.stdout
+
+
+def test_installed_entry_point() -> None:
+    """The ``warmup-monitor`` script answers --help without a traceback."""
+    script = shutil.which("warmup-monitor")
+    if script is None:
+        pytest.skip("package not installed as a script")
+    out = subprocess.run([script, "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and "report" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_missing_path_errors_at_library_level(tmp_path: Path) -> None:
+    """A missing path or an empty folder is an InputError with a one-line message."""
+    with pytest.raises(InputError, match="does not exist") as err:
+        read_run(tmp_path / "missing")
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="empty directory"):
+        find_runs(tmp_path)
+
+
+@pytest.fixture
+def probe_command():
+    """A throw-away command on the real group that reads one run, removed afterwards."""
+
+    @click.command("probe-read", hidden=True)
+    @click.argument("path")
+    def probe(path: str) -> None:
+        click.echo(len(read_run(path).scalars))
+
+    main.add_command(probe)
+    yield "probe-read"
+    main.commands.pop("probe-read", None)
+
+
+@pytest.mark.parametrize("what", ["missing", "empty", "garbage"])
+def test_cli_turns_errors_into_one_line(tmp_path: Path, probe_command: str, what: str) -> None:
+    """Library errors reach the user as one ``Error:`` line on stderr, exit 2, no traceback."""
+    target = tmp_path / "run"
+    if what != "missing":
+        target.mkdir()
+    if what == "garbage":
+        (target / "events.out.tfevents.1.host").write_bytes(b"\x00" * 40)
+    result = CliRunner().invoke(main, [probe_command, str(target)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ")
+    assert "Traceback" not in result.output + result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("command", ["report", "watch"])
+def test_commands_reject_a_missing_path_in_one_line(tmp_path: Path, command: str) -> None:
+    """The real commands answer a missing path with one ``Error:`` line and exit 2."""
+    if command not in main.commands:
+        pytest.skip(f"no {command} command in this build")
+    result = CliRunner().invoke(main, [command, str(tmp_path / "missing")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "does not exist" in lines[0]
+    assert "Traceback" not in result.output

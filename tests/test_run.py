@@ -1,0 +1,126 @@
+"""The run model: last write wins, resumes, series, metric lookup and prefixes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from warmup_monitor.errors import MetricNotFoundError
+from warmup_monitor.points import Points
+from warmup_monitor.run import Resume, Run
+
+
+def make(rows: list[tuple[str, int, float]], **kw) -> Run:
+    points = Points.from_rows([(t, s, v, 1000.0 + i) for i, (t, s, v) in enumerate(rows)])
+    return Run.from_points(points, name="r", path=Path("r"), source="test", **kw)
+
+
+def test_frame_is_sorted_by_tag_then_step() -> None:
+    """The long frame is sorted by tag, then step, with the documented dtypes."""
+    run = make([("train/loss", 3, 1.0), ("lr", 1, 0.1), ("train/loss", 1, 2.0), ("lr", 0, 0.0)])
+    frame = run.scalars
+    assert frame["tag"].tolist() == ["lr", "lr", "train/loss", "train/loss"]
+    assert frame["step"].tolist() == [0, 1, 1, 3]
+    assert str(frame["step"].dtype) == "int64" and str(frame["value"].dtype) == "float64"
+    assert str(frame["tag"].dtype) == "category"
+    assert run.tags == ["lr", "train/loss"]
+    assert run.last_step == 3
+
+
+def test_last_write_wins_and_resume_is_reported() -> None:
+    """A restart repeating steps keeps the later values and lists one resume."""
+    rows = [("train/loss", s, 1.0) for s in range(10)] + [("lr", s, 0.1) for s in range(10)]
+    rows += [("train/loss", s, 2.0) for s in range(5, 12)] + [("lr", s, 0.2) for s in range(5, 12)]
+    run = make(rows)
+    steps, values = run.series("loss")
+    assert steps.tolist() == list(range(12))
+    assert values.tolist() == [1.0] * 5 + [2.0] * 7
+    assert run.series("learning_rate")[1].tolist() == [0.1] * 5 + [0.2] * 7
+    assert run.resumes == [Resume(step=5, from_step=9, tag="lr")]
+
+
+def test_repeated_step_without_going_back_is_not_a_resume() -> None:
+    """Logging a step twice in a row keeps the last value and is no restart."""
+    run = make([("loss", 1, 1.0), ("loss", 2, 2.0), ("loss", 2, 3.0), ("loss", 3, 4.0)])
+    assert run.series("loss")[1].tolist() == [1.0, 3.0, 4.0]
+    assert run.resumes == []
+
+
+def test_series_keeps_nan_and_inf() -> None:
+    """Non-finite values are data, not gaps."""
+    run = make([("loss", 0, 1.0), ("loss", 1, math.nan), ("loss", 2, math.inf)])
+    values = run.series("loss")[1]
+    assert values[0] == 1.0 and np.isnan(values[1]) and values[2] == math.inf
+
+
+def test_canonical_names_and_overrides() -> None:
+    """Canonical names map to the writers' tags; overrides win; raw tags work too."""
+    run = make([("train/loss", 1, 1.0), ("my/lr", 1, 0.5), ("eval/loss", 1, 2.0)])
+    assert run.metric_map["loss"] == "train/loss"
+    assert run.metric_map["learning_rate"] == "my/lr"  # the one tag that looks like an LR
+    assert run.has("eval_loss") and not run.has("grad_norm")
+    assert run.series("my/lr")[1].tolist() == [0.5]
+    custom = make([("train/loss", 1, 1.0), ("smooth", 1, 0.9)], metrics={"loss": "smooth"})
+    assert custom.series("loss")[1].tolist() == [0.9]
+
+
+def test_missing_metric_error_lists_tags() -> None:
+    """Asking for an absent metric names it, the run and every available tag."""
+    run = make([("train/loss", 1, 1.0), ("eval/acc", 1, 0.5)])
+    with pytest.raises(MetricNotFoundError) as err:
+        run.series("grad_norm")
+    text = str(err.value)
+    assert "grad_norm" in text and "'r'" in text
+    assert "eval/acc, train/loss" in text and "--metric grad_norm=TAG" in text
+    assert "\n" not in text
+    bad = make([("train/loss", 1, 1.0)], metrics={"loss": "nope"})
+    with pytest.raises(MetricNotFoundError, match="tag 'nope' for metric 'loss'"):
+        bad.series("loss")
+
+
+def test_prefix_is_what_a_watcher_saw() -> None:
+    """prefix(n) keeps steps <= n, and the resumes and slices that fit."""
+    rows = [("loss", s, float(s)) for s in range(10)] + [("loss", s, -1.0) for s in (4, 5)]
+    rows += [("lr", s, 0.1) for s in range(0, 10, 3)]
+    run = make(rows)
+    early = run.prefix(4)
+    assert early.series("loss")[0].tolist() == [0, 1, 2, 3, 4]
+    assert early.series("loss")[1].tolist() == [0.0, 1.0, 2.0, 3.0, -1.0]
+    assert early.series("lr")[0].tolist() == [0, 3]
+    assert [r.step for r in early.resumes] == [4]
+    assert run.prefix(3).resumes == []
+    assert run.prefix(-1).scalars.empty and run.prefix(-1).tags == []
+
+
+def test_empty_run() -> None:
+    """A run without points has an empty frame and no last step."""
+    run = Run.from_points(Points.empty(), name="e", path=Path("e"), source="test")
+    assert run.scalars.empty and run.tags == [] and run.last_step is None
+    assert list(run.scalars.columns) == ["step", "tag", "value", "wall_time"]
+    with pytest.raises(MetricNotFoundError, match="available tags: none"):
+        run.series("loss")
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 20), st.floats(-5, 5)),
+        max_size=60,
+    )
+)
+def test_matches_a_dict_of_last_writes(rows: list[tuple[str, int, float]]) -> None:
+    """Every (tag, step) holds its last written value, steps ascending per tag."""
+    run = make(rows)
+    last: dict[str, dict[int, float]] = {}
+    for tag, step, value in rows:
+        last.setdefault(tag, {})[step] = value
+    assert run.tags == sorted(last)
+    for tag, by_step in last.items():
+        steps, values = run.series(tag)
+        assert steps.tolist() == sorted(by_step)
+        assert values.tolist() == [by_step[s] for s in sorted(by_step)]
+    assert len(run.scalars) == sum(len(v) for v in last.values())
