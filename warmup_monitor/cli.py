@@ -29,7 +29,9 @@ class _Group(click.Group):
             click.echo(f"Error: {err}", err=True)
             ctx.exit(EXIT_USAGE)
         except PermissionError as err:
-            click.echo(f"Error: permission denied: '{err.filename}'. Check its permissions", err=True)
+            click.echo(
+                f"Error: permission denied: '{err.filename}'. Check its permissions", err=True
+            )
             ctx.exit(EXIT_USAGE)
         except FileNotFoundError as err:
             click.echo(f"Error: '{err.filename}' does not exist. Check the path", err=True)

@@ -19,7 +19,7 @@ __all__ = ["Resume", "Run"]
 
 @dataclass(frozen=True)
 class Resume:
-    """A restart seen in the logs: ``tag`` was written again from ``step`` after reaching ``from_step``.
+    """A restart seen in the logs: ``tag`` was written again from ``step`` after ``from_step``.
 
     The values written after the restart replace the earlier ones for the same steps.
     """
@@ -154,7 +154,7 @@ def _slices_of(frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
     bounds = np.flatnonzero(np.diff(codes)) + 1
     starts = np.concatenate(([0], bounds))
     ends = np.concatenate((bounds, [len(codes)]))
-    return {str(cats[codes[s]]): (int(s), int(e)) for s, e in zip(starts, ends)}
+    return {str(cats[codes[s]]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
 
 
 def _build_frame(
@@ -189,7 +189,9 @@ def _build_frame(
         sorted_tags = [tags[i] for i in order_of_tag]
         for i in np.flatnonzero(same_tag & (g_steps[1:] < g_steps[:-1])):
             resumes.append(
-                Resume(step=int(g_steps[i + 1]), from_step=int(g_steps[i]), tag=sorted_tags[g_codes[i]])
+                Resume(
+                    step=int(g_steps[i + 1]), from_step=int(g_steps[i]), tag=sorted_tags[g_codes[i]]
+                )
             )
         # Last write wins: sort by (tag, step, write position) and keep the last of each pair.
         pos = by_tag  # original write positions, already grouped by tag in write order
@@ -209,12 +211,17 @@ def _build_frame(
             "tag": pd.Categorical.from_codes(sel_codes, categories=[tags[i] for i in order_of_tag]),
             "value": points.values[idx],
             "wall_time": points.wall_times[idx],
-        }
+        },
+        # The columns are fresh arrays from the gathers above: no need for pandas to copy them.
+        copy=False,
     )
     bounds = np.flatnonzero(np.diff(sel_codes)) + 1
     starts = np.concatenate(([0], bounds))
     ends = np.concatenate((bounds, [len(sel_codes)]))
-    slices = {tags[order_of_tag[sel_codes[s]]]: (int(s), int(e)) for s, e in zip(starts, ends)}
+    slices = {
+        tags[order_of_tag[sel_codes[s]]]: (int(s), int(e))
+        for s, e in zip(starts, ends, strict=True)
+    }
     # One resume per restart point, not one per tag.
     seen: dict[int, Resume] = {}
     for r in resumes:
