@@ -66,10 +66,14 @@ class Finding:
 
 @dataclass(frozen=True)
 class ScheduleFit:
-    """The learning-rate schedule inferred from a logged LR trace (all step values are training steps).
+    """The learning-rate schedule inferred from a logged LR trace.
+
+    All step values are training steps.
 
     ``warmup_steps`` is the step at which the LR first reaches (close to) its peak, counted from
-    the first logged step; ``None`` when the trace is too short to tell. ``warmup_shape`` is one
+    the start of the ramp (training step 0 when the logged ramp extrapolates back to it, as an
+    HF warmup does, else the first logged step); ``None`` when the trace is too short to tell
+    or the LR is still rising. ``warmup_shape`` is one
     of ``"linear"``, ``"cosine"``, ``"exponential"``, ``"none"`` (starts at the peak),
     ``"unknown"``. ``decay`` is one of ``"linear"``, ``"cosine"``, ``"constant"``,
     ``"inverse_sqrt"``, ``"other"``, ``"none"`` (run ended before any decay was seen).

@@ -1,16 +1,89 @@
-"""The warmup diagnosis: findings + inferred LR schedule + config -> one verdict with advice."""
+"""The warmup diagnosis: findings + inferred LR schedule + config -> one verdict with advice.
+
+Order of the checks (the first that applies decides the verdict):
+
+1. No loss, or fewer than :data:`MIN_POINTS` finite loss points and no hard evidence ->
+   ``insufficient_data``.
+2. A problem finding (non-finite loss, hidden NaN or a grad norm non-finite beyond an isolated
+   fp16 skip; a loss that climbs well above its best; a spike that does not come back) decides
+   by *when* it starts:
+
+   * while the LR is still ~0 (at most :data:`LR_NEAR_ZERO` of its peak) ->
+     ``numerical_instability``: precision, kernels or data, not the warmup;
+   * while the LR climbs or soon after its peak -> ``warmup_too_short`` when the warmup is
+     shorter than the usual share of the run; ``lr_too_high`` when it already has the usual
+     length or more (a longer warmup would not help);
+   * long after the peak -> ``lr_too_high``.
+
+   Without an LR trace or a configured warmup the position in the run decides, with lower
+   confidence (a non-finite value then reads as numerical first).
+3. A long warmup (above :data:`LONG_WARMUP_SHARE` of the run, or longer than the run) that
+   cost something: the LR never reaches its peak, or the loss sat at its starting level for a
+   good part of the warmup -> ``warmup_too_long``. A long warmup with a fast-falling loss is
+   only a note (``healthy`` with advice).
+4. Otherwise ``healthy``.
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from detectors._types import Finding, ScheduleFit, Severity
+import numpy as np
 
+from detectors import (
+    ClipRateConfig,
+    DivergenceConfig,
+    Finding,
+    ScheduleFit,
+    Severity,
+    SlowDeclineConfig,
+    SpikeConfig,
+    detect_clip_rate,
+    detect_divergence,
+    detect_hidden_nan,
+    detect_no_progress,
+    detect_nonfinite,
+    detect_slow_decline,
+    detect_spikes,
+    flat_start,
+    infer_lr_schedule,
+    schedule_findings,
+)
+
+from . import guide
 from .run import Run
 
-__all__ = ["Advice", "Diagnosis", "Verdict", "diagnose"]
+__all__ = [
+    "ADEQUATE_WARMUP_SHARE",
+    "DIVERGENCE_RATIO",
+    "FLAT_SHARE_OF_RUN",
+    "FLAT_SHARE_OF_WARMUP",
+    "LONG_WARMUP_SHARE",
+    "LR_NEAR_ZERO",
+    "MIN_POINTS",
+    "SOON_AFTER_SHARE",
+    "Advice",
+    "Diagnosis",
+    "Verdict",
+    "diagnose",
+]
+
+MIN_POINTS = 4  # finite logged loss points needed for any verdict but hard evidence
+DIVERGENCE_RATIO = 1.5  # the loss must climb to this multiple of its best to diverge
+LR_NEAR_ZERO = 0.02  # an LR at most this share of its peak is "still ~0"
+LONG_WARMUP_SHARE = guide.GUIDE_MAX_RATIO  # warmup share of the run above which it is long
+# A long warmup "cost" something when the loss sat at its starting level for at least this
+# share of the warmup and this share of the run.
+FLAT_SHARE_OF_WARMUP = 0.15
+FLAT_SHARE_OF_RUN = 0.05
+# A warmup of at least this share of the run is already about the usual 10%: instability
+# despite it points at the peak LR rather than at the warmup length.
+ADEQUATE_WARMUP_SHARE = 0.08
+# Instability within this share of the run after the LR peaked still counts as "soon after".
+SOON_AFTER_SHARE = 0.15
 
 
 class Verdict(str, enum.Enum):
@@ -63,6 +136,689 @@ class Diagnosis:
         return max(f.severity for f in self.findings)
 
 
+# --------------------------------------------------------------------------------------- helpers
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:.3g}"
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+@dataclass
+class _Schedule:
+    """What is known of the LR schedule, from the logged LR trace and/or the config."""
+
+    fit: ScheduleFit | None
+    lr_steps: np.ndarray | None
+    lr_values: np.ndarray | None
+    warmup_end: int | None  # training step at which the LR peaks (None: unknown)
+    warmup_steps: int | None  # warmup length in steps (a lower bound when still rising)
+    still_rising: bool  # the LR was still rising at the last logged step
+    total: int | None  # planned total steps (config, else implied by the decay)
+    total_source: str
+    peak_lr: float | None
+    source: str  # "log", "config" or "none"
+    warmup_exact: bool = True  # False when ``warmup_steps`` is only a lower bound
+
+    def lr_at(self, step: int) -> float | None:
+        if self.lr_steps is None or self.lr_values is None or self.lr_steps.size == 0:
+            return None
+        ok = np.isfinite(self.lr_values)
+        if not ok.any():
+            return None
+        xs, ys = self.lr_steps[ok], self.lr_values[ok]
+        if step < xs[0] and xs.size >= 2 and ys[1] > ys[0] and xs[1] > xs[0]:
+            # Before the first log of a rising LR: follow the warmup ramp back (towards 0).
+            slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
+            return float(max(0.0, ys[0] - slope * (xs[0] - step)))
+        return float(np.interp(step, xs, ys))
+
+    def lowest_lr_between(self, after: int, upto: int) -> float | None:
+        """The lowest LR over training steps ``after + 1 .. upto`` (a logging window)."""
+        first = self.lr_at(after + 1)
+        if first is None or self.lr_steps is None or self.lr_values is None:
+            return first
+        inside = (self.lr_steps > after) & (self.lr_steps <= upto) & np.isfinite(self.lr_values)
+        values = [first, *self.lr_values[inside].tolist()]
+        return float(min(values))
+
+    def phase_at(self, step: int) -> str | None:
+        fit = self.fit
+        if fit is not None:
+            if fit.lr_never_moves:
+                return "constant"
+            lr = self.lr_at(step)
+            if lr is not None and fit.peak_lr > 0:
+                if lr >= 0.95 * fit.peak_lr:
+                    return (
+                        "constant" if fit.decay == "constant" and step > fit.peak_step else "peak"
+                    )
+                return "warmup" if step < fit.peak_step else "decay"
+        if self.warmup_end is not None:
+            return "warmup" if step < self.warmup_end else "peak"
+        return None
+
+    @property
+    def share(self) -> float | None:
+        if self.warmup_steps is None or not self.total:
+            return None
+        return self.warmup_steps / self.total
+
+
+def _schedule(run: Run, last_step: int) -> _Schedule:
+    cfg = run.config
+    fit = None
+    lr_s = lr_v = None
+    if run.has("learning_rate"):
+        lr_s, lr_v = run.series("learning_rate")
+        fit = infer_lr_schedule(lr_s, lr_v)
+    total = guide.planned_total_steps(cfg)
+    total_source = "max_steps in the config" if total else ""
+    if total is None and fit is not None and fit.total_steps:
+        total, total_source = fit.total_steps, f"implied by the {fit.decay} LR decay"
+    cfg_warmup = guide.configured_warmup(cfg, total)
+    peak_lr = fit.peak_lr if fit is not None else _num(cfg.get("learning_rate"))
+    if fit is not None:
+        if fit.lr_never_moves:
+            return _Schedule(
+                fit, lr_s, lr_v, fit.first_step, 0, False, total, total_source, peak_lr, "log"
+            )
+        if fit.reached_peak:
+            w = fit.warmup_steps if fit.warmup_steps is not None else fit.peak_step
+            if w == 0 and cfg_warmup and cfg_warmup <= fit.first_step:
+                # At its peak from the first log: a warmup shorter than the logging interval
+                # is invisible in the trace, the config says how long it was.
+                w = cfg_warmup
+            return _Schedule(
+                fit, lr_s, lr_v, fit.peak_step, w, False, total, total_source, peak_lr, "log"
+            )
+        # Still rising: the config may say how long the warmup is, or where the LR is heading
+        # (extrapolate the linear ramp to the configured peak); else it is >= the trace.
+        w, exact = _rising_warmup(lr_s, lr_v, cfg, cfg_warmup, last_step)
+        return _Schedule(fit, lr_s, lr_v, None, w, True, total, total_source, peak_lr, "log", exact)
+    if cfg_warmup is not None:
+        return _Schedule(
+            None,
+            None,
+            None,
+            cfg_warmup,
+            cfg_warmup,
+            False,
+            total,
+            total_source,
+            peak_lr,
+            "config",
+        )
+    return _Schedule(None, None, None, None, None, False, total, total_source, peak_lr, "none")
+
+
+def _rising_warmup(
+    lr_s: np.ndarray, lr_v: np.ndarray, cfg: dict[str, Any], cfg_warmup: int | None, last: int
+) -> tuple[int, bool]:
+    """Warmup length of a run whose LR is still rising: ``(steps, exact)``."""
+    if cfg_warmup is not None and cfg_warmup >= last:
+        return cfg_warmup, True
+    target = _num(cfg.get("learning_rate"))
+    ok = np.isfinite(lr_v)
+    s, v = lr_s[ok], lr_v[ok]
+    if target is not None and s.size >= 2 and s[-1] > s[0] and target > v[-1]:
+        slope = (v[-1] - v[0]) / (s[-1] - s[0])
+        if slope > 0:
+            # A linear ramp from ``v[0]`` at ``s[0]`` reaches the configured peak at:
+            end = s[0] + (target - v[0]) / slope
+            if math.isfinite(end):
+                return max(last, round(end)), True
+    return last, False
+
+
+def _series(run: Run, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+    if not run.has(name):
+        return None
+    s, v = run.series(name)
+    return (s, v) if s.size else None
+
+
+def _mask_steps(
+    series: tuple[np.ndarray, np.ndarray], found: list[Finding]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``series`` with NaN at the steps the findings cover."""
+    s, v = series
+    v = v.copy()
+    for f in found:
+        v[(s >= f.step) & (s <= (f.end_step if f.end_step is not None else f.step))] = np.nan
+    return s, v
+
+
+# A problem finding: evidence for a verdict other than healthy.
+def _is_problem(f: Finding) -> bool:
+    if f.kind == "non_finite":
+        return f.severity >= Severity.CRITICAL and not f.metric.startswith("eval")
+    if f.kind == "divergence":
+        if f.evidence.get("rule") == "above_start":
+            # Above the starting level but back down again is weak evidence on its own.
+            return f.metric == "loss" and f.severity >= Severity.CRITICAL
+        return f.metric == "loss" and f.severity >= Severity.WARNING
+    if f.kind == "spike":
+        return f.metric == "loss" and f.severity >= Severity.CRITICAL
+    return False
+
+
+# ------------------------------------------------------------------------------------ diagnose
 def diagnose(run: Run) -> Diagnosis:
     """Diagnose ``run``. Deterministic; works on a prefix of a run."""
-    raise NotImplementedError("diagnose() is being implemented")
+    loss = _series(run, "loss")
+    grad = _series(run, "grad_norm")
+    evl = _series(run, "eval_loss")
+    cfg = run.config
+    last_step = run.last_step or 0
+    sched = _schedule(run, last_step)
+    fit = sched.fit
+    findings: list[Finding] = []
+
+    # --- detectors ---------------------------------------------------------------------------
+    if loss is not None:
+        findings += detect_nonfinite(*loss, metric="loss")
+    if grad is not None:
+        findings += detect_nonfinite(*grad, metric="grad_norm")
+        if loss is not None:
+            hidden = detect_hidden_nan(*loss, *grad, metric="loss")
+            findings += hidden
+            if hidden:
+                # Those 0.0 losses stand for NaN: keep them out of the curve-shape detectors.
+                loss = _mask_steps(loss, hidden)
+    n_loss = int(np.isfinite(loss[1]).sum()) if loss is not None else 0
+    if evl is not None:
+        findings += detect_nonfinite(*evl, metric="eval_loss")
+    if loss is not None and n_loss >= MIN_POINTS:
+        after = None
+        if sched.warmup_end is not None:
+            after = int(sched.warmup_end + max(sched.warmup_steps or 0, 0))
+        div_cfg = DivergenceConfig(ratio=DIVERGENCE_RATIO, after_step=after)
+        findings += detect_divergence(*loss, div_cfg, metric="loss")
+        logging_steps = _num(cfg.get("logging_steps"))
+        spike_cfg = SpikeConfig(averaged_over=int(logging_steps) if logging_steps else None)
+        findings += detect_spikes(*loss, spike_cfg, metric="loss")
+        findings += detect_no_progress(*loss, metric="loss")
+        slow_cfg = SlowDeclineConfig(
+            warmup_end_step=sched.warmup_end if sched.warmup_end and sched.warmup_end > 0 else None
+        )
+        findings += detect_slow_decline(*loss, slow_cfg, metric="loss")
+    if grad is not None:
+        findings += detect_spikes(*grad, metric="grad_norm")
+        mgn = _num(cfg.get("max_grad_norm"))
+        if mgn is not None and mgn > 0:
+            findings += detect_clip_rate(*grad, ClipRateConfig(max_grad_norm=mgn))
+    if fit is not None:
+        findings += schedule_findings(fit)
+    findings.sort(key=lambda f: (f.step, -f.severity.rank, f.kind, f.metric))
+
+    problems = [f for f in findings if _is_problem(f)]
+    # --- 1. too little data ------------------------------------------------------------------
+    if not problems and n_loss < MIN_POINTS:
+        what = "no loss series" if loss is None else f"{n_loss} finite loss points"
+        return Diagnosis(
+            Verdict.INSUFFICIENT_DATA,
+            0.9,
+            f"insufficient_data: {what} (at least {MIN_POINTS} are needed)",
+            fit,
+            tuple(findings),
+            (),
+            {"loss_points": n_loss, "min_points": MIN_POINTS, "last_step": last_step},
+            None,
+        )
+    # --- 2. instability ----------------------------------------------------------------------
+    if problems:
+        # A slow or stalled loss is then a consequence of the instability, not a second problem.
+        findings = [
+            replace(f, severity=Severity.INFO) if f.kind in ("slow_decline", "no_progress") else f
+            for f in findings
+        ]
+        return _instability(run, sched, findings, problems, loss, last_step)
+    # --- 3. warmup too long ------------------------------------------------------------------
+    long = _long_warmup(run, sched, loss, last_step, findings)
+    if long is not None and long["cost"]:
+        return _too_long(run, sched, findings, long)
+    if long is None:
+        # A slow start under a normal-length warmup is what warmup is for: a note, not a warning.
+        findings = [
+            replace(f, severity=Severity.INFO) if f.kind == "slow_decline" else f for f in findings
+        ]
+    return _healthy(run, sched, findings, long, n_loss)
+
+
+# ------------------------------------------------------------------------------- instability
+def _instability(
+    run: Run,
+    sched: _Schedule,
+    findings: list[Finding],
+    problems: list[Finding],
+    loss: tuple[np.ndarray, np.ndarray] | None,
+    last_step: int,
+) -> Diagnosis:
+    first = min(problems, key=lambda f: (f.step, -f.severity.rank))
+    onset = first.step
+    lr = sched.lr_at(onset)
+    peak = sched.peak_lr
+    phase = sched.phase_at(onset)
+    frac = lr / peak if (lr is not None and peak) else None
+    window_txt = ""
+    if first.kind == "non_finite" and peak and frac is not None and frac > LR_NEAR_ZERO:
+        # A NaN logged at ``onset`` appeared somewhere in the window since the previous log;
+        # if the LR was ~0 anywhere in it (the first steps of a warmup), the LR is not the
+        # cause (e.g. Adam with eps=0 turns the very first, LR-0 step into NaN).
+        prev = _previous_step(run, first.metric, onset)
+        low = sched.lowest_lr_between(prev, onset)
+        if low is not None and low / peak <= LR_NEAR_ZERO:
+            low = 0.0 if low <= 1e-9 * peak else low  # the ramp's 0, not rounding noise
+            lr, frac = low, low / peak
+            phase = sched.phase_at(prev + 1) or phase
+            window_txt = f"it appeared between steps {prev + 1} and {onset}, "
+    if frac is None and sched.source == "config" and sched.warmup_end:
+        # Only the configured warmup is known: assume the usual linear ramp from 0.
+        frac = min(1.0, onset / sched.warmup_end)
+        phase = "warmup" if frac < 1.0 else "peak"
+    spacing = float(np.median(np.diff(loss[0]))) if loss is not None and loss[0].size > 1 else 1.0
+    w = sched.warmup_steps
+    total = sched.total or last_step
+    share = sched.share
+    long_warmup = (share is not None and share > LONG_WARMUP_SHARE) or (
+        sched.still_rising and sched.total is not None and (w or 0) >= sched.total
+    )
+    adequate = share is not None and share >= ADEQUATE_WARMUP_SHARE
+    nonfinite = first.kind == "non_finite"
+    why = ""
+    if frac is not None and frac <= LR_NEAR_ZERO:
+        verdict = Verdict.NUMERICAL_INSTABILITY
+        why = (
+            f"{window_txt}while the LR was still {_fmt(lr)} ({_pct(frac)} of its peak), "
+            "so the warmup is not the cause"
+        )
+        conf = 0.85
+    elif sched.warmup_end is None and sched.source == "none":
+        # No LR trace and no configured warmup: judge from the position in the run alone.
+        if nonfinite:
+            verdict, conf = Verdict.NUMERICAL_INSTABILITY, 0.5
+            why = "no LR was logged to tie it to the warmup; check the numerics first"
+        elif onset <= max(0.1 * total, 3 * spacing):
+            verdict, conf = Verdict.WARMUP_TOO_SHORT, 0.45
+            why = f"it starts early (step {onset} of {total}) and no LR was logged"
+        else:
+            verdict, conf = Verdict.LR_TOO_HIGH, 0.45
+            why = f"it starts late (step {onset} of {total}) and no LR was logged"
+    else:
+        w_end = sched.warmup_end if sched.warmup_end is not None else last_step
+        soon = max(float(w or 0), SOON_AFTER_SHARE * total, 3 * spacing)
+        if onset <= w_end + soon:
+            if not w:
+                where = f"right away with no warmup (the LR starts at its peak {_fmt(peak)})"
+            elif onset < w_end:
+                where = "while the LR climbs to its peak"
+            else:
+                where = f"soon after the LR peaked (step {w_end})"
+            if long_warmup or adequate:
+                verdict = Verdict.LR_TOO_HIGH
+                size = "already long" if long_warmup else "already the usual length"
+                why = f"it starts {where}, although the warmup is {size}"
+                if share is not None:
+                    why += f" ({w} steps, {_pct(share)} of the run)"
+                conf = 0.65
+            else:
+                verdict = Verdict.WARMUP_TOO_SHORT
+                why = f"it starts {where}"
+                conf = 0.75
+        else:
+            verdict = Verdict.LR_TOO_HIGH
+            why = f"it starts long after the LR peaked (step {w_end})"
+            conf = 0.65
+        if sched.source == "config":
+            conf -= 0.1
+    if first.severity < Severity.CRITICAL:
+        conf -= 0.1
+    conf = round(min(0.95, max(0.3, conf)), 2)
+
+    value = first.evidence.get("value_at_onset", first.evidence.get("value"))
+    evidence: dict[str, Any] = {
+        "first_problem_step": onset,
+        "kind": first.kind,
+        "metric": first.metric,
+        "value": value if not isinstance(value, float) or math.isfinite(value) else str(value),
+        "baseline": first.evidence.get("baseline"),
+        "lr": lr,
+        "lr_phase": phase,
+        "lr_fraction_of_peak": frac,
+        "peak_lr": peak,
+        "warmup_steps": w,
+        "warmup_end_step": sched.warmup_end,
+        "total_steps": sched.total,
+        "warmup_share": share,
+        "schedule_source": sched.source,
+        "message": first.message,
+        "window": _window(run, sched, onset),
+    }
+    lr_txt = (
+        f" at LR {_fmt(lr)} ({phase}{', ' + _pct(frac) + ' of peak' if frac is not None else ''})"
+        if lr is not None
+        else ""
+    )
+    summary = f"{verdict.value}: {first.message}{lr_txt}; {why}"
+    advice = _instability_advice(verdict, run, sched, onset, lr, last_step)
+    return Diagnosis(
+        verdict, conf, summary, sched.fit, tuple(findings), tuple(advice), evidence, onset
+    )
+
+
+def _previous_step(run: Run, metric: str, step: int) -> int:
+    """The logged step before ``step`` in ``metric`` (0 when ``step`` is its first point)."""
+    if not run.has(metric):
+        return 0
+    steps = run.series(metric)[0]
+    i = int(np.searchsorted(steps, step))
+    return int(steps[i - 1]) if i > 0 else 0
+
+
+def _window(run: Run, sched: _Schedule, onset: int, half: int = 5) -> dict[str, list]:
+    """The logged loss (and LR) around ``onset``: ``half`` points either side, JSON-ready."""
+    if not run.has("loss"):
+        return {}
+    s, v = run.series("loss")
+    i = int(np.searchsorted(s, onset))
+    lo, hi = max(0, i - half), min(s.size, i + half + 1)
+    steps = [int(x) for x in s[lo:hi]]
+    out: dict[str, list] = {
+        "steps": steps,
+        "loss": [float(x) if math.isfinite(x) else None for x in v[lo:hi]],
+    }
+    if sched.lr_steps is not None:
+        out["learning_rate"] = [sched.lr_at(x) for x in steps]
+    return out
+
+
+def _instability_advice(
+    verdict: Verdict,
+    run: Run,
+    sched: _Schedule,
+    onset: int,
+    lr: float | None,
+    last_step: int,
+) -> list[Advice]:
+    cfg = run.config
+    ft = cfg.get("finetuning_type")
+    size = guide.model_size_from_name(cfg.get("model_name_or_path"))
+    peak = sched.peak_lr or _num(cfg.get("learning_rate"))
+    total = sched.total
+    out: list[Advice] = []
+    if verdict is Verdict.NUMERICAL_INSTABILITY:
+        at = f"at LR {_fmt(lr)} " if lr is not None else ""
+        out.append(
+            Advice(
+                f"The first non-finite value appears at step {onset} {at}before the LR matters: "
+                "check the numerics rather than the warmup: bf16 instead of fp16 (or a lower "
+                "initial loss scale), a zero or tiny adam_epsilon, the attention kernel (eager "
+                "vs. sdpa/flash), and batches with empty or fully masked labels.",
+                None,
+                reason="NaN while the LR is ~0 is not caused by the LR",
+            )
+        )
+        return out
+    w = sched.warmup_steps or 0
+    if verdict is Verdict.WARMUP_TOO_SHORT:
+        base = total or max(last_step, 1)
+        rec, reason = guide.recommended_warmup(base, finetuning_type=ft, model_size_b=size)
+        if total is None:
+            reason += f" (total steps unknown; {base} logged so far)"
+        if rec <= w:
+            rec, reason = max(2 * w, w + 1), f"twice the current {w} steps"
+        out.append(
+            Advice(
+                f"raise warmup_steps from {w} to {rec} ({reason})",
+                "warmup_steps",
+                w,
+                rec,
+                reason,
+            )
+        )
+    if peak:
+        new_lr, reason = guide.lower_learning_rate(peak, finetuning_type=ft, model_size_b=size)
+        prefix = "or " if out else ""
+        text = f"{prefix}lower learning_rate from {_fmt(peak)} to {_fmt(new_lr)} ({reason})"
+        if verdict is Verdict.LR_TOO_HIGH and sched.share and sched.share > LONG_WARMUP_SHARE:
+            text += f"; a warmup of {w} steps ({_pct(sched.share)} of the run) did not prevent it"
+        out.append(Advice(text, "learning_rate", peak, new_lr, reason))
+    return out
+
+
+# ------------------------------------------------------------------------------ long warmup
+def _long_warmup(
+    run: Run,
+    sched: _Schedule,
+    loss: tuple[np.ndarray, np.ndarray] | None,
+    last_step: int,
+    findings: list[Finding],
+) -> dict[str, Any] | None:
+    """Facts about a long warmup and its cost, or ``None`` when the warmup is not long."""
+    w = sched.warmup_steps
+    if w is None or w <= 0:
+        return None
+    total = sched.total
+    # With a planned total the logged steps say whether the run is over (a status copied onto
+    # a prefix of a finished run would not); without one, trust the status.
+    finished = last_step >= total if total is not None else run.status == "finished"
+    never_peaked = sched.still_rising and finished
+    if total is None:
+        if not never_peaked:
+            return None
+        total = last_step
+    share = w / total if total else None
+    longer_than_run = total is not None and w >= total and (sched.warmup_exact or finished)
+    if not (never_peaked or longer_than_run or (share is not None and share > LONG_WARMUP_SHARE)):
+        return None
+    facts: dict[str, Any] = {
+        "warmup_steps": w,
+        "total_steps": total,
+        "share": share,
+        "never_peaked": bool(never_peaked or longer_than_run),
+        "finished": bool(finished),
+        # A warmup that outlasts the run never lets the LR reach its peak: the whole budget is
+        # spent warming up, a cost whatever the curve shows.
+        "cost": bool(never_peaked or longer_than_run),
+    }
+    if loss is None:
+        return facts
+    fs = flat_start(*loss)
+    if fs is None:
+        return facts
+    origin = (
+        0
+        if sched.fit is None or sched.fit.first_step <= 2 * _spacing(loss[0])
+        else (sched.fit.first_step)
+    )
+    flat = fs.until - origin
+    facts.update(
+        flat_until=fs.until,
+        flat_steps=flat,
+        flat_moved=fs.moved,
+        start_value=fs.start_value,
+        value_at_flat_end=fs.value_at_until,
+        lr_at_flat_end=sched.lr_at(fs.until),
+    )
+    slower = [
+        f
+        for f in findings
+        if f.kind == "slow_decline" and f.evidence.get("rule") == "slow_in_warmup"
+    ]
+    if slower:
+        # The loss fell several times more slowly per step while warming up than after it.
+        facts["slow_in_warmup"] = slower[0].evidence.get("value")
+    if facts["cost"] or slower:
+        facts["cost"] = True
+    elif sched.warmup_exact or finished:
+        facts["cost"] = (
+            flat >= FLAT_SHARE_OF_WARMUP * min(w, total) and flat >= FLAT_SHARE_OF_RUN * total
+        )
+    else:
+        # Mid-warmup with an unknown warmup length: only a flat start that already took a
+        # large share of the planned run counts (the share of the warmup is not known yet).
+        facts["cost"] = flat >= FLAT_SHARE_OF_WARMUP * total
+
+    return facts
+
+
+def _spacing(steps: np.ndarray) -> float:
+    return float(np.median(np.diff(steps))) if steps.size > 1 else 1.0
+
+
+def _too_long(run: Run, sched: _Schedule, findings: list[Finding], f: dict[str, Any]) -> Diagnosis:
+    cfg = run.config
+    w, total, share = f["warmup_steps"], f["total_steps"], f["share"]
+    ft = cfg.get("finetuning_type")
+    size = guide.model_size_from_name(cfg.get("model_name_or_path"))
+    rec, reason = guide.recommended_warmup(total, finetuning_type=ft, model_size_b=size)
+    peak = sched.peak_lr
+    flat_txt = ""
+    if f.get("flat_steps") is not None:
+        flat_txt = (
+            f"; the loss stayed near {f['start_value']:.3g} for the first {f['flat_steps']} steps"
+        )
+        if f.get("flat_moved") and f.get("lr_at_flat_end") is not None:
+            flat_txt += f" (LR {_fmt(f['lr_at_flat_end'])} when it started to fall)"
+    if f["never_peaked"]:
+        last = run.last_step or 0
+        if f.get("finished"):
+            head = (
+                f"the LR never reached its peak: still rising at the last step {last} "
+                f"({_fmt(sched.lr_at(last))}), the whole run was spent warming up"
+            )
+        else:
+            head = (
+                f"the LR will not reach its peak: a warmup of {w} steps in a {total}-step run "
+                f"(LR {_fmt(sched.lr_at(last))} at step {last})"
+            )
+        warm_txt = f"warmup of at least {w} steps for a {total}-step run"
+    else:
+        head = f"{_pct(share)} of this run was spent warming up ({w} of {total} steps)"
+        warm_txt = f"{w} warmup steps"
+    summary = f"warmup_too_long: {head}{flat_txt}"
+    cfg_w = guide.configured_warmup(cfg, sched.total)
+    current = cfg_w if cfg_w is not None else w
+    at_least = "" if cfg_w is not None or sched.warmup_exact else "at least "
+    advice = [
+        Advice(
+            f"cut warmup_steps from {at_least}{current} to {rec} ({reason}): {head}",
+            "warmup_steps",
+            current,
+            rec,
+            reason,
+        )
+    ]
+    conf = 0.75 if f["never_peaked"] or (share or 0) > 0.3 else 0.65
+    first_flat = sched.fit.first_step if sched.fit is not None else None
+    evidence = {
+        "warmup_steps": w,
+        "warmup_desc": warm_txt,
+        "total_steps": total,
+        "warmup_share": share,
+        "never_peaked": f["never_peaked"],
+        "flat_until_step": f.get("flat_until"),
+        "flat_steps": f.get("flat_steps"),
+        "start_value": f.get("start_value"),
+        "value_at_flat_end": f.get("value_at_flat_end"),
+        "lr_at_flat_end": f.get("lr_at_flat_end"),
+        "peak_lr": peak,
+        "metric": "loss",
+        "value": f.get("value_at_flat_end"),
+        "lr": f.get("lr_at_flat_end"),
+        "lr_phase": "warmup",
+        "first_problem_step": first_flat,
+    }
+    return Diagnosis(
+        Verdict.WARMUP_TOO_LONG,
+        conf,
+        summary,
+        sched.fit,
+        tuple(findings),
+        tuple(advice),
+        evidence,
+        first_flat,
+    )
+
+
+# ---------------------------------------------------------------------------------- healthy
+def _healthy(
+    run: Run,
+    sched: _Schedule,
+    findings: list[Finding],
+    long: dict[str, Any] | None,
+    n_loss: int,
+) -> Diagnosis:
+    conf = 0.8
+    if sched.source != "log":
+        conf -= 0.15
+    if n_loss < 20:
+        conf -= 0.15
+    notes = [f for f in findings if f.severity >= Severity.WARNING]
+    advice: list[Advice] = []
+    evidence: dict[str, Any] = {
+        "loss_points": n_loss,
+        "warmup_steps": sched.warmup_steps,
+        "total_steps": sched.total,
+        "warmup_share": sched.share,
+        "peak_lr": sched.peak_lr,
+        "schedule_source": sched.source,
+    }
+    tail = ""
+    if long is not None:
+        total = long["total_steps"]
+        rec, reason = guide.recommended_warmup(
+            total,
+            finetuning_type=run.config.get("finetuning_type"),
+            model_size_b=guide.model_size_from_name(run.config.get("model_name_or_path")),
+        )
+        share_txt = _pct(long["share"]) if long["share"] is not None else "?"
+        tail = (
+            f"; note: a long warmup ({long['warmup_steps']} steps, {share_txt} of the run) "
+            "did no visible harm"
+        )
+        cfg_w = guide.configured_warmup(run.config, sched.total)
+        current = cfg_w if cfg_w is not None else long["warmup_steps"]
+        advice.append(
+            Advice(
+                f"the warmup could be shorter: warmup_steps {rec} ({reason}) instead of "
+                f"{current}; the loss fell quickly anyway",
+                "warmup_steps",
+                current,
+                rec,
+                reason,
+            )
+        )
+        evidence["long_warmup"] = True
+    if notes:
+        kinds = ", ".join(sorted({f"{f.kind} ({f.metric})" for f in notes}))
+        tail += f"; warnings that do not change the verdict: {kinds}"
+    loss_txt = ""
+    if run.has("loss"):
+        _, v = run.series("loss")
+        fin = np.isfinite(v)
+        if fin.any():
+            loss_txt = f" loss {v[fin][0]:.4g} -> {v[fin][-1]:.4g} over {n_loss} points"
+    summary = f"healthy:{loss_txt or ' no problem found'}{tail}"
+    return Diagnosis(
+        Verdict.HEALTHY,
+        round(max(0.3, conf), 2),
+        summary,
+        sched.fit,
+        tuple(findings),
+        tuple(advice),
+        evidence,
+        None,
+    )

@@ -1,0 +1,229 @@
+"""Helpers shared by the detectors: input cleaning, parameter validation, robust statistics."""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+# 1.4826 * MAD estimates the standard deviation of normally distributed data.
+MAD_TO_SIGMA = 1.4826
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def quiet(func: F) -> F:
+    """Run a detector with numpy's floating-point warnings off.
+
+    Detectors accept any float array: overflow or NaN arithmetic on absurd inputs is expected
+    and handled by the thresholds (NaN compares false), so it must not spam the user's console.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def as_series(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, values)`` as int64/float64 arrays sorted by step, one value per step.
+
+    Where a step appears more than once the value written last wins (a resumed run).
+    Values keep NaN/±Inf; steps that are not finite numbers are dropped.
+    """
+    s = np.asarray(steps, dtype=np.float64).ravel()
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if s.shape != v.shape:
+        raise ValueError(
+            f"steps and values must have the same length. Got {s.shape[0]} steps "
+            f"and {v.shape[0]} values instead."
+        )
+    keep = np.isfinite(s)
+    if not keep.all():
+        s, v = s[keep], v[keep]
+    si = s.astype(np.int64)
+    if si.size > 1 and not np.all(si[1:] > si[:-1]):
+        # Stable sort keeps write order among equal steps; keep the last of each step.
+        order = np.argsort(si, kind="stable")
+        si, v = si[order], v[order]
+        last = np.ones(si.size, dtype=bool)
+        last[:-1] = si[1:] != si[:-1]
+        si, v = si[last], v[last]
+    return si, v
+
+
+def check_int(owner: str, name: str, value: Any, low: int, high: float = math.inf) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int in ``[low, high]``."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, np.integer))
+    if not ok or not (low <= value <= high):
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be an int in the range "
+            f"{_range(low, high, False, False)}. Got {value!r} instead."
+        )
+
+
+def check_float(
+    owner: str,
+    name: str,
+    value: Any,
+    low: float,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raise ``ValueError`` unless ``value`` is a finite real number in the given range."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+    if ok:
+        x = float(value)
+        ok = (
+            math.isfinite(x)
+            and (x > low if low_open else x >= low)
+            and (x < high if high_open else x <= high)
+        )
+    if not ok:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be a float in the range "
+            f"{_range(low, high, low_open, high_open)}. Got {value!r} instead."
+        )
+
+
+def check_optional_int(owner: str, name: str, value: Any, low: int) -> None:
+    """Like :func:`check_int` but ``None`` is allowed."""
+    if value is not None:
+        check_int(owner, name, value, low)
+
+
+def _range(low: float, high: float, low_open: bool, high_open: bool) -> str:
+    left = "(" if low_open or math.isinf(low) else "["
+    right = ")" if high_open or math.isinf(high) else "]"
+    return f"{left}{_fmt_bound(low)}, {_fmt_bound(high)}{right}"
+
+
+def _fmt_bound(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if float(x).is_integer():
+        return str(int(x))
+    return repr(float(x))
+
+
+def median_spacing(steps: np.ndarray) -> float:
+    """The typical number of training steps between two logged points (1.0 when unknown)."""
+    if steps.size < 2:
+        return 1.0
+    d = np.diff(steps)
+    d = d[d > 0]
+    if d.size == 0:
+        return 1.0
+    return float(np.median(d))
+
+
+def to_scale(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Values on the scale the detectors compare them: ``log`` when the series is positive.
+
+    Log space makes ratios additive, so thresholds do not depend on the loss's units. A few
+    exact zeros (a tiny loss rounded to 4 decimals by the logger) are lifted to half the smallest
+    positive value; series with negative values or mostly zeros stay linear (``False``).
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0 or np.any(finite < 0):
+        return values.astype(np.float64, copy=True), False
+    pos = finite > 0
+    if not pos.all():
+        if pos.mean() < 0.9:
+            return values.astype(np.float64, copy=True), False
+        floor = float(finite[pos].min()) / 2.0
+        values = np.where(values == 0.0, floor, values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(values), True
+
+
+def trailing_median(x: np.ndarray, window: int) -> np.ndarray:
+    """Median of the last ``window`` values up to and including each point.
+
+    Even windows are widened by one so the median is a single middle value. The first
+    ``window - 1`` points use the values available so far. ``x`` must be finite.
+    """
+    n = x.size
+    if n == 0:
+        return x.astype(np.float64, copy=True)
+    w = max(1, window | 1)
+    x = x.astype(np.float64, copy=False)
+    if w == 1:
+        return x.copy()
+    if w >= n:
+        return _prefix_medians(x, n)
+    # A trailing window is a centred one shifted by half its width (C speed, O(n * w)).
+    out = median_filter(x, size=w, origin=(w - 1) // 2, mode="nearest")
+    out[: w - 1] = _prefix_medians(x, w - 1)
+    return out
+
+
+def _prefix_medians(x: np.ndarray, m: int) -> np.ndarray:
+    """Medians of ``x[:1], x[:2], … x[:m]`` (insertion into a sorted list: cheap for small m)."""
+    out = np.empty(m)
+    seen: list[float] = []
+    for i, value in enumerate(x[:m].tolist()):
+        bisect.insort(seen, value)
+        h = (i + 1) // 2
+        out[i] = seen[h] if i % 2 == 0 else (seen[h - 1] + seen[h]) / 2.0
+    return out
+
+
+def preceding_median(x: np.ndarray, window: int) -> np.ndarray:
+    """Median of the ``window`` values *before* each point (NaN for the first point)."""
+    n = x.size
+    out = np.full(n, np.nan)
+    if n < 2:
+        return out
+    out[1:] = trailing_median(x[:-1], window)
+    return out
+
+
+def robust_noise(x: np.ndarray) -> float:
+    """Robust standard deviation of point-to-point noise, from second differences.
+
+    Differencing twice removes the trend and most of the curvature of a falling loss, which
+    would otherwise inflate the estimate; for white noise ``var(d2) = 6 sigma^2``. NaN for
+    fewer than 4 finite values.
+    """
+    f = x[np.isfinite(x)]
+    if f.size < 4:
+        return math.nan
+    d2 = np.diff(f, 2)
+    return float(MAD_TO_SIGMA * np.median(np.abs(d2 - np.median(d2))) / math.sqrt(6.0))
+
+
+def exp_(x: float) -> float:
+    """``exp`` that saturates to ``inf`` instead of raising on overflow."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
+def clean_float(x: float | None) -> float | None:
+    """A JSON-friendly float: ``None`` for missing values, plain ``float`` otherwise."""
+    if x is None:
+        return None
+    return float(x)
+
+
+def fmt(x: float) -> str:
+    """A short human number for messages (4 significant digits)."""
+    if x is None:
+        return "n/a"
+    if not math.isfinite(x):
+        return str(x)
+    return f"{x:.4g}"

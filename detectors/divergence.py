@@ -1,0 +1,281 @@
+"""Divergence: the loss climbs well above its best level so far and stays there.
+
+Compared on a log scale (ratios) when the loss is positive, so the rule does not depend on the
+loss's units. The loss is smoothed by a trailing median whose width grows with the
+point-to-point noise, so per-step noisy losses need a longer climb than window-averaged ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._common import (
+    as_series,
+    check_float,
+    check_int,
+    check_optional_int,
+    exp_,
+    fmt,
+    quiet,
+    robust_noise,
+    to_scale,
+    trailing_median,
+)
+from ._types import Finding, Severity
+
+__all__ = ["DivergenceConfig", "detect_divergence"]
+
+
+@dataclass(frozen=True)
+class DivergenceConfig:
+    """Thresholds of the divergence rule.
+
+    Attributes:
+        ratio: the smoothed loss must reach this multiple of its running minimum. Default 1.5.
+        min_rise: the climb must also be at least this share of the starting loss level
+            (ignores tiny absolute wobbles of a loss that has converged near 0). Default 0.1.
+        smooth: smallest trailing-median width, in logged points. Default 3.
+        max_smooth: largest trailing-median width for very noisy (per-step) losses, in logged
+            points. Default 51.
+        noise_sigmas: the climb must exceed this many standard deviations of the smoothed
+            noise. Default 4.0.
+        patience: logged points in a row the smoothed loss must stay above the threshold.
+            Default 2.
+        sustain: a climb that later comes back down is a warning when it lasted at least this
+            many logged points or peaked at ``ratio**2`` times the best or more, otherwise
+            info. Default 5.
+        min_points: series with fewer finite logged points give no finding. Default 4.
+        after_step: training step after which a loss above its starting level is also
+            reported (usually the end of the warmup); ``None`` (default) disables that rule.
+    """
+
+    ratio: float = 1.5
+    min_rise: float = 0.1
+    smooth: int = 3
+    max_smooth: int = 51
+    noise_sigmas: float = 4.0
+    patience: int = 2
+    sustain: int = 5
+    min_points: int = 4
+    after_step: int | None = None
+
+    def __post_init__(self) -> None:
+        owner = "DivergenceConfig"
+        check_float(owner, "ratio", self.ratio, 1.0, low_open=True)
+        check_float(owner, "min_rise", self.min_rise, 0.0)
+        check_int(owner, "smooth", self.smooth, 1)
+        check_int(owner, "max_smooth", self.max_smooth, 1)
+        if self.max_smooth < self.smooth:
+            raise ValueError(
+                "The 'max_smooth' parameter of DivergenceConfig must be an int in the range "
+                f"[{self.smooth}, inf). Got {self.max_smooth!r} instead."
+            )
+        check_float(owner, "noise_sigmas", self.noise_sigmas, 0.0)
+        check_int(owner, "patience", self.patience, 1)
+        check_int(owner, "sustain", self.sustain, 1)
+        check_int(owner, "min_points", self.min_points, 2)
+        check_optional_int(owner, "after_step", self.after_step, 0)
+
+
+def smoothing_width(y: np.ndarray, rise: float, cfg: DivergenceConfig) -> int:
+    """Trailing-median width so that a climb of ``rise`` stands clear of the noise.
+
+    The median of ``w`` points has a standard deviation of about ``1.25 * sigma / sqrt(w)``.
+    The current median must stand ``noise_sigmas`` of those above the running minimum, and the
+    running minimum of ``m`` medians sits about ``sqrt(2 ln m)`` of them below the true level
+    (the extreme of many noisy values), hence the second term. Short series are capped at a
+    quarter of their length; the noise bands of :func:`detect_divergence` guard them.
+    """
+    sigma = robust_noise(y)
+    if not math.isfinite(sigma) or sigma <= 0 or rise <= 0:
+        return cfg.smooth
+    extreme = math.sqrt(2.0 * math.log(max(2.0, y.size / cfg.smooth)))
+    ratio = min(1e3, (cfg.noise_sigmas + extreme) * 1.25 * sigma / rise)
+    need = ratio**2
+    cap = max(cfg.smooth, min(cfg.max_smooth, y.size // 4))
+    return int(min(cap, max(cfg.smooth, math.ceil(need))))
+
+
+@quiet
+def detect_divergence(
+    steps: Any,
+    values: Any,
+    config: DivergenceConfig | None = None,
+    *,
+    metric: str = "loss",
+) -> list[Finding]:
+    """Stretches where the smoothed ``metric`` stays ``ratio`` times above its running minimum.
+
+    ``step`` is the first logged point of the climb that is above the threshold, ``end_step``
+    the last point before it came back down (or the last logged point). Critical when the loss
+    has not come back by the last logged point, warning when it came back after ``sustain``
+    points or more or after peaking at ``ratio**2`` times the best, info for shorter climbs.
+    With ``after_step`` set, a smoothed loss above the starting level after that step is
+    reported too (``evidence["rule"] == "above_start"``).
+    """
+    cfg = config or DivergenceConfig()
+    s, v = as_series(steps, values)
+    finite = np.isfinite(v)
+    if int(finite.sum()) < cfg.min_points:
+        return []
+    s, v = s[finite], v[finite]
+    y, logged = to_scale(v)
+    if logged:
+        rise_needed = math.log(cfg.ratio)
+    else:
+        # Linear scale (zeros or negative values): express the ratio against the start level.
+        scale = float(np.median(np.abs(y[: min(3, y.size)]))) or float(np.max(np.abs(y))) or 1.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = y / scale
+        rise_needed = cfg.ratio - 1.0
+    width = smoothing_width(y, rise_needed, cfg)
+    ys = trailing_median(y, width)
+    level0 = float(np.median(v[: min(3, v.size)]))
+    out: list[Finding] = []
+    n = ys.size
+    # Running minimum of the smoothed curve *before* each point. Early points are medians of
+    # fewer values and noisier: a climb must also clear both medians' noise bands, so a lucky
+    # low first point of a noisy per-step loss does not become the "best".
+    sigma = robust_noise(y)
+    band = cfg.noise_sigmas * 1.25 * (sigma if math.isfinite(sigma) else 0.0) / math.sqrt(2.0)
+    n_used = np.minimum(np.arange(n) + 1, width).astype(np.float64)
+    upper = ys + band / np.sqrt(n_used)
+    lower = ys - band / np.sqrt(n_used)
+    prev_min = np.concatenate(([np.inf], np.minimum.accumulate(ys)[:-1]))
+    prev_upper = np.concatenate(([np.inf], np.minimum.accumulate(upper)[:-1]))
+    base_lin = np.exp(prev_min) if logged else prev_min
+    cur_lin = np.exp(ys) if logged else ys
+    min_abs = cfg.min_rise * abs(level0) if logged else cfg.min_rise
+    with np.errstate(invalid="ignore", over="ignore"):
+        above = (
+            (ys - prev_min >= rise_needed) & (lower >= prev_upper) & (cur_lin - base_lin >= min_abs)
+        )
+    i = 0
+    while i < n:
+        if not above[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and above[j + 1]:
+            j += 1
+        if j - i + 1 < cfg.patience and j < n - 1:
+            i = j + 1
+            continue
+        if j - i + 1 < cfg.patience:
+            break  # the climb is still too short to tell at the end of the series
+        base = float(prev_min[i])
+        # Onset: the first raw point of the smoothing window that is above the threshold and
+        # after the best point so far.
+        best_i = int(np.argmin(ys[:i])) if i > 0 else 0
+        lo = max(best_i + 1, i - width + 1)
+        raw_above = np.flatnonzero(y[lo : i + 1] - base >= rise_needed)
+        onset = lo + int(raw_above[0]) if raw_above.size else i
+        # The climb ends once the smoothed loss falls back below half the threshold.
+        k = j
+        with np.errstate(invalid="ignore"):
+            while k + 1 < n and ys[k + 1] - base >= rise_needed / 2:
+                k += 1
+        recovered = k < n - 1
+        length = k - onset + 1
+        peak_i = onset + int(np.argmax(y[onset : k + 1]))
+        base_val = exp_(base) if logged else base * scale
+        peak_val = float(v[peak_i])
+        ratio = peak_val / base_val if base_val > 0 else math.inf
+        if not recovered:
+            sev = Severity.CRITICAL
+        elif length >= cfg.sustain or ratio >= cfg.ratio**2:
+            # Long, or brief but far above the threshold (a blow-up that training survived).
+            sev = Severity.WARNING
+        else:
+            sev = Severity.INFO
+        tail = "came back down" if recovered else "has not come back down"
+        out.append(
+            Finding(
+                kind="divergence",
+                severity=sev,
+                metric=metric,
+                step=int(s[onset]),
+                end_step=int(s[k]),
+                message=(
+                    f"{metric} climbs from its best {fmt(base_val)} to {fmt(peak_val)} "
+                    f"(x{ratio:.2f}, threshold x{cfg.ratio:g}) from step {int(s[onset])} to "
+                    f"step {int(s[k])} and {tail}"
+                ),
+                evidence={
+                    "rule": "above_min",
+                    "value": peak_val,
+                    "value_at_onset": float(v[onset]),
+                    "peak_step": int(s[peak_i]),
+                    "baseline": base_val,
+                    "threshold": cfg.ratio,
+                    "ratio": ratio,
+                    "recovered": bool(recovered),
+                    "points": int(length),
+                    "smoothing": int(width),
+                    "detected_step": int(s[min(i + cfg.patience - 1, n - 1)]),
+                },
+            )
+        )
+        i = k + 1
+    if cfg.after_step is not None:
+        out.extend(_above_start(s, v, ys, logged, level0, width, cfg, metric, out))
+    out.sort(key=lambda f: (f.step, f.kind))
+    return out
+
+
+def _above_start(
+    s: np.ndarray,
+    v: np.ndarray,
+    ys: np.ndarray,
+    logged: bool,
+    level0: float,
+    width: int,
+    cfg: DivergenceConfig,
+    metric: str,
+    found: list[Finding],
+) -> list[Finding]:
+    """The smoothed loss above its starting level after ``cfg.after_step`` (not already found)."""
+    if not logged or level0 <= 0:
+        return []
+    start = math.log(level0)
+    after = s > (cfg.after_step or 0)
+    idx = np.flatnonzero(after & (ys > start))
+    if idx.size < cfg.patience:
+        return []
+    # First stretch of ``patience`` consecutive points.
+    for a in idx:
+        if a + cfg.patience - 1 < s.size and np.all(ys[a : a + cfg.patience] > start):
+            break
+    else:
+        return []
+    step = int(s[a])
+    if any(f.step <= step <= (f.end_step or f.step) for f in found):
+        return []
+    rest = ys[a:] > start
+    recovered = not bool(rest[-1])
+    return [
+        Finding(
+            kind="divergence",
+            severity=Severity.WARNING if recovered else Severity.CRITICAL,
+            metric=metric,
+            step=step,
+            end_step=int(s[-1]),
+            message=(
+                f"{metric} {fmt(float(v[a]))} at step {step} is above its starting level "
+                f"{fmt(level0)} after step {cfg.after_step}"
+            ),
+            evidence={
+                "rule": "above_start",
+                "value": float(v[a]),
+                "baseline": level0,
+                "threshold": level0,
+                "after_step": cfg.after_step,
+                "recovered": recovered,
+                "smoothing": int(width),
+            },
+        )
+    ]

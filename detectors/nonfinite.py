@@ -1,0 +1,202 @@
+"""Non-finite values: NaN/±Inf in the loss, the grad norm or the eval loss.
+
+The HF Trainer hides NaN in the logged ``loss`` (``logging_nan_inf_filter=True`` replaces a
+non-finite step loss by the window average), so the visible evidence is often a non-finite
+``grad_norm`` or a logged ``loss`` of exactly 0.0 next to a NaN grad norm (every step of the
+logging window was NaN): :func:`detect_hidden_nan` reads both series together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._common import as_series, check_float, check_int, fmt, quiet
+from ._types import Finding, Severity
+
+__all__ = ["NonFiniteConfig", "detect_hidden_nan", "detect_nonfinite"]
+
+
+@dataclass(frozen=True)
+class NonFiniteConfig:
+    """When non-finite values are a verdict and when only a warning.
+
+    Attributes:
+        isolated_run: a stretch of at most this many consecutive non-finite *grad norm* logged
+            points, followed by finite ones, is "isolated" (an fp16 loss-scaler skip). Default 1.
+        isolated_share: isolated grad-norm stretches stay a warning unless there are at least 3
+            non-finite points and they exceed this share of all logged grad-norm points.
+            Default 0.05.
+        max_value: a finite loss at or above this value is treated like a non-finite one (an
+            overflowing loss, as AUTOTRAINER does); ``inf`` (default) disables the check.
+    """
+
+    isolated_run: int = 1
+    isolated_share: float = 0.05
+    max_value: float = float("inf")
+
+    def __post_init__(self) -> None:
+        check_int("NonFiniteConfig", "isolated_run", self.isolated_run, 0)
+        check_float("NonFiniteConfig", "isolated_share", self.isolated_share, 0.0, 1.0)
+        if not (isinstance(self.max_value, (int, float)) and self.max_value > 0):
+            raise ValueError(
+                "The 'max_value' parameter of NonFiniteConfig must be a float in the range "
+                f"(0, inf]. Got {self.max_value!r} instead."
+            )
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, end)`` index pairs (inclusive) of consecutive ``True`` stretches."""
+    if not mask.any():
+        return []
+    m = np.concatenate(([False], mask, [False])).astype(np.int8)
+    d = np.diff(m)
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1) - 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+def _describe(values: np.ndarray) -> str:
+    kinds = []
+    if np.isnan(values).any():
+        kinds.append("NaN")
+    if np.isposinf(values).any():
+        kinds.append("+Inf")
+    if np.isneginf(values).any():
+        kinds.append("-Inf")
+    if not kinds:
+        return "overflowing"
+    return "/".join(kinds)
+
+
+@quiet
+def detect_nonfinite(
+    steps: Any,
+    values: Any,
+    config: NonFiniteConfig | None = None,
+    *,
+    metric: str = "loss",
+) -> list[Finding]:
+    """One finding per stretch of consecutive non-finite logged points of ``metric``.
+
+    Severity: a non-finite training loss is critical. A non-finite grad norm is critical when
+    it lasts longer than ``isolated_run`` points, or when isolated ones recur (at least 3 and
+    more than ``isolated_share`` of the points); otherwise a warning (a skipped fp16 step, or
+    one at the last logged point that cannot be told apart from a skip yet). A non-finite eval
+    loss is a warning (evaluation often overflows in fp16 while training is fine).
+    """
+    cfg = config or NonFiniteConfig()
+    s, v = as_series(steps, values)
+    if s.size == 0:
+        return []
+    bad = ~np.isfinite(v)
+    if np.isfinite(cfg.max_value):
+        with np.errstate(invalid="ignore"):
+            bad |= np.abs(v) >= cfg.max_value
+    stretches = _runs(bad)
+    if not stretches:
+        return []
+    share = float(bad.mean())
+    is_grad = "grad" in metric.lower()
+    is_eval = metric.lower().startswith(("eval", "val")) or "eval" in metric.lower()
+    out: list[Finding] = []
+    for a, b in stretches:
+        length = b - a + 1
+        last_finite = v[:a][np.isfinite(v[:a])]
+        prev = float(last_finite[-1]) if last_finite.size else None
+        recovered = b < s.size - 1
+        if is_eval:
+            sev = Severity.WARNING
+        elif is_grad:
+            if length > cfg.isolated_run:
+                sev = Severity.CRITICAL
+            elif not recovered:
+                # One non-finite grad norm at the very end: a loss-scaler skip looks the same
+                # until the next log, so it is pending (a warning), not yet a verdict.
+                sev = Severity.WARNING
+            else:
+                repeated = int(bad.sum()) >= 3 and share > cfg.isolated_share
+                sev = Severity.CRITICAL if repeated else Severity.WARNING
+        else:
+            sev = Severity.CRITICAL
+        what = _describe(v[a : b + 1])
+        where = (
+            f"at step {int(s[a])}"
+            if a == b
+            else f"from step {int(s[a])} to step {int(s[b])} ({length} logged points)"
+        )
+        tail = (
+            f"; last finite value {fmt(prev)}" if prev is not None else "; no finite value before"
+        )
+        recov = "" if recovered else ", still at the last logged point"
+        out.append(
+            Finding(
+                kind="non_finite",
+                severity=sev,
+                metric=metric,
+                step=int(s[a]),
+                end_step=int(s[b]),
+                message=f"{metric} is {what} {where}{recov}{tail}",
+                evidence={
+                    "value": what,
+                    "threshold": None if not np.isfinite(cfg.max_value) else cfg.max_value,
+                    "baseline": prev,
+                    "points": int(length),
+                    "recovered": bool(recovered),
+                    "share": share,
+                },
+            )
+        )
+    return out
+
+
+@quiet
+def detect_hidden_nan(
+    loss_steps: Any,
+    loss_values: Any,
+    grad_steps: Any,
+    grad_values: Any,
+    *,
+    metric: str = "loss",
+) -> list[Finding]:
+    """Logged ``loss == 0.0`` at a step whose grad norm is NaN/Inf: the whole window was NaN.
+
+    The HF Trainer's NaN filter leaves the accumulated loss at 0 when every step of a logging
+    window was non-finite. One critical finding per stretch of such steps.
+    """
+    ls, lv = as_series(loss_steps, loss_values)
+    gs, gv = as_series(grad_steps, grad_values)
+    if ls.size == 0 or gs.size == 0:
+        return []
+    common, li, gi = np.intersect1d(ls, gs, assume_unique=True, return_indices=True)
+    if common.size == 0:
+        return []
+    mask = (lv[li] == 0.0) & ~np.isfinite(gv[gi])
+    out = []
+    for a, b in _runs(mask):
+        out.append(
+            Finding(
+                kind="non_finite",
+                severity=Severity.CRITICAL,
+                metric=metric,
+                step=int(common[a]),
+                end_step=int(common[b]),
+                message=(
+                    f"{metric} is logged as 0.0 with a non-finite grad_norm at step "
+                    f"{int(common[a])}"
+                    + (f" to step {int(common[b])}" if b > a else "")
+                    + ": every step of the logging window was NaN (hidden by the trainer)"
+                ),
+                evidence={
+                    "value": 0.0,
+                    "threshold": None,
+                    "baseline": None,
+                    "points": int(b - a + 1),
+                    "hidden": True,
+                    "recovered": bool(b < common.size - 1),
+                },
+            )
+        )
+    return out

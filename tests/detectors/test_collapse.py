@@ -1,0 +1,44 @@
+"""No progress: a loss that stalls near its starting level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _synth import healthy
+
+from detectors import CollapseConfig, detect_no_progress
+
+
+@pytest.mark.parametrize(
+    ("values", "config", "expected"),
+    [
+        # (losses at steps 10, 20, ...; config; [step of the stall])
+        ([5.0] * 20, None, [10]),
+        ([5.0, 4.9, 4.8, 4.75, *[4.75] * 16], None, [40]),
+        (list(np.linspace(5.0, 2.0, 20)), None, []),
+        ([5.0, 4.0, 3.0, 2.5, *[2.5] * 16], None, []),  # stalled, but after a 50% drop
+        ([5.0, 4.0, 3.0, 2.5, *[2.5] * 16], CollapseConfig(max_drop=0.6), [40]),
+        ([5.0] * 8, None, []),  # fewer than min_points
+    ],
+)
+def test_table(values: list[float], config: CollapseConfig | None, expected: list[int]) -> None:
+    """A stall counts when the best level is old and barely below the start."""
+    steps = np.arange(1, len(values) + 1) * 10
+    assert [f.step for f in detect_no_progress(steps, np.asarray(values), config)] == expected
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_healthy_curve_makes_progress(seed: int) -> None:
+    """A normally falling loss is never reported."""
+    syn = healthy(1000, seed=seed)
+    assert detect_no_progress(syn.steps, syn.values) == []
+
+
+def test_config_validation_message() -> None:
+    """Invalid parameters raise ValueError naming the parameter, the range and the value."""
+    with pytest.raises(ValueError) as err:
+        CollapseConfig(stall_share=0.0)
+    assert str(err.value) == (
+        "The 'stall_share' parameter of CollapseConfig must be a float in the range (0, 1]. "
+        "Got 0.0 instead."
+    )

@@ -1,0 +1,65 @@
+"""Shared detector helpers: input cleaning, robust statistics, parameter validation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from detectors._common import (
+    as_series,
+    check_float,
+    check_int,
+    robust_noise,
+    to_scale,
+    trailing_median,
+)
+
+
+def test_as_series_sorts_and_keeps_the_last_write_of_a_step() -> None:
+    """Unsorted steps are sorted; a step written twice keeps the later value."""
+    s, v = as_series([30, 10, 20, 20], [3.0, 1.0, 2.0, 2.5])
+    assert s.tolist() == [10, 20, 30] and v.tolist() == [1.0, 2.5, 3.0]
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 5, 8, 25, 60])
+def test_trailing_median_matches_the_definition(window: int) -> None:
+    """Each point is the median of the (odd) trailing window, partial at the start."""
+    x = np.random.default_rng(0).normal(size=50)
+    w = window | 1
+    expected = [np.median(x[max(0, i - w + 1) : i + 1]) for i in range(50)]
+    assert trailing_median(x, window) == pytest.approx(expected)
+
+
+def test_robust_noise_ignores_the_trend() -> None:
+    """A steep smooth trend plus noise of sigma 0.1 gives a noise estimate near 0.1."""
+    rng = np.random.default_rng(1)
+    x = np.linspace(10, 0, 2000) ** 1.5 / 10 + rng.normal(0, 0.1, 2000)
+    assert robust_noise(x) == pytest.approx(0.1, rel=0.15)
+    assert math.isnan(robust_noise(np.array([1.0, 2.0])))
+
+
+def test_to_scale_lifts_a_few_rounded_zeros() -> None:
+    """A positive loss with a rare logged 0.0 stays on the log scale; mostly-zero does not."""
+    x = np.linspace(2.0, 0.001, 40)
+    x[30] = 0.0
+    y, logged = to_scale(x)
+    assert logged and np.isfinite(y).all()
+    _, logged = to_scale(np.array([1.0, 0.0, 0.0, 0.0]))
+    assert not logged
+    _, logged = to_scale(np.array([1.0, -0.5]))
+    assert not logged
+
+
+def test_validation_messages() -> None:
+    """Messages name the owner, the parameter, the range and the offending value."""
+    with pytest.raises(ValueError) as err:
+        check_int("SpikeConfig", "window", 1, 3)
+    assert str(err.value) == (
+        "The 'window' parameter of SpikeConfig must be an int in the range [3, inf). Got 1 instead."
+    )
+    with pytest.raises(ValueError, match=r"range \(0, 1\]\. Got nan instead"):
+        check_float("X", "share", math.nan, 0.0, 1.0, low_open=True)
+    with pytest.raises(ValueError, match="must be an int"):
+        check_int("X", "n", True, 0)

@@ -1,0 +1,170 @@
+"""LR schedule inference: warmup length and shape, peak, decay kind and the implied run length."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _synth import lr_trace
+
+from detectors import ScheduleConfig, detect_schedule, infer_lr_schedule
+
+
+@pytest.mark.parametrize(
+    ("warmup", "total", "decay", "every"),
+    [
+        (100, 1000, "linear", 10),
+        (100, 1000, "cosine", 10),
+        (38, 372, "cosine", 10),
+        (500, 6510, "linear", 10),
+        (50, 2115, "linear", 1),
+        (675, 6750, "cosine", 10),
+        (1000, 100_000, "linear", 50),
+    ],
+)
+def test_warmup_peak_decay_and_total_are_recovered(
+    warmup: int, total: int, decay: str, every: int
+) -> None:
+    """A full HF-style trace gives back its warmup, peak, decay kind and total steps."""
+    syn = lr_trace(peak=2e-4, warmup=warmup, total=total, decay=decay, every=every)
+    fit = infer_lr_schedule(syn.steps, syn.values)
+    assert fit is not None
+    assert fit.warmup_shape == "linear"
+    assert abs(fit.warmup_steps - warmup) <= every
+    assert fit.peak_lr == pytest.approx(2e-4, rel=0.02)
+    assert fit.decay == decay
+    assert fit.reached_peak and not fit.lr_never_moves and not fit.warmup_longer_than_run
+    assert fit.total_steps is not None and abs(fit.total_steps - total) <= max(every, 0.01 * total)
+    assert fit.warmup_fraction == pytest.approx(warmup / total, abs=every / total + 0.002)
+
+
+def test_constant_with_warmup_has_constant_decay_and_no_total() -> None:
+    """Warmup then a flat LR: decay ``constant`` and no implied run length."""
+    syn = lr_trace(peak=3e-6, warmup=1000, total=20_000, decay="constant", every=50)
+    fit = infer_lr_schedule(syn.steps, syn.values)
+    assert fit is not None
+    assert fit.decay == "constant" and fit.total_steps is None
+    assert fit.warmup_steps == 1000
+
+
+def test_warmup_stable_decay_schedule() -> None:
+    """Warmup, a stable phase at the peak, then a linear decay: the decay origin is found."""
+    steps = np.arange(10, 1001, 10)
+    lr = np.where(
+        steps < 100, 1e-4 * steps / 100, np.where(steps < 600, 1e-4, 1e-4 * (1000 - steps) / 400)
+    )
+    fit = infer_lr_schedule(steps, lr)
+    assert fit is not None
+    assert (fit.warmup_steps, fit.decay, fit.total_steps) == (100, "linear", 1000)
+    assert any("stays at its peak until step 600" in n for n in fit.notes)
+
+
+def test_lr_that_never_moves_is_flagged() -> None:
+    """A constant LR from the first log: ``lr_never_moves``, no warmup, decay constant."""
+    steps = np.arange(10, 101, 10)
+    fit = infer_lr_schedule(steps, np.full(steps.size, 5e-3))
+    assert fit is not None
+    assert fit.lr_never_moves and fit.warmup_steps == 0 and fit.decay == "constant"
+    findings = detect_schedule(steps, np.full(steps.size, 5e-3))
+    assert [f.evidence["problem"] for f in findings] == ["lr_never_moves"]
+
+
+def test_still_rising_trace_did_not_reach_its_peak() -> None:
+    """A trace that ends while the LR climbs: not reached, warmup unknown (at least the run)."""
+    syn = lr_trace(peak=5e-5, warmup=500, total=520, every=10, until=420)
+    fit = infer_lr_schedule(syn.steps, syn.values)
+    assert fit is not None
+    assert not fit.reached_peak and fit.warmup_longer_than_run
+    assert fit.warmup_steps is None and fit.peak_step == 420
+    assert any("still rising" in n for n in fit.notes)
+    findings = detect_schedule(syn.steps, syn.values)
+    assert [f.evidence["problem"] for f in findings] == ["still_rising"]
+
+
+def test_rounded_lr_of_llamafactory_logs_is_tolerated() -> None:
+    """LR rounded to 7 decimals (older LLaMA-Factory) still gives the warmup and decay."""
+    syn = lr_trace(peak=1e-4, warmup=40, total=400, decay="cosine", every=10, digits=7)
+    fit = infer_lr_schedule(syn.steps, syn.values)
+    assert fit is not None
+    assert abs(fit.warmup_steps - 40) <= 10 and fit.decay == "cosine"
+
+
+def test_resumed_trace_keeps_the_last_write_of_each_step() -> None:
+    """Steps written twice (a resume) use the later value and still fit the schedule."""
+    syn = lr_trace(peak=1e-4, warmup=100, total=1000, every=10)
+    first = syn.values[:40].copy()
+    first[30:] *= 3.0  # what the crashed attempt logged for logs 30-39
+    # The run crashed after log 39 and resumed from log 30: logs 30-39 are written again.
+    steps = np.concatenate([syn.steps[:40], syn.steps[30:]])
+    values = np.concatenate([first, syn.values[30:]])
+    fit = infer_lr_schedule(steps, values)
+    assert fit is not None
+    assert fit.decay == "linear" and abs(fit.total_steps - 1000) <= 10
+
+
+def test_long_warmup_is_reported() -> None:
+    """A warmup of 50% of the run is reported as a long warmup."""
+    syn = lr_trace(peak=5e-5, warmup=500, total=1000, every=10)
+    findings = detect_schedule(syn.steps, syn.values)
+    assert len(findings) == 1
+    f = findings[0]
+    assert f.evidence["problem"] == "long_warmup" and f.evidence["value"] == pytest.approx(
+        0.5, 0.03
+    )
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_too_short_traces_give_no_fit(n: int) -> None:
+    """Fewer than three finite points give ``None`` and no findings."""
+    assert infer_lr_schedule(np.arange(n), np.full(n, 1e-4)) is None
+    assert detect_schedule(np.arange(n), np.full(n, 1e-4)) == []
+
+
+def test_real_hf_schedulers_are_recognised() -> None:
+    """LR traces produced by transformers' own schedulers are fitted correctly."""
+    torch = pytest.importorskip("torch")
+    optimization = pytest.importorskip("transformers.optimization")
+    torch.set_num_threads(1)
+    cases = [
+        (optimization.get_linear_schedule_with_warmup, "linear", 60, 600),
+        (optimization.get_cosine_schedule_with_warmup, "cosine", 50, 500),
+        (optimization.get_constant_schedule_with_warmup, "constant", 30, 300),
+    ]
+    for make, decay, warmup, total in cases:
+        param = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.AdamW([param], lr=2e-4)
+        args = (opt, warmup) if decay == "constant" else (opt, warmup, total)
+        sched = make(*args)
+        lrs = []
+        for _ in range(total):
+            opt.step()
+            sched.step()
+            lrs.append(sched.get_last_lr()[0])
+        steps = np.arange(1, total + 1)[4::5]  # HF logs the LR after each logging step
+        fit = infer_lr_schedule(steps, np.asarray(lrs)[4::5])
+        assert fit is not None, decay
+        assert fit.decay == decay, decay
+        assert abs(fit.warmup_steps - warmup) <= 5, decay
+        if decay != "constant":
+            assert abs(fit.total_steps - total) <= 5, decay
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"peak_tolerance": 0.9},
+            "The 'peak_tolerance' parameter of ScheduleConfig must be a float in the range "
+            "[0, 0.5]. Got 0.9 instead.",
+        ),
+        (
+            {"min_points": 1},
+            "The 'min_points' parameter of ScheduleConfig must be an int in the range [2, inf). "
+            "Got 1 instead.",
+        ),
+    ],
+)
+def test_config_validation_messages(kwargs: dict, message: str) -> None:
+    """Invalid parameters raise ValueError naming the parameter, the range and the value."""
+    with pytest.raises(ValueError) as err:
+        ScheduleConfig(**kwargs)
+    assert str(err.value) == message

@@ -1,0 +1,384 @@
+"""The warmup diagnosis on synthetic runs, the sample runs and the real-world runs."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from warmup_monitor import Points, Run, read_run
+from warmup_monitor.diagnosis import Verdict, diagnose
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "sample_logs"
+REALWORLD = ROOT / ".." / "shared" / "realworld"
+
+
+def _lr(step: int, peak: float, warmup: int, total: int) -> float:
+    if step < warmup:
+        return peak * step / warmup
+    return peak * max(0.0, (total - step) / max(1, total - warmup))
+
+
+def make_run(
+    loss: np.ndarray,
+    *,
+    every: int = 10,
+    peak: float | None = 1e-4,
+    warmup: int = 100,
+    total: int = 1000,
+    grad: np.ndarray | None = None,
+    config: dict | None = None,
+) -> Run:
+    """An HF-like run: loss (and LR, grad norm) logged every ``every`` steps from ``every``."""
+    rows = []
+    for i, value in enumerate(loss):
+        step = (i + 1) * every
+        rows.append(("train/loss", step, float(value), float(step)))
+        if peak is not None:
+            rows.append(("train/learning_rate", step, _lr(step, peak, warmup, total), float(step)))
+        if grad is not None:
+            rows.append(("train/grad_norm", step, float(grad[i]), float(step)))
+    cfg = {"max_steps": total, "logging_steps": every}
+    cfg.update(config or {})
+    return Run.from_points(
+        Points.from_rows(rows), name="synthetic", path=Path("synthetic"), source="test", config=cfg
+    )
+
+
+def falling(n: int, *, start: float = 4.0, floor: float = 1.5, tau: float = 15.0, seed: int = 0):
+    """A loss falling exponentially over ``n`` logged points with 3% noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n, dtype=np.float64)
+    return (floor + (start - floor) * np.exp(-t / tau)) * np.exp(rng.normal(0, 0.03, n))
+
+
+def test_healthy_run_is_healthy() -> None:
+    """A falling loss with a 10% warmup is healthy, with no problem step and no advice."""
+    d = diagnose(make_run(falling(100)))
+    assert d.verdict is Verdict.HEALTHY
+    assert d.first_problem_step is None and d.advice == ()
+    assert 0.5 <= d.confidence <= 1.0
+    assert d.schedule is not None and d.schedule.warmup_steps == 100
+    assert d.summary.startswith("healthy")
+
+
+def test_nan_while_lr_is_zero_is_numerical_instability() -> None:
+    """NaN at the first steps while the LR is ~0 is numerics, not the warmup."""
+    loss = falling(100)
+    loss[1:] = 0.0  # the Trainer's NaN filter leaves 0.0 when a whole window was NaN
+    grad = np.ones(100)
+    grad[1:] = math.nan
+    d = diagnose(make_run(loss, grad=grad, warmup=1000, total=10_000))
+    assert d.verdict is Verdict.NUMERICAL_INSTABILITY
+    assert d.first_problem_step == 20
+    assert d.evidence["lr_phase"] == "warmup" and d.evidence["lr_fraction_of_peak"] <= 0.02
+    assert "not the cause" in d.summary
+    assert d.advice and d.advice[0].parameter is None
+
+
+def test_divergence_as_the_lr_climbs_means_warmup_too_short() -> None:
+    """A blow-up at the end of a 20-step warmup -> warmup_too_short with computed advice."""
+    loss = falling(100)
+    loss[3:] *= np.exp(0.25 * np.arange(97))  # climbs from step 40, x1.5 its best at step 60
+    d = diagnose(make_run(loss, peak=1e-3, warmup=20, total=1000))
+    assert d.verdict is Verdict.WARMUP_TOO_SHORT
+    assert d.first_problem_step == 60
+    assert d.evidence["lr_phase"] in ("peak", "decay")
+    params = {a.parameter: a for a in d.advice}
+    assert params["warmup_steps"].current == 20 and params["warmup_steps"].suggested == 100
+    assert (
+        params["warmup_steps"].text == "raise warmup_steps from 20 to 100 (10% of 1000 total steps)"
+    )
+    assert params["learning_rate"].suggested == pytest.approx(3e-4)
+    assert params["learning_rate"].text.startswith("or lower learning_rate from 0.001 to 0.0003")
+
+
+def test_divergence_long_after_the_peak_means_lr_too_high() -> None:
+    """A loss that climbs 600 steps after a normal warmup points at the LR, not the warmup."""
+    loss = falling(100)
+    loss[70:] *= np.exp(0.2 * np.arange(30))
+    d = diagnose(make_run(loss, warmup=100, total=1000))
+    assert d.verdict is Verdict.LR_TOO_HIGH
+    assert 700 <= d.first_problem_step <= 730
+    assert [a.parameter for a in d.advice] == ["learning_rate"]
+
+
+def test_divergence_despite_a_long_warmup_means_lr_too_high() -> None:
+    """Instability while the LR climbs a warmup of half the run: the warmup was not the problem."""
+    loss = falling(100)
+    loss[30:] *= np.exp(0.2 * np.arange(70))
+    d = diagnose(make_run(loss, warmup=500, total=1000))
+    assert d.verdict is Verdict.LR_TOO_HIGH
+    assert d.evidence["lr_phase"] == "warmup"
+
+
+def test_long_warmup_with_a_flat_start_is_too_long() -> None:
+    """A 60% warmup with the loss flat for 300 steps -> warmup_too_long, cut to 10%."""
+    flat = np.full(30, 5.0) * np.exp(np.random.default_rng(1).normal(0, 0.005, 30))
+    loss = np.concatenate([flat, falling(70, start=5.0, floor=1.0)])
+    d = diagnose(make_run(loss, warmup=600, total=1000))
+    assert d.verdict is Verdict.WARMUP_TOO_LONG
+    (advice,) = d.advice
+    assert advice.parameter == "warmup_steps" and advice.current == 600 and advice.suggested == 100
+    assert advice.text.startswith("cut warmup_steps from 600 to 100 (10% of 1000 total steps)")
+    assert "60% of this run was spent warming up" in d.summary
+    assert d.evidence["flat_until_step"] >= 290
+
+
+def test_long_warmup_with_a_fast_falling_loss_is_only_a_note() -> None:
+    """A 50% warmup that did no visible harm stays healthy, with advice to shorten it."""
+    d = diagnose(make_run(falling(100, tau=5), warmup=500, total=1000))
+    assert d.verdict is Verdict.HEALTHY
+    assert d.evidence.get("long_warmup") is True
+    assert d.advice and d.advice[0].suggested == 100
+    assert "did no visible harm" in d.summary
+
+
+def test_warmup_longer_than_the_run_with_flat_loss() -> None:
+    """An LR still rising at the last step of a finished run, loss flat for a third of it."""
+    flat = np.full(14, 1.55) * np.exp(np.random.default_rng(2).normal(0, 0.01, 14))
+    loss = np.concatenate([flat, falling(28, start=1.5, floor=0.01, tau=4)])
+    d = diagnose(make_run(loss, warmup=500, total=420))
+    assert d.verdict is Verdict.WARMUP_TOO_LONG
+    assert d.evidence["never_peaked"] is True
+    assert "never reached its peak" in d.summary
+
+
+@pytest.mark.parametrize("n", [0, 1, 3])
+def test_too_few_points_is_insufficient_data(n: int) -> None:
+    """Fewer than four finite loss points give insufficient_data."""
+    d = diagnose(make_run(falling(max(n, 1))[:n]))
+    assert d.verdict is Verdict.INSUFFICIENT_DATA
+    assert d.first_problem_step is None
+
+
+def test_run_without_loss_is_insufficient_data() -> None:
+    """A run with only an LR series has no loss to judge."""
+    rows = [("train/learning_rate", s, 1e-4, 0.0) for s in range(10, 200, 10)]
+    run = Run.from_points(Points.from_rows(rows), name="x", path=Path("x"), source="test")
+    assert diagnose(run).verdict is Verdict.INSUFFICIENT_DATA
+
+
+def test_nan_right_away_beats_insufficient_data() -> None:
+    """A NaN loss in the first logged points is reported even with too few points."""
+    d = diagnose(make_run(np.array([2.0, math.nan]), warmup=10))
+    assert d.verdict in (Verdict.WARMUP_TOO_SHORT, Verdict.NUMERICAL_INSTABILITY)
+    assert d.first_problem_step == 20
+
+
+def test_without_lr_series_early_divergence_still_gets_a_verdict() -> None:
+    """No LR logged: an early blow-up is called from the curve alone, with lower confidence."""
+    loss = falling(100)
+    loss[5:] *= np.exp(0.25 * np.arange(95))
+    with_lr = diagnose(make_run(loss, warmup=20))
+    without = diagnose(make_run(loss, peak=None, config={"max_steps": 1000}))
+    assert without.verdict is Verdict.WARMUP_TOO_SHORT
+    assert without.confidence < with_lr.confidence
+
+
+def test_isolated_nan_grad_norm_with_falling_loss_is_a_warning_only() -> None:
+    """One NaN grad norm (an fp16 skip) in a smoothly falling run stays healthy."""
+    grad = np.ones(100)
+    grad[60] = math.nan
+    d = diagnose(make_run(falling(100), grad=grad))
+    assert d.verdict is Verdict.HEALTHY
+    assert any(f.kind == "non_finite" and f.severity.value == "warning" for f in d.findings)
+
+
+def test_evidence_is_json_serialisable_and_diagnosis_deterministic() -> None:
+    """Evidence dumps to JSON; the same run gives the same diagnosis twice."""
+    loss = falling(100)
+    loss[3:] *= np.exp(0.25 * np.arange(97))
+    run = make_run(loss, peak=1e-3, warmup=20)
+    a, b = diagnose(run), diagnose(run)
+    assert a == b
+    json.dumps(a.evidence, allow_nan=True)
+    for f in a.findings:
+        json.dumps(dict(f.evidence), allow_nan=True)
+
+
+def test_prefixes_are_diagnosed_and_the_alarm_comes_early() -> None:
+    """Replayed point by point, a blow-up is flagged within two logged points of its onset.
+
+    The loss climbs from step 410 and is x1.5 above its best from step 430 (the onset).
+    """
+    loss = falling(100)
+    loss[40:] *= np.exp(0.3 * np.arange(60))
+    run = make_run(loss, peak=1e-3, warmup=400, total=1000)
+    verdicts = {}
+    for step in range(10, 1001, 10):
+        verdicts[step] = diagnose(run.prefix(step)).verdict
+    first_bad = min(
+        s
+        for s, v in verdicts.items()
+        if v is not Verdict.HEALTHY and v is not Verdict.INSUFFICIENT_DATA
+    )
+    assert 430 <= first_bad <= 450
+    early = [v for s, v in verdicts.items() if s < 430]
+    assert all(v in (Verdict.HEALTHY, Verdict.INSUFFICIENT_DATA) for v in early)
+
+
+def test_five_thousand_points_are_fast() -> None:
+    """A 5,000-point run (loss, LR, grad norm) is diagnosed in well under 100 ms."""
+    loss = falling(5000, tau=800)
+    run = make_run(loss, grad=np.ones(5000), every=1, warmup=500, total=5000)
+    diagnose(run)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        diagnose(run)
+    assert (time.perf_counter() - t0) / 5 < 0.1
+
+
+# ------------------------------------------------------------------------ labeled real runs
+def _realworld_cases() -> list[Path]:
+    if not REALWORLD.is_dir():
+        return []
+    return sorted(REALWORLD.glob("*/case.json"))
+
+
+@pytest.mark.skipif(not REALWORLD.is_dir(), reason="real-world runs not present")
+@pytest.mark.parametrize("case_file", _realworld_cases(), ids=lambda p: p.parent.name)
+def test_realworld_runs_get_an_acceptable_verdict(case_file: Path) -> None:
+    """Every labeled real run gets one of its acceptable verdicts; unclear ones do not crash."""
+    case = json.loads(case_file.read_text(encoding="utf-8"))
+    d = diagnose(read_run(case_file.parent / "raw"))
+    assert isinstance(d.verdict, Verdict)
+    if case["acceptable_verdicts"]:
+        assert d.verdict.value in case["acceptable_verdicts"], d.summary
+
+
+def _sample_entries() -> list[dict]:
+    manifest = SAMPLES / "MANIFEST.json"
+    if not manifest.is_file():
+        return []
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    if isinstance(data, dict) and "scenarios" in data:
+        data = data["scenarios"]
+    if isinstance(data, dict):
+        data = [dict(v, name=k) for k, v in data.items()]
+    return [e for e in data if e.get("name") and e.get("label")]
+
+
+# Sample runs whose curve does not show what their label says, and the verdict the curve
+# supports instead. warmup_too_long_60pct: 60% of the run is warmup, but its loss falls from
+# the first logged step (4.14 -> 2.85 by step 50, at under 30% of the peak LR) and plateaus
+# before the warmup ends: by the rule "a long warmup with a fast-falling loss is a note" it is
+# healthy with advice to shorten the warmup.
+CURVE_READINGS = {"warmup_too_long_60pct": "healthy"}
+
+
+@pytest.mark.skipif(not _sample_entries(), reason="sample runs not generated")
+@pytest.mark.parametrize("entry", _sample_entries(), ids=lambda e: e["name"])
+def test_sample_runs_get_their_label(entry: dict) -> None:
+    """Each sample run's verdict is its manifest label (or one of its acceptable verdicts)."""
+    d = diagnose(read_run(SAMPLES / entry.get("path", entry["name"])))
+    acceptable = set(entry.get("acceptable_verdicts") or [entry["label"]])
+    if entry["name"] in CURVE_READINGS:
+        acceptable.add(CURVE_READINGS[entry["name"]])
+        assert d.advice, "a long warmup that is only a note still gets advice"
+    assert d.verdict.value in acceptable, d.summary
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(0, 60),
+    data=st.data(),
+    with_lr=st.booleans(),
+    with_grad=st.booleans(),
+    max_steps=st.sampled_from([None, 0, 50, 300, 10_000]),
+)
+def test_diagnose_never_raises(
+    n: int, data: st.DataObject, with_lr: bool, with_grad: bool, max_steps: int | None
+) -> None:
+    """Any run (NaN/Inf, zeros, negative losses, odd configs) gets a verdict, never an error."""
+    floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
+    rows = []
+    for series, present in (
+        ("train/loss", True),
+        ("train/learning_rate", with_lr),
+        ("train/grad_norm", with_grad),
+    ):
+        if not present:
+            continue
+        values = data.draw(st.lists(floats, min_size=n, max_size=n))
+        rows += [(series, (i + 1) * 5, v, 0.0) for i, v in enumerate(values)]
+    config = {} if max_steps is None else {"max_steps": max_steps, "warmup_steps": 10}
+    run = Run.from_points(
+        Points.from_rows(rows), name="x", path=Path("x"), source="test", config=config
+    )
+    d = diagnose(run)
+    assert isinstance(d.verdict, Verdict) and 0.0 <= d.confidence <= 1.0
+    json.dumps(d.evidence, allow_nan=True)
+
+
+def test_config_warmup_is_used_when_the_lr_is_not_logged() -> None:
+    """Without an LR trace the configured warmup places the anomaly in the schedule."""
+    early = np.array([4.0, math.nan, math.nan, math.nan, math.nan])
+    config = {"max_steps": 1000, "warmup_steps": 100}
+    d = diagnose(make_run(early, every=1, peak=None, config=config))
+    assert d.verdict is Verdict.NUMERICAL_INSTABILITY  # NaN at step 2 of 100: LR ~2% of peak
+    assert d.evidence["schedule_source"] == "config" and d.evidence["lr_phase"] == "warmup"
+    loss = falling(100)
+    loss[1:] *= np.exp(0.3 * np.arange(99))
+    d = diagnose(make_run(loss, peak=None, config={"max_steps": 1000, "warmup_steps": 20}))
+    assert d.verdict is Verdict.WARMUP_TOO_SHORT
+    d = diagnose(make_run(loss, peak=None, config=config))
+    assert d.verdict is Verdict.LR_TOO_HIGH  # the same blow-up under a 10% warmup
+
+
+def test_warmup_shorter_than_the_logging_interval_comes_from_the_config() -> None:
+    """An LR already at its peak at the first log: the configured 5-step warmup is reported."""
+    loss = falling(100)
+    loss[2:] *= np.exp(0.3 * np.arange(98))
+    d = diagnose(make_run(loss, peak=1e-3, warmup=5, total=1000, config={"warmup_steps": 5}))
+    assert d.verdict is Verdict.WARMUP_TOO_SHORT
+    assert d.evidence["warmup_steps"] == 5
+    assert d.advice[0].text.startswith("raise warmup_steps from 5 to 100")
+
+
+def test_long_warmup_with_a_slow_decline_then_a_fast_one_is_too_long() -> None:
+    """A loss creeping down during a 40% warmup and falling fast after it -> warmup_too_long."""
+    rng = np.random.default_rng(3)
+    creep = np.linspace(5.0, 4.4, 40)  # -12% over the 400 warmup steps, no flat start
+    after = 4.4 * np.exp(-np.arange(1, 61) / 8) + 1.0
+    loss = np.concatenate([creep, after]) * np.exp(rng.normal(0, 0.003, 100))
+    d = diagnose(make_run(loss, warmup=400, total=1000))
+    assert d.verdict is Verdict.WARMUP_TOO_LONG
+    assert any(
+        f.kind == "slow_decline" and f.evidence.get("rule") == "slow_in_warmup" for f in d.findings
+    )
+
+
+def test_nan_from_the_first_lr_zero_step_is_numerical() -> None:
+    """NaN created by the LR-0 first step (Adam with eps=0), first seen at a log 5% up the ramp.
+
+    The values are those the HF Trainer logs for that run: logging every 2 steps, a 20-step
+    warmup to 3e-3 (the LR logged at step s is the one step s used), grad_norm NaN from the
+    first log on and the loss 0.0 from the second.
+    """
+    rows = []
+    for i, step in enumerate(range(2, 41, 2)):
+        lr = 3e-3 * min(1.0, (step - 1) / 20)
+        rows += [
+            ("train/loss", step, 3.2905 if i == 0 else 0.0, 0.0),
+            ("train/grad_norm", step, math.nan, 0.0),
+            ("train/learning_rate", step, lr, 0.0),
+        ]
+    run = Run.from_points(
+        Points.from_rows(rows),
+        name="eps0",
+        path=Path("eps0"),
+        source="test",
+        config={"max_steps": 120, "warmup_steps": 20, "logging_steps": 2},
+    )
+    d = diagnose(run)
+    assert d.verdict is Verdict.NUMERICAL_INSTABILITY
+    assert d.first_problem_step == 2 and d.evidence["lr"] == 0.0
+    assert "between steps 1 and 2" in d.summary

@@ -1,0 +1,99 @@
+"""The warmup rules of thumb and their step arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from warmup_monitor import guide
+
+
+def test_step_arithmetic_of_the_worked_example() -> None:
+    """10,000 samples, batch 8 on 2 devices, accumulation 4, 3 epochs -> 156 steps/epoch, 468."""
+    assert guide.steps_per_epoch(10_000, 8, 4, num_devices=2) == 156
+    assert guide.total_steps(10_000, 8, 4, 3, num_devices=2) == 468
+
+
+@pytest.mark.parametrize(
+    ("total", "kwargs", "steps", "reason_part"),
+    [
+        (3125, {}, 312, "10% of 3125 total steps"),
+        (468, {}, 50, "raised to the usual minimum of 50 steps"),
+        (100, {}, 20, "capped at 20% of the run (20 steps)"),
+        (48_470, {"finetuning_type": "full"}, 1000, "high end of the full fine-tuning range"),
+        (1000, {"finetuning_type": "qlora"}, 100, "10% of 1000 total steps"),
+        (600, {"finetuning_type": "qlora"}, 100, "low end of the QLoRA range (100-300 steps)"),
+        (20_000, {"model_size_b": 70}, 1000, "high end of the > 10B parameters range"),
+    ],
+)
+def test_recommended_warmup(total: int, kwargs: dict, steps: int, reason_part: str) -> None:
+    """10% of the run, at least 50 steps, at most 20%, clamped to the method/model ranges."""
+    got, reason = guide.recommended_warmup(total, **kwargs)
+    assert got == steps
+    assert reason_part in reason
+
+
+@pytest.mark.parametrize(
+    ("config", "total", "expected"),
+    [
+        ({"warmup_steps": 200}, 1000, 200),
+        ({"warmup_ratio": 0.1}, 468, 47),
+        ({"warmup_steps": 0.05}, 1000, 50),  # transformers 5 reads a value below 1 as a ratio
+        ({"warmup_steps": 0, "warmup_ratio": 0.0}, 1000, 0),
+        ({"warmup_ratio": 0.1}, None, None),
+        ({}, 1000, None),
+    ],
+)
+def test_configured_warmup(config: dict, total: int | None, expected: int | None) -> None:
+    """The warmup a config asks for, resolved the way the HF Trainer does."""
+    assert guide.configured_warmup(config, total) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("Qwen/Qwen2.5-7B-Instruct", 7.0),
+        ("meta-llama/Meta-Llama-3-70B-Instruct", 70.0),
+        ("unsloth/qwen2.5-0.5b-instruct-unsloth-bnb-4bit", 0.5),
+        ("EleutherAI/pythia-160m", 0.16),
+        ("gpt2", 0.124),
+        ("./local-model", None),
+        (None, None),
+    ],
+)
+def test_model_size_from_name(name: str | None, size: float | None) -> None:
+    """Billions of parameters are read from the model name where it says them."""
+    got = guide.model_size_from_name(name)
+    assert got == (pytest.approx(size) if size is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("kind", "bits", "expected"),
+    [
+        ("lora", None, "lora"),
+        ("lora", 4, "qlora"),
+        ("QLoRA", None, "qlora"),
+        ("full", None, "full"),
+        ("freeze", None, None),
+        (None, None, None),
+    ],
+)
+def test_method_key(kind: str | None, bits: int | None, expected: str | None) -> None:
+    """Fine-tuning method names map to the guide's LoRA/QLoRA/full rows."""
+    assert guide.method_key(kind, bits) == expected
+
+
+def test_lower_learning_rate() -> None:
+    """About a third of the current LR; the typical LR is quoted when far lower."""
+    assert guide.lower_learning_rate(1e-3) == (pytest.approx(3e-4), "about a third of 0.001")
+    lr, reason = guide.lower_learning_rate(1e-4, finetuning_type="full")
+    assert lr == pytest.approx(3e-5)
+    assert reason == "about a third of 0.0001; full fine-tuning typically uses about 5e-06"
+    assert guide.nice_number(3.7e-4) == pytest.approx(3e-4)
+    assert guide.nice_number(9.9e-5) == pytest.approx(5e-5)
+
+
+def test_planned_total_steps() -> None:
+    """Only a positive ``max_steps`` states the planned total."""
+    assert guide.planned_total_steps({"max_steps": 300}) == 300
+    assert guide.planned_total_steps({"max_steps": -1}) is None
+    assert guide.planned_total_steps({}) is None
