@@ -1,0 +1,402 @@
+"""Where watch events go: human lines, JSON lines, a command per alert, a webhook.
+
+The command runner and the webhook poster each work in a background thread behind a bounded
+queue, so a slow command or an unreachable server never holds up the watch loop; when a queue
+is full the alert is dropped for that output (and counted) rather than waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+from detectors._types import Severity
+
+from .errors import ConfigError
+from .watch import WatchEvent
+
+__all__ = [
+    "ENV_PREFIX",
+    "AlertCommand",
+    "Outputs",
+    "Webhook",
+    "event_env",
+    "format_human",
+    "format_json",
+    "webhook_text",
+]
+
+#: Prefix of the environment variables an ``--on-alert`` command receives.
+ENV_PREFIX = "WARMUP_MONITOR_"
+
+_LABELS = {"finding": "", "verdict": "VERDICT", "run_added": "RUN", "run_removed": "GONE"}
+
+
+# ---------------------------------------------------------------------------------- formatting
+def _num(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:.4g}"
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def _lag(event: WatchEvent) -> str:
+    lag = event.lag
+    if lag is None:
+        return ""
+    return f" [logged {lag:.1f} s ago]"
+
+
+def _advice_text(event: WatchEvent) -> str:
+    if not event.advice:
+        return ""
+    return " Advice: " + _sentence(str(event.advice[0].get("text", "")))
+
+
+def _where(event: WatchEvent) -> str:
+    parts = []
+    if event.step is not None:
+        parts.append(f"step {event.step}")
+    if event.metric == "learning_rate":
+        pass  # the LR part below says it
+    elif event.metric:
+        parts.append(f"{event.metric} {_num(event.value)}")
+    elif event.value is not None:
+        parts.append(f"value {_num(event.value)}")
+    if event.lr is not None:
+        parts.append(f"LR {event.lr:.3g} in {event.lr_phase or 'unknown'} phase")
+    elif event.lr_phase and event.lr_phase != "unknown":
+        parts.append(f"{event.lr_phase} phase")
+    return ", ".join(parts)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if not text or text.endswith((".", "!", "?")) else text + "."
+
+
+def format_human(event: WatchEvent) -> str:
+    """One line for a terminal: time, level, run, what happened, where (step, value, LR and
+    its phase), the advice and how long ago the point was logged."""
+    stamp = _clock(event.time)
+    run = f"[{event.run}] " if event.run else ""
+    if event.event in ("finding", "verdict"):
+        if event.event == "finding":
+            level = (event.severity.value if event.severity else "info").upper()
+            head = f"{event.detector}: {_sentence(event.message)}"
+        else:
+            level = "VERDICT"
+            confidence = "" if event.confidence is None else f" ({event.confidence:.0%} confident)"
+            summary = event.message
+            if event.verdict and summary.startswith(f"{event.verdict}:"):
+                summary = summary[len(event.verdict) + 1 :]
+            head = f"{event.verdict}{confidence}: {_sentence(summary)}"
+        where = _where(event)
+        where = f" At {where}." if where else ""
+        return f"{stamp} {level:<8} {run}{head}{where}{_advice_text(event)}{_lag(event)}".rstrip()
+    if event.event == "summary":
+        return f"{stamp} SUMMARY  {event.message}"
+    if event.event == "notice":
+        warn = event.severity is not None and event.severity >= Severity.WARNING
+        level = "WARNING" if warn else "NOTE"
+        return f"{stamp} {level:<8} {run}{event.message}"
+    return f"{stamp} {_LABELS.get(event.event, event.event.upper()):<8} {event.message}"
+
+
+def format_json(event: WatchEvent) -> str:
+    """One JSON object (see :meth:`WatchEvent.to_dict`); NaN is ``null``."""
+    return json.dumps(event.to_dict(), allow_nan=False, ensure_ascii=False, default=str)
+
+
+def event_env(event: WatchEvent) -> dict[str, str]:
+    """The ``WARMUP_MONITOR_*`` variables describing an alert to an ``--on-alert`` command."""
+    kind = event.detector or event.event  # "verdict" for verdict events
+    value = "" if event.value is None else repr(float(event.value))
+    return {
+        f"{ENV_PREFIX}EVENT": event.event,
+        f"{ENV_PREFIX}RUN": event.run,
+        f"{ENV_PREFIX}SEVERITY": event.severity.value if event.severity else "",
+        f"{ENV_PREFIX}KIND": kind,
+        f"{ENV_PREFIX}METRIC": event.metric or "",
+        f"{ENV_PREFIX}STEP": "" if event.step is None else str(event.step),
+        f"{ENV_PREFIX}VALUE": value,
+        f"{ENV_PREFIX}MESSAGE": event.message,
+        f"{ENV_PREFIX}VERDICT": event.verdict or "",
+        f"{ENV_PREFIX}JSON": format_json(event),
+    }
+
+
+def webhook_text(event: WatchEvent) -> str:
+    """The Slack-style ``text`` of an alert: one sentence or three, no markup."""
+    level = (event.severity.value if event.severity else "info").upper()
+    if event.event == "verdict":
+        head = f"warmup-monitor {level}: run '{event.run}' verdict {event.verdict}"
+    else:
+        head = f"warmup-monitor {level}: run '{event.run}' {event.detector}"
+    where = _where(event)
+    where = f" At {where}." if where else ""
+    return f"{head}: {_sentence(event.message)}{where}{_advice_text(event)}"
+
+
+# ---------------------------------------------------------------------------------- workers
+class _Worker:
+    """A daemon thread draining a bounded queue; ``submit`` never blocks."""
+
+    def __init__(self, name: str, report: Callable[[str], None], maxsize: int = 100) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+        self._report = report
+        self._reported: set[str] = set()
+        self._closing = threading.Event()
+        self.dropped = 0
+        self.done = 0
+        self.failed = 0
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, item: Any) -> bool:
+        """Queue ``item``; False (and counted) when the queue is full."""
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+            self._once(f"{self._thread.name}: queue full, alert dropped (slow consumer)")
+            return False
+        return True
+
+    def _once(self, message: str) -> None:
+        # Repeating the same failure for every alert would drown the alerts themselves.
+        if message not in self._reported:
+            self._reported.add(message)
+            self._report(message)
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                if self._handle(item):
+                    self.done += 1
+                else:
+                    self.failed += 1
+            except Exception as err:  # a bad alert must not kill the worker
+                self.failed += 1
+                self._once(f"{self._thread.name}: {type(err).__name__}: {err}")
+
+    def _handle(self, item: Any) -> bool:
+        raise NotImplementedError
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Deliver what is queued (waiting at most ``timeout`` seconds), then stop."""
+        self._closing.set()
+        deadline = time.monotonic() + timeout
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.05)
+                break
+            except queue.Full:
+                if time.monotonic() > deadline:
+                    return
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class AlertCommand(_Worker):
+    """Runs ``command`` once per alert, without a shell, with the alert in ``WARMUP_MONITOR_*``
+    environment variables.
+
+    ``command`` is split with :func:`shlex.split` here, once; log content only ever reaches
+    the child through its environment, never its command line. The child's output goes to
+    ``output`` (our stderr by default, so it never mixes with ``--format jsonl`` on stdout).
+    """
+
+    def __init__(
+        self,
+        command: str | Sequence[str],
+        *,
+        report: Callable[[str], None],
+        timeout: float = 60.0,
+        output: IO[Any] | None = None,
+    ) -> None:
+        try:
+            argv = shlex.split(command) if isinstance(command, str) else list(command)
+        except ValueError as err:  # unbalanced quotes
+            raise ConfigError(
+                f"--on-alert command cannot be split into words ({err})", "Check its quotes"
+            ) from None
+        if not argv:
+            raise ConfigError(
+                "--on-alert is empty", "Pass a command, e.g. --on-alert 'notify-send warmup'"
+            )
+        if shutil.which(argv[0]) is None:
+            raise ConfigError(
+                f"--on-alert command '{argv[0]}' not found or not executable",
+                "Give the full path of an executable",
+            )
+        self.argv = argv
+        self.timeout = timeout
+        self._output = _fileno_or_devnull(output if output is not None else sys.stderr)
+        super().__init__("on-alert", report, maxsize=100)
+
+    def _handle(self, item: Any) -> bool:
+        env = dict(os.environ)
+        env.update(item)
+        try:
+            proc = subprocess.run(
+                self.argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._output,
+                stderr=self._output,
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            self._once(f"on-alert: '{self.argv[0]}' ran longer than {self.timeout:g} s; killed")
+            return False
+        except OSError as err:
+            self._once(f"on-alert: cannot run '{self.argv[0]}': {err.strerror or err}")
+            return False
+        if proc.returncode != 0:
+            self._once(f"on-alert: '{self.argv[0]}' exited with status {proc.returncode}")
+            return False
+        return True
+
+    def send(self, event: WatchEvent) -> bool:
+        return self.submit(event_env(event))
+
+
+class Webhook(_Worker):
+    """POSTs ``{"text": …}`` (Slack incoming-webhook format, also read by Mattermost, Discord's
+    ``/slack`` endpoint, Rocket.Chat …) per alert, retrying network errors, HTTP 429 and 5xx
+    with exponential backoff."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        report: Callable[[str], None],
+        timeout: float = 5.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(
+                f"--webhook '{url}' is not an http(s) URL",
+                "Pass the full URL, e.g. https://hooks.slack.com/services/…",
+            )
+        self.url = url
+        # Webhook URLs carry secrets in their path: messages name the host only.
+        self.host = parsed.netloc.rsplit("@", 1)[-1]
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        super().__init__("webhook", report, maxsize=100)
+
+    def send(self, event: WatchEvent) -> bool:
+        return self.submit(webhook_text(event))
+
+    def _handle(self, item: Any) -> bool:
+        body = json.dumps({"text": item}).encode()
+        problem = ""
+        for attempt in range(self.retries + 1):
+            request = urllib.request.Request(
+                self.url,
+                data=body,
+                headers={"Content-Type": "application/json", "User-Agent": "warmup-monitor"},
+                method="POST",
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    response.read()
+                return True
+            except urllib.error.HTTPError as err:
+                problem = f"HTTP {err.code}"
+                if err.code != 429 and err.code < 500:
+                    break  # the request itself is wrong: retrying will not help
+            except (urllib.error.URLError, OSError) as err:
+                problem = str(getattr(err, "reason", err))
+            if attempt < self.retries:
+                # Returns at once while closing: the process is about to exit.
+                self._closing.wait(self.backoff * (2**attempt))
+        self._once(f"webhook: POST to {self.host} failed after retries: {problem}")
+        return False
+
+
+def _fileno_or_devnull(stream: IO[Any]) -> Any:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return subprocess.DEVNULL
+    return stream
+
+
+# ---------------------------------------------------------------------------------- outputs
+class Outputs:
+    """Writes every event to ``stream`` (``"human"`` or ``"jsonl"``) and hands alerts to the
+    command runner and the webhook. ``exit_reached`` turns True once an alert at or above
+    ``exit_on`` has been emitted."""
+
+    def __init__(
+        self,
+        stream: IO[str],
+        *,
+        fmt: str = "human",
+        command: AlertCommand | None = None,
+        webhook: Webhook | None = None,
+        exit_on: Severity | None = None,
+    ) -> None:
+        if fmt not in ("human", "jsonl"):
+            raise ConfigError(f"unknown output format '{fmt}'", "Use human or jsonl")
+        self.stream = stream
+        self.fmt = fmt
+        self.command = command
+        self.webhook = webhook
+        self.exit_on = exit_on
+        self.exit_reached = False
+        self.alerts = 0
+
+    def emit(self, event: WatchEvent) -> None:
+        line = format_json(event) if self.fmt == "jsonl" else format_human(event)
+        self.stream.write(line + "\n")
+        # Flushed per event: a reader at the other end of a pipe sees the alert now.
+        self.stream.flush()
+        if not event.is_alert:
+            return
+        self.alerts += 1
+        if self.command is not None:
+            self.command.send(event)
+        if self.webhook is not None:
+            self.webhook.send(event)
+        if (
+            self.exit_on is not None
+            and event.severity is not None
+            and event.severity >= self.exit_on
+        ):
+            self.exit_reached = True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Wait (bounded) for queued commands and webhook posts to finish."""
+        for worker in (self.command, self.webhook):
+            if worker is not None:
+                worker.close(timeout)

@@ -1,0 +1,163 @@
+"""``warmup-monitor watch``: follow live runs and alert while they train."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from detectors._types import Severity
+
+from ..alerts import AlertCommand, Outputs, Webhook
+from ..watch import Watcher
+
+__all__ = ["command"]
+
+_METRIC_FORM = "NAME=TAG, e.g. loss=train/loss"
+
+
+def _parse_metrics(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in values:
+        name, sep, tag = item.partition("=")
+        if not sep or not name.strip() or not tag.strip():
+            raise click.BadParameter(f"expected {_METRIC_FORM}; got '{item}'", ctx, param)
+        mapping[name.strip()] = tag.strip()
+    return mapping
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; on a closed pipe that would print a second error.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
+@click.command("watch")
+@click.argument("path", type=click.Path(path_type=Path, readable=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["human", "jsonl"]),
+    default="human",
+    show_default=True,
+    help="One timestamped line per event, or one JSON object per event.",
+)
+@click.option(
+    "--on-alert",
+    metavar="CMD",
+    help="Run CMD (no shell) for each alert, with WARMUP_MONITOR_* variables describing it.",
+)
+@click.option(
+    "--webhook",
+    metavar="URL",
+    help='POST each alert as Slack-compatible JSON {"text": ...} to URL.',
+)
+@click.option(
+    "--exit-on",
+    type=click.Choice(["warning", "critical"]),
+    help="Exit 1 as soon as an alert of this severity (or worse) is raised.",
+)
+@click.option("--once", is_flag=True, help="Read what exists now, report, and exit.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Polling period; with notifications, the fallback period.",
+)
+@click.option(
+    "--no-notify",
+    is_flag=True,
+    help="Poll every --interval instead of using file-system notifications.",
+)
+@click.option("--wait", is_flag=True, help="Wait for PATH to appear instead of failing.")
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    callback=_parse_metrics,
+    metavar="NAME=TAG",
+    help="Read canonical metric NAME (loss, learning_rate, grad_norm, eval_loss) from TAG.",
+)
+def command(
+    path: Path,
+    fmt: str,
+    on_alert: str | None,
+    webhook: str | None,
+    exit_on: str | None,
+    once: bool,
+    interval: float,
+    no_notify: bool,
+    wait: bool,
+    metrics: dict[str, str],
+) -> None:
+    """Follow the runs under PATH and alert on NaN, divergence or a wrong warmup as they train.
+
+    PATH is a run folder, a log file, a TensorBoard logdir, a swanlog folder or an HF
+    output_dir; runs that appear under it later are picked up. Nothing is written there.
+
+    \b
+    Exit codes: 0 stopped (Ctrl-C) or --once finished below --exit-on;
+    1 an alert reached --exit-on; 2 bad option or unreadable/missing PATH.
+    """
+    ctx = click.get_current_context()
+    command_runner = AlertCommand(on_alert, report=_warn) if on_alert is not None else None
+    poster = Webhook(webhook, report=_warn) if webhook is not None else None
+    outputs = Outputs(
+        sys.stdout,
+        fmt=fmt,
+        command=command_runner,
+        webhook=poster,
+        exit_on=Severity(exit_on) if exit_on else None,
+    )
+    watcher = Watcher(path, metrics=metrics, interval=interval, notify=not no_notify, wait=wait)
+    watcher.check()  # a missing or unreadable PATH fails before anything is printed
+    # SIGTERM (a job scheduler stopping us) ends the watch like Ctrl-C.
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (embedded use)
+        previous = None
+    try:
+        if once:
+            for event in watcher.once():
+                outputs.emit(event)
+        else:
+            for event in watcher.follow():
+                outputs.emit(event)
+                if outputs.exit_reached:
+                    break
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        # The reader of our output went away (`watch … | head`): stop quietly.
+        _silence_stdout()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        watcher.close()
+        # The summary goes out even after Ctrl-C or an error; alerts still queued for the
+        # command or the webhook are delivered (bounded wait) before we exit.
+        if watcher.stats.runs_watched or not once:
+            try:
+                outputs.emit(watcher.summary())
+            except BrokenPipeError:
+                _silence_stdout()
+        outputs.close()
+    if outputs.exit_reached:
+        ctx.exit(1)
