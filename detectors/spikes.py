@@ -56,6 +56,9 @@ class SpikeConfig:
         averaged_over: training steps each logged value averages (``logging_steps`` for an HF
             loss; 1 for a grad norm, which is the last step's). ``None`` (default) uses the
             median step spacing for a loss and 1 for any other metric.
+        noise_floor: smallest noise (robust sigma) the z-score divides by, as a share of the
+            level (log units when the series is judged on a log scale). A perfectly flat
+            history would otherwise make any jump infinitely unusual. Default 0.01.
     """
 
     z: float = 6.0
@@ -67,6 +70,7 @@ class SpikeConfig:
     recovery: int = 5
     min_rise_share: float = 0.02
     averaged_over: int | None = None
+    noise_floor: float = 0.01
 
     def __post_init__(self) -> None:
         owner = "SpikeConfig"
@@ -79,6 +83,7 @@ class SpikeConfig:
         check_int(owner, "recovery", self.recovery, 1)
         check_float(owner, "min_rise_share", self.min_rise_share, 0.0)
         check_optional_int(owner, "averaged_over", self.averaged_over, 1)
+        check_float(owner, "noise_floor", self.noise_floor, 0.0, low_open=True)
 
 
 def _noise_before(dy: np.ndarray, i: int, w: int) -> float:
@@ -132,10 +137,13 @@ def detect_spikes(
     dy = np.diff(y)
     for i in np.flatnonzero(jump_ok & (count >= cfg.min_history)):
         sigma = _noise_before(dy, int(i), cfg.window)
+        floor = cfg.noise_floor * (1.0 if logged else abs(float(base[i])))
+        if not sigma >= floor:  # also NaN: too little history for a spread
+            sigma = floor
         if sigma > 0:
             z[i] = (y[i] - base[i]) / sigma
         elif y[i] > base[i]:
-            z[i] = math.inf  # a flat history: any jump is infinitely unusual
+            z[i] = math.inf  # a flat history at level 0 on a linear scale
     flag = (count >= cfg.min_history) & jump_ok & (z >= cfg.z)
     if not flag.any():
         return []

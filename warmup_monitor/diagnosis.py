@@ -360,7 +360,7 @@ def diagnose(run: Run) -> Diagnosis:
         if mgn is not None and mgn > 0:
             findings += detect_clip_rate(*grad, ClipRateConfig(max_grad_norm=mgn))
     if fit is not None:
-        findings += schedule_findings(fit)
+        findings += _while_running(schedule_findings(fit), run, sched, last_step)
     findings.sort(key=lambda f: (f.step, -f.severity.rank, f.kind, f.metric))
 
     problems = [f for f in findings if _is_problem(f)]
@@ -598,6 +598,36 @@ def _instability_advice(
     return out
 
 
+def _run_is_over(run: Run, sched: _Schedule, last_step: int) -> bool:
+    # With a planned total the logged steps say whether the run is over (a status copied onto
+    # a prefix of a finished run would not); without one, trust the status.
+    if sched.total is not None:
+        return last_step >= sched.total
+    return run.status == "finished"
+
+
+def _while_running(
+    findings: list[Finding], run: Run, sched: _Schedule, last_step: int
+) -> list[Finding]:
+    """An LR still rising at the last step is expected while a run warms up: say so softly.
+
+    Only once the run is over does "the warmup never ended" become a warning; otherwise a live
+    watch would alert on every run during its warmup.
+    """
+    if _run_is_over(run, sched, last_step):
+        return findings
+    out = []
+    for f in findings:
+        if f.kind == "schedule" and f.evidence.get("problem") == "still_rising":
+            f = replace(
+                f,
+                severity=Severity.INFO,
+                message=f"{f.message} yet (the run has not finished)",
+            )
+        out.append(f)
+    return out
+
+
 # ------------------------------------------------------------------------------ long warmup
 def _long_warmup(
     run: Run,
@@ -611,9 +641,7 @@ def _long_warmup(
     if w is None or w <= 0:
         return None
     total = sched.total
-    # With a planned total the logged steps say whether the run is over (a status copied onto
-    # a prefix of a finished run would not); without one, trust the status.
-    finished = last_step >= total if total is not None else run.status == "finished"
+    finished = _run_is_over(run, sched, last_step)
     never_peaked = sched.still_rising and finished
     if total is None:
         if not never_peaked:

@@ -109,3 +109,16 @@ def test_config_validation_messages(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError) as err:
         SpikeConfig(**kwargs)
     assert str(err.value) == message
+
+
+def test_flat_history_gives_a_finite_z_score() -> None:
+    """A jump after a perfectly flat history is judged against the noise floor, not infinity."""
+    values = np.r_[np.ones(20), 2.0, np.ones(5)]
+    steps = np.arange(values.size) * 10
+    (finding,) = detect_spikes(steps, values, metric="grad_norm")
+    assert finding.step == 200
+    z = finding.evidence["z"]
+    assert z is not None and np.isfinite(z)
+    assert z == pytest.approx(np.log(2.0) / 0.01)
+    # A jump below the floor-scaled threshold is no spike at all.
+    assert detect_spikes(steps, values, SpikeConfig(noise_floor=0.2), metric="grad_norm") == []
