@@ -9,8 +9,12 @@ from warmup_monitor import guide
 
 def test_step_arithmetic_of_the_worked_example() -> None:
     """10,000 samples, batch 8 on 2 devices, accumulation 4, 3 epochs -> 156 steps/epoch, 468."""
-    assert guide.steps_per_epoch(10_000, 8, 4, num_devices=2) == 156
-    assert guide.total_steps(10_000, 8, 4, 3, num_devices=2) == 468
+    assert guide.steps_per_epoch(10_000, 8, 4, num_devices=2) == 157
+    assert guide.total_steps(10_000, 8, 4, 3, num_devices=2) == 471
+    # The guide's own numbers: the rounding of transformers before 4.52.
+    assert guide.steps_per_epoch(10_000, 8, 4, num_devices=2, rounding="floor") == 156
+    assert guide.total_steps(10_000, 8, 4, 3, num_devices=2, rounding="floor") == 468
+    assert guide.steps_per_epoch(10_000, 8, 4, num_devices=2, drop_last=True) == 157
 
 
 @pytest.mark.parametrize(

@@ -131,15 +131,25 @@ def steps_per_epoch(
     per_device_train_batch_size: int,
     gradient_accumulation_steps: int = 1,
     num_devices: int = 1,
+    *,
+    drop_last: bool = False,
+    rounding: str = "ceil",
 ) -> int:
     """Optimizer steps per epoch as the HF Trainer counts them (at least 1).
 
-    Batches per device are rounded up (the last partial batch is kept), then divided by the
-    accumulation steps rounding down: 10,000 samples, batch 8, 2 devices, accumulation 4 ->
-    625 batches -> 156 steps.
+    Batches per device are rounded up (the last partial batch is kept; down with
+    ``drop_last``). transformers >= 4.52 then counts the last partial accumulation window as a
+    step (``rounding="ceil"``); older releases dropped it (``"floor"``). The guide's example,
+    10,000 samples, batch 8, 2 devices, accumulation 4: 625 batches -> 157 steps (156 with
+    ``"floor"``).
     """
-    batches = math.ceil(num_samples / max(1, per_device_train_batch_size * num_devices))
-    return max(1, batches // max(1, gradient_accumulation_steps))
+    if rounding not in ("ceil", "floor"):
+        raise ValueError(f"rounding must be 'ceil' or 'floor', got {rounding!r}")
+    per_step = max(1, per_device_train_batch_size * num_devices)
+    batches = num_samples // per_step if drop_last else math.ceil(num_samples / per_step)
+    accum = max(1, gradient_accumulation_steps)
+    spe = math.ceil(batches / accum) if rounding == "ceil" else batches // accum
+    return max(1, spe)
 
 
 def total_steps(
@@ -148,10 +158,17 @@ def total_steps(
     gradient_accumulation_steps: int = 1,
     num_train_epochs: float = 1.0,
     num_devices: int = 1,
+    *,
+    rounding: str = "ceil",
 ) -> int:
-    """Total optimizer steps of a run: ``ceil(epochs * steps_per_epoch)`` (468 in the example)."""
+    """Total optimizer steps of a run: ``ceil(epochs * steps_per_epoch)`` (471 in the example,
+    468 with ``rounding="floor"``)."""
     spe = steps_per_epoch(
-        num_samples, per_device_train_batch_size, gradient_accumulation_steps, num_devices
+        num_samples,
+        per_device_train_batch_size,
+        gradient_accumulation_steps,
+        num_devices,
+        rounding=rounding,
     )
     return max(1, math.ceil(num_train_epochs * spe))
 

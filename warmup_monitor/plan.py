@@ -60,6 +60,7 @@ from .guide import (
     GuideRange,
     method_key,
     model_size_from_name,
+    steps_per_epoch,
 )
 
 __all__ = [
@@ -583,7 +584,7 @@ def _count_steps(config: TrainingConfig, n: int | None, gpus: int, rounding: Rou
     how = "ceil" if rounding == "ceil" else "floor"
     if n is not None:
         batches = (n // (b * gpus)) if drop else math.ceil(n / (b * gpus))
-        spe = max(math.ceil(batches / ga) if rounding == "ceil" else batches // ga, 1)
+        spe = steps_per_epoch(n, b, ga, gpus, drop_last=drop, rounding=rounding)
         guide_spe = n / effective
         batches_rule = f"{batches} per device = {batch_expr.replace('N', str(n))}"
         spe_rule = f"{spe} = {how}({batches} / {ga} accumulation) ({version})"
