@@ -180,6 +180,14 @@ def test_label_stories() -> None:
             assert spiked or c["first_nonfinite_step"] is not None, s["name"]
         elif s["label"] == "warmup_too_long":
             assert warmup_fraction >= 0.5, s["name"]
+            if warmup_fraction <= 1:
+                # The LR peaks within the run, so the cost must be in the curve itself: the
+                # loss has hardly left its first value a tenth of the way into the run.
+                early = c["loss_at_step"][str(cfg["max_steps"] // 10)]
+                assert c["reached_configured_peak"], s["name"]
+                assert early >= 0.95 * c["loss_first"], s["name"]
+            else:
+                assert not c["reached_configured_peak"], s["name"]
         elif s["label"] == "lr_too_high":
             assert 0.05 <= warmup_fraction <= 0.2, s["name"]
             assert c["loss_max_step"] > cfg["warmup_steps"], s["name"]
@@ -226,6 +234,32 @@ def test_siblings_show_the_warmup_effect() -> None:
             early = str(s["config"]["max_steps"] // 10)
             assert mine["loss_at_step"][early] > theirs["loss_at_step"][early] + 0.3, s["name"]
     assert pairs >= 3
+
+
+def test_long_warmup_that_peaks_wastes_the_start() -> None:
+    """A long warmup whose LR peaks in the run sits near its first loss while its sibling falls."""
+    found = 0
+    for s in SCENARIOS:
+        cfg = s["config"]
+        if s["label"] != "warmup_too_long" or cfg["warmup_steps"] > cfg["max_steps"]:
+            continue
+        found += 1
+        sibling = BY_NAME[s["sibling"]]
+        assert sibling["label"] == "healthy"
+        assert sibling["config"]["warmup_steps"] <= 0.1 * cfg["max_steps"]
+        rows = _train_rows(s["name"])
+        tenth = cfg["max_steps"] // 10
+        # Over the first tenth of the run the LR stays small and the loss near its start.
+        assert all(
+            h["learning_rate"] < 0.2 * cfg["learning_rate"] for h in rows if h["step"] <= tenth
+        )
+        assert all(h["loss"] >= 0.95 * rows[0]["loss"] for h in rows if h["step"] <= tenth)
+        # Its 10%-warmup sibling has left the start by then and is far lower a fifth of the way in.
+        mine, theirs = s["curve"]["loss_at_step"], sibling["curve"]["loss_at_step"]
+        assert theirs[str(tenth)] < 0.92 * sibling["curve"]["loss_first"]
+        fifth = str(cfg["max_steps"] // 5)
+        assert mine[fifth] > theirs[fifth] + 0.5, s["name"]
+    assert found >= 1
 
 
 def test_resumed_scenario_has_two_attempts() -> None:
