@@ -1,0 +1,50 @@
+"""Run every benchmark in turn: ``python benchmarks/run_all.py`` (``--quick`` for shorter runs).
+
+Each benchmark is also a command of its own:
+
+* ``bench_read.py``      TensorBoard reading: ``read_run`` vs tbparse and EventAccumulator
+* ``bench_swanlab.py``   SwanLab reading: ``read_run`` vs SwanLab's own reader
+* ``bench_watch.py``     live watch: alert latency, CPU while idle and under load, memory
+* ``bench_accuracy.py``  diagnosis accuracy on every labeled run
+
+The first run writes its data (1M-point logs, made by the real writers) under
+``benchmarks/_data/``; later runs reuse it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHES: tuple[tuple[str, list[str]], ...] = (
+    ("bench_read.py", ["--quick"]),
+    ("bench_swanlab.py", ["--repeat", "1"]),
+    ("bench_watch.py", ["--quick"]),
+    ("bench_accuracy.py", []),
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the shorter variant of each")
+    args = parser.parse_args()
+    failed = []
+    for script, quick_args in BENCHES:
+        cmd = [sys.executable, str(HERE / script), *(quick_args if args.quick else [])]
+        print(f"\n## {script}\n", flush=True)
+        start = time.perf_counter()
+        if subprocess.call(cmd) != 0:
+            failed.append(script)
+        print(f"\n({script}: {time.perf_counter() - start:.0f} s)", flush=True)
+    if failed:
+        print("failed: " + ", ".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
