@@ -12,9 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from detectors._types import Severity
 
 from .diagnosis import Diagnosis, Verdict, diagnose
@@ -143,35 +140,7 @@ def _badness_key(rr: RunReport) -> tuple[int, float, str]:
 
 def drop_before(run: Run, step: int) -> Run:
     """A copy of ``run`` without the points logged before ``step`` (``--since``)."""
-    frame = run.scalars[run.scalars["step"].to_numpy() >= step].reset_index(drop=True)
-    if not frame.empty:
-        # Unused categories would otherwise break the contiguous per-tag slices.
-        frame["tag"] = frame["tag"].cat.remove_unused_categories()
-    return Run(
-        name=run.name,
-        path=run.path,
-        source=run.source,
-        scalars=frame,
-        metric_map=dict(run.metric_map),
-        config=dict(run.config),
-        status=run.status,
-        resumes=[r for r in run.resumes if r.step >= step],
-        warnings=list(run.warnings),
-        notes=[*run.notes, f"points before step {step} ignored (--since {step})"],
-        _slices=_tag_slices(frame),
-    )
-
-
-def _tag_slices(frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    # The frame is sorted by tag then step, so each tag is one contiguous block of rows.
-    if frame.empty:
-        return {}
-    codes = frame["tag"].cat.codes.to_numpy()
-    cats = frame["tag"].cat.categories
-    bounds = np.flatnonzero(np.diff(codes)) + 1
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [len(codes)]))
-    return {str(cats[codes[s]]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
+    return run.between(first_step=step, note=f"points before step {step} ignored (--since {step})")
 
 
 def _one_line(err: BaseException) -> str:

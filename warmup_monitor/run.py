@@ -128,9 +128,28 @@ class Run:
 
     def prefix(self, max_step: int) -> Run:
         """A copy holding only the points at steps ``<= max_step`` (what a live watcher saw)."""
-        mask = self.scalars["step"].to_numpy() <= max_step
+        return self.between(last_step=max_step)
+
+    def between(
+        self,
+        first_step: int | None = None,
+        last_step: int | None = None,
+        *,
+        note: str | None = None,
+    ) -> Run:
+        """A copy holding only the points at steps in ``[first_step, last_step]`` (either open).
+
+        ``note`` is added to the copy's notes, to say why points are missing.
+        """
+        steps = self.scalars["step"].to_numpy()
+        mask = np.ones(steps.shape, dtype=bool)
+        if first_step is not None:
+            mask &= steps >= first_step
+        if last_step is not None:
+            mask &= steps <= last_step
         frame = self.scalars[mask].reset_index(drop=True)
-        slices = _slices_of(frame)
+        if not frame.empty:
+            frame["tag"] = frame["tag"].cat.remove_unused_categories()
         return Run(
             name=self.name,
             path=self.path,
@@ -139,10 +158,15 @@ class Run:
             metric_map=dict(self.metric_map),
             config=dict(self.config),
             status=self.status,
-            resumes=[r for r in self.resumes if r.step <= max_step],
+            resumes=[
+                r
+                for r in self.resumes
+                if (first_step is None or r.step >= first_step)
+                and (last_step is None or r.step <= last_step)
+            ],
             warnings=list(self.warnings),
-            notes=list(self.notes),
-            _slices=slices,
+            notes=[*self.notes, note] if note else list(self.notes),
+            _slices=_slices_of(frame),
         )
 
 

@@ -9,22 +9,9 @@ from pathlib import Path
 import click
 
 from ..report import FAIL_ON_CHOICES, Report, build_report, reaches
+from ._options import metric_option
 
 __all__ = ["command"]
-
-_METRIC_FORM = "NAME=TAG, e.g. loss=train/loss"
-
-
-def _parse_metrics(
-    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-) -> dict[str, str]:
-    mapping: dict[str, str] = {}
-    for item in values:
-        name, sep, tag = item.partition("=")
-        if not sep or not name.strip() or not tag.strip():
-            raise click.BadParameter(f"expected {_METRIC_FORM}; got '{item}'", ctx, param)
-        mapping[name.strip()] = tag.strip()
-    return mapping
 
 
 def _build(paths: tuple[Path, ...], metrics: dict[str, str], since: int | None) -> Report:
@@ -71,14 +58,7 @@ def _write(text: str, output: Path | None, *, color: bool) -> None:
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Also write a self-contained HTML report with plots to FILE.",
 )
-@click.option(
-    "--metric",
-    "metrics",
-    multiple=True,
-    callback=_parse_metrics,
-    metavar="NAME=TAG",
-    help="Read canonical metric NAME (loss, learning_rate, grad_norm, eval_loss) from TAG.",
-)
+@metric_option
 @click.option(
     "--since",
     type=click.IntRange(min=0),

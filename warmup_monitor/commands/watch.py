@@ -14,22 +14,9 @@ from detectors._types import Severity
 
 from ..alerts import AlertCommand, Outputs, Webhook
 from ..watch import Watcher
+from ._options import metric_option
 
 __all__ = ["command"]
-
-_METRIC_FORM = "NAME=TAG, e.g. loss=train/loss"
-
-
-def _parse_metrics(
-    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-) -> dict[str, str]:
-    mapping: dict[str, str] = {}
-    for item in values:
-        name, sep, tag = item.partition("=")
-        if not sep or not name.strip() or not tag.strip():
-            raise click.BadParameter(f"expected {_METRIC_FORM}; got '{item}'", ctx, param)
-        mapping[name.strip()] = tag.strip()
-    return mapping
 
 
 def _silence_stdout() -> None:
@@ -82,14 +69,7 @@ def _warn(message: str) -> None:
     help="Poll every --interval instead of using file-system notifications.",
 )
 @click.option("--wait", is_flag=True, help="Wait for PATH to appear instead of failing.")
-@click.option(
-    "--metric",
-    "metrics",
-    multiple=True,
-    callback=_parse_metrics,
-    metavar="NAME=TAG",
-    help="Read canonical metric NAME (loss, learning_rate, grad_norm, eval_loss) from TAG.",
-)
+@metric_option
 def command(
     path: Path,
     fmt: str,

@@ -1,0 +1,38 @@
+"""Options shared by several commands, so that every command spells them the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+__all__ = ["metric_option"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_METRIC_FORM = "NAME=TAG, e.g. loss=train/loss"
+
+
+def _parse_metrics(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in values:
+        name, sep, tag = item.partition("=")
+        if not sep or not name.strip() or not tag.strip():
+            raise click.BadParameter(f"expected {_METRIC_FORM}; got '{item}'", ctx, param)
+        mapping[name.strip()] = tag.strip()
+    return mapping
+
+
+def metric_option(func: F) -> F:
+    """``--metric NAME=TAG`` (repeatable), passed to the command as a ``metrics`` dict."""
+    return click.option(
+        "--metric",
+        "metrics",
+        multiple=True,
+        callback=_parse_metrics,
+        metavar="NAME=TAG",
+        help="Read canonical metric NAME (loss, learning_rate, grad_norm, eval_loss) from TAG.",
+    )(func)
