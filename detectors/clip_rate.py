@@ -29,15 +29,12 @@ class ClipRateConfig:
             exceed ``max_grad_norm`` is reported. Default 0.5.
         window: trailing window, in logged points. Default 20.
         min_points: series with fewer finite logged points give no finding. Default 10.
-        critical_share: the finding is critical when the share over the whole series exceeds
-            this, a warning otherwise. Default 0.9.
     """
 
     max_grad_norm: float | None = None
     max_share: float = 0.5
     window: int = 20
     min_points: int = 10
-    critical_share: float = 0.9
 
     def __post_init__(self) -> None:
         owner = "ClipRateConfig"
@@ -46,7 +43,6 @@ class ClipRateConfig:
         check_float(owner, "max_share", self.max_share, 0.0, 1.0, high_open=True)
         check_int(owner, "window", self.window, 2)
         check_int(owner, "min_points", self.min_points, 2)
-        check_float(owner, "critical_share", self.critical_share, 0.0, 1.0)
 
 
 @quiet
@@ -60,8 +56,9 @@ def detect_clip_rate(
     """One finding at the first window whose clip share exceeds ``max_share``.
 
     ``step``/``end_step`` bound the first such window; ``evidence`` holds that window's share
-    and the share over the whole series. Critical when the whole series exceeds
-    ``critical_share``, warning otherwise.
+    and the share over the whole series. Always a warning: small models and the first
+    steps of fine-tuning clip most updates in healthy runs too, so a clip rate is an early sign
+    worth seeing, never proof on its own (the diagnosis does not decide a verdict on it).
     """
     cfg = config or ClipRateConfig()
     if cfg.max_grad_norm is None:
@@ -81,8 +78,7 @@ def detect_clip_rate(
     i0 = int(over[0])
     a, b = i0, i0 + w - 1
     total = float(clipped.mean())
-    # Small models clip most updates in healthy runs too: only near-constant clipping is critical.
-    sev = Severity.CRITICAL if total > cfg.critical_share else Severity.WARNING
+    sev = Severity.WARNING
     return [
         Finding(
             kind="clip_rate",
