@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..config import canonical_config
@@ -30,6 +31,21 @@ from ..sources import Source
 from ._whole_file import _number, _step
 
 __all__ = ["TrainerLogSource", "claims", "open_source"]
+
+# Rows parsed before they are packed into a columnar batch.
+_BATCH_ROWS = 20_000
+
+
+def _lines(chunk: bytes) -> Iterator[bytes]:
+    """The lines of ``chunk`` one at a time (a list of a long backlog's lines costs memory)."""
+    start = 0
+    while start < len(chunk):
+        end = chunk.find(b"\n", start)
+        if end < 0:
+            end = len(chunk)
+        yield chunk[start:end]
+        start = end + 1
+
 
 FILE_NAME = "trainer_log.jsonl"
 # Progress bookkeeping, not metrics of the run.
@@ -146,15 +162,20 @@ class TrainerLogSource(Source):
             return Points.empty()  # a partial line: it is completed by a later write
         chunk = data[:end]
         self._offset += end
-        lines = chunk.split(b"\n")
-        if chunk.endswith(b"\n"):
-            lines.pop()
+        lines = _lines(chunk)
+        # A backlog (a watcher that fell behind, a first read of a long log) is turned into
+        # columnar batches every few thousand lines, so the Python row objects never pile up.
+        batches: list[Points] = []
         rows: list[tuple[str, int, float, float]] = []
         for raw in lines:
             self._line_no += 1
             if raw.strip():
                 self._parse_line(raw, rows)
-        return Points.from_rows(rows)
+            if len(rows) >= _BATCH_ROWS:
+                batches.append(Points.from_rows(rows))
+                rows = []
+        batches.append(Points.from_rows(rows))
+        return Points.concat(batches)
 
     def _parse_line(self, raw: bytes, rows: list[tuple[str, int, float, float]]) -> None:
         try:
