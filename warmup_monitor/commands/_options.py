@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["metric_option"]
+__all__ = ["format_option", "metric_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,4 +35,16 @@ def metric_option(func: F) -> F:
         callback=_parse_metrics,
         metavar="NAME=TAG",
         help="Read canonical metric NAME (loss, learning_rate, grad_norm, eval_loss) from TAG.",
+    )(func)
+
+
+def format_option(func: F) -> F:
+    """``--format text|json`` for commands that print one document, passed as ``fmt``."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Output format.",
     )(func)

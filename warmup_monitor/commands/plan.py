@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..plan import load_config, parse_model_size, plan, plot_schedule, render_json, render_text
+from ._options import format_option
 
 __all__ = ["command"]
 
@@ -34,14 +35,7 @@ __all__ = ["command"]
     help="How the Trainer counts a partial accumulation window at an epoch's end: "
     "ceil (transformers >= 4.52, 5.x) or floor (older transformers).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, writable=True),

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..report import FAIL_ON_CHOICES, Report, build_report, reaches
-from ._options import metric_option
+from ._options import format_option, metric_option
 
 __all__ = ["command"]
 
@@ -38,14 +38,7 @@ def _write(text: str, output: Path | None, *, color: bool) -> None:
 @click.argument(
     "paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(path_type=Path)
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option
 @click.option(
     "-o",
     "--output",
