@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,59 +36,12 @@ _SWANLAB_SCRIPT = textwrap.dedent(
 )
 
 
-def _train_tiny(output_dir: Path) -> Path:
-    """Run a real HF Trainer on CPU, logging to TensorBoard under ``output_dir/runs/``."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    torch.set_num_threads(1)
-
-    class Tiny(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lin = torch.nn.Linear(4, 1)
-
-        def forward(self, x, labels):
-            return {"loss": torch.nn.functional.mse_loss(self.lin(x).squeeze(-1), labels)}
-
-    class Data(torch.utils.data.Dataset):
-        def __init__(self) -> None:
-            self.x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
-            self.y = self.x.sum(1)
-
-        def __len__(self) -> int:
-            return 64
-
-        def __getitem__(self, i: int) -> dict:
-            return {"x": self.x[i], "labels": self.y[i]}
-
-    args = transformers.TrainingArguments(
-        output_dir=str(output_dir),
-        max_steps=MAX_STEPS,
-        per_device_train_batch_size=4,
-        learning_rate=1e-2,
-        warmup_steps=4,
-        logging_steps=2,
-        save_steps=5,
-        eval_strategy="steps",
-        eval_steps=6,
-        report_to=["tensorboard"],
-        use_cpu=True,
-        seed=0,
-        disable_tqdm=True,
-    )
-    trainer = transformers.Trainer(
-        model=Tiny(), args=args, train_dataset=Data(), eval_dataset=Data()
-    )
-    trainer.train()
-    trainer.save_state()
-    return output_dir
-
-
 @pytest.fixture(scope="module")
-def hf_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hf_out(tmp_path_factory: pytest.TempPathFactory, train_tiny_hf: Callable[..., Path]) -> Path:
     """A real HF output_dir: trainer_state.json, checkpoint-*/ and one TensorBoard run."""
-    return _train_tiny(tmp_path_factory.mktemp("hf") / "out")
+    return train_tiny_hf(
+        tmp_path_factory.mktemp("hf") / "out", max_steps=MAX_STEPS, report_to=["tensorboard"]
+    )
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +14,6 @@ from warmup_monitor.diagnosis import Diagnosis, Verdict
 from warmup_monitor.errors import FormatError, InputError
 from warmup_monitor.report import build_report, drop_before, reaches, run_level
 from warmup_monitor.run import Run
-
-
-def write_tb_run(path: Path, steps: int = 60, loss_tag: str = "train/loss") -> None:
-    """A short run written by torch's SummaryWriter: loss, LR with a 10-step warmup."""
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(1)
-    from torch.utils.tensorboard import SummaryWriter
-
-    writer = SummaryWriter(str(path))
-    for step in range(1, steps + 1):
-        writer.add_scalar(loss_tag, 4.0 - 0.02 * step, step)
-        writer.add_scalar("train/learning_rate", 1e-3 * min(step / 10, 1.0), step)
-    writer.close()
 
 
 def _finding(severity: Severity, step: int = 5) -> Finding:
@@ -43,7 +31,7 @@ def _diagnosis(verdict: Verdict, *severities: Severity, confidence: float = 0.8)
 
 
 @pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def runs_dir(tmp_path_factory: pytest.TempPathFactory, write_tb_run: Callable[..., None]) -> Path:
     """A folder with two TensorBoard runs, ``a`` and ``b``."""
     root = tmp_path_factory.mktemp("runs")
     write_tb_run(root / "a")
@@ -88,7 +76,9 @@ def test_same_run_through_two_paths_is_reported_once(
     assert [r.path.name for r in report.runs] == ["a", "b"]
 
 
-def test_metric_override_reaches_the_run(tmp_path: Path, fake_diagnose: list[Run]) -> None:
+def test_metric_override_reaches_the_run(
+    tmp_path: Path, fake_diagnose: list[Run], write_tb_run: Callable[..., None]
+) -> None:
     """--metric loss=TAG maps the canonical loss to a custom tag."""
     write_tb_run(tmp_path / "custom", loss_tag="my/objective")
     report = build_report([tmp_path / "custom"], metrics={"loss": "my/objective"})

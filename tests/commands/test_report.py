@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -16,19 +17,6 @@ from warmup_monitor.cli import main
 from warmup_monitor.diagnosis import Advice, Diagnosis, Verdict
 from warmup_monitor.render import load_schema
 from warmup_monitor.run import Run
-
-
-def _write_tb_run(path: Path, steps: int = 60, loss_tag: str = "train/loss") -> None:
-    """A short run written by torch's SummaryWriter: loss and LR with a 10-step warmup."""
-    torch = pytest.importorskip("torch")
-    torch.set_num_threads(1)
-    from torch.utils.tensorboard import SummaryWriter
-
-    writer = SummaryWriter(str(path))
-    for step in range(1, steps + 1):
-        writer.add_scalar(loss_tag, 4.0 - 0.02 * step, step)
-        writer.add_scalar("train/learning_rate", 1e-3 * min(step / 10, 1.0), step)
-    writer.close()
 
 
 def _fit(run: Run) -> ScheduleFit:
@@ -63,11 +51,11 @@ def _stand_in(run: Run) -> Diagnosis:
 
 
 @pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def runs_dir(tmp_path_factory: pytest.TempPathFactory, write_tb_run: Callable[..., None]) -> Path:
     """Two TensorBoard runs, ``a`` (60 steps) and ``b`` (40 steps)."""
     root = tmp_path_factory.mktemp("runs")
-    _write_tb_run(root / "a")
-    _write_tb_run(root / "b", steps=40)
+    write_tb_run(root / "a")
+    write_tb_run(root / "b", steps=40)
     return root
 
 
@@ -167,11 +155,13 @@ def test_html_is_written(runs_dir: Path, tmp_path: Path, stand_in: None) -> None
     assert "<script" not in text
 
 
-def test_html_escapes_log_content(tmp_path: Path, stand_in: None) -> None:
+def test_html_escapes_log_content(
+    tmp_path: Path, stand_in: None, write_tb_run: Callable[..., None]
+) -> None:
     """A run whose folder and tag names hold <script> renders escaped."""
     evil = "<script>alert(1)</script>"
     run_dir = tmp_path / f"x{evil.replace('/', '_')}"
-    _write_tb_run(run_dir, loss_tag=f"loss{evil}")
+    write_tb_run(run_dir, loss_tag=f"loss{evil}")
     page = tmp_path / "r.html"
     result = _invoke(str(run_dir), "--metric", f"loss=loss{evil}", "--html", str(page))
     assert result.exit_code == 0, result.output

@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,60 +25,15 @@ LOGGING_STEPS = 2
 EVAL_STEPS = 6
 
 
-def _train_tiny(output_dir: Path) -> Path:
-    """Run a real HF Trainer for a few steps on CPU; return its output_dir."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    torch.set_num_threads(1)
-
-    class Tiny(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lin = torch.nn.Linear(4, 1)
-
-        def forward(self, x, labels):
-            pred = self.lin(x).squeeze(-1)
-            return {"loss": torch.nn.functional.mse_loss(pred, labels)}
-
-    class Data(torch.utils.data.Dataset):
-        def __init__(self) -> None:
-            gen = torch.Generator().manual_seed(0)
-            self.x = torch.randn(64, 4, generator=gen)
-            self.y = self.x.sum(1)
-
-        def __len__(self) -> int:
-            return 64
-
-        def __getitem__(self, i: int) -> dict:
-            return {"x": self.x[i], "labels": self.y[i]}
-
-    args = transformers.TrainingArguments(
-        output_dir=str(output_dir),
-        max_steps=MAX_STEPS,
-        per_device_train_batch_size=4,
-        learning_rate=1e-2,
-        warmup_steps=4,
-        logging_steps=LOGGING_STEPS,
-        save_steps=5,
-        eval_strategy="steps",
-        eval_steps=EVAL_STEPS,
-        report_to="none",
-        use_cpu=True,
-        seed=0,
-        disable_tqdm=True,
-    )
-    trainer = transformers.Trainer(
-        model=Tiny(), args=args, train_dataset=Data(), eval_dataset=Data()
-    )
-    trainer.train()
-    trainer.save_state()
-    return output_dir
-
-
 @pytest.fixture(scope="module")
-def hf_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train_tiny(tmp_path_factory.mktemp("hf") / "out")
+def hf_out(tmp_path_factory: pytest.TempPathFactory, train_tiny_hf: Callable[..., Path]) -> Path:
+    """A real HF output_dir: trainer_state.json and checkpoint-*/ copies of it."""
+    return train_tiny_hf(
+        tmp_path_factory.mktemp("hf") / "out",
+        max_steps=MAX_STEPS,
+        logging_steps=LOGGING_STEPS,
+        eval_steps=EVAL_STEPS,
+    )
 
 
 def _state(hf_out: Path, checkpoint: int | None = None) -> dict:
