@@ -12,7 +12,8 @@ from detectors._types import Finding, Severity
 from warmup_monitor import report as report_mod
 from warmup_monitor.diagnosis import Diagnosis, Verdict
 from warmup_monitor.errors import FormatError, InputError
-from warmup_monitor.report import build_report, drop_before, reaches, run_level
+from warmup_monitor.points import Points
+from warmup_monitor.report import build_report, displayed_loss, drop_before, reaches, run_level
 from warmup_monitor.run import Run
 
 
@@ -251,3 +252,18 @@ def test_unexpected_error_in_one_run_keeps_the_others(
     assert report.runs[1].ok
     with pytest.raises(RuntimeError, match="boom"):
         build_report([runs_dir / "a"])
+
+
+def test_displayed_loss_shows_the_trainers_hidden_nan() -> None:
+    """A loss logged as 0.0 beside a NaN grad norm is shown (and reported as final) as NaN."""
+    rows = [("train/loss", s, 2.0 - 0.1 * s, 0.0) for s in range(1, 6)]
+    rows += [("train/grad_norm", s, 1.0, 0.0) for s in range(1, 6)]
+    rows += [("train/loss", 6, 0.0, 0.0), ("train/grad_norm", 6, float("nan"), 0.0)]
+    # A genuine 0.0 with a finite grad norm stays 0.0.
+    rows += [("train/loss", 7, 0.0, 0.0), ("train/grad_norm", 7, 0.5, 0.0)]
+    run = Run.from_points(Points.from_rows(rows), name="r", path=Path("r"), source="test")
+    steps, loss = displayed_loss(run)
+    assert steps.tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert np.isnan(loss[5]) and loss[6] == 0.0
+    assert np.isfinite(loss[:5]).all()
+    assert run.series("loss")[1][5] == 0.0  # the run itself is unchanged

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from detectors._types import Severity
 
 from .diagnosis import Diagnosis, Verdict, diagnose
@@ -25,6 +27,7 @@ __all__ = [
     "Report",
     "RunReport",
     "build_report",
+    "displayed_loss",
     "drop_before",
     "reaches",
     "run_level",
@@ -66,10 +69,11 @@ class RunReport:
 
     @property
     def final_loss(self) -> float | None:
-        """The last logged loss (NaN/Inf kept: a run that ends in NaN says so), or ``None``."""
+        """The last logged loss (NaN/Inf kept: a run that ends in NaN says so, also when the
+        HF Trainer logged that NaN as 0.0), or ``None``."""
         if self.run is None or not self.run.has("loss"):
             return None
-        _, values = self.run.series("loss")
+        _, values = displayed_loss(self.run)
         return float(values[-1]) if len(values) else None
 
     @property
@@ -136,6 +140,25 @@ def _badness_key(rr: RunReport) -> tuple[int, float, str]:
     else:
         rank = 2 - (level.rank if level is not None else 1)
     return (rank, -float(rr.diagnosis.confidence), rr.name)
+
+
+def displayed_loss(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """The loss as a report shows it: a 0.0 logged beside a non-finite grad norm is NaN.
+
+    The HF Trainer logs such a loss in place of NaN; shown as 0.0 it would read as a perfect
+    final loss and pull a smoothed curve down.
+    """
+    steps, loss = run.series("loss")
+    loss = loss.astype(np.float64, copy=False)
+    if not run.has("grad_norm") or not (loss == 0.0).any():
+        return steps, loss
+    grad_steps, grad = run.series("grad_norm")
+    hidden = (loss == 0.0) & np.isin(steps, grad_steps[~np.isfinite(grad)])
+    if not hidden.any():
+        return steps, loss
+    out = loss.copy()
+    out[hidden] = np.nan
+    return steps, out
 
 
 def drop_before(run: Run, step: int) -> Run:

@@ -22,7 +22,7 @@ from scipy.signal import lfilter
 
 from detectors._types import Finding, Severity
 
-from ..report import RunReport
+from ..report import RunReport, displayed_loss
 from ._common import warmup_end
 
 # Points drawn per series; beyond this a series is thinned (min/max per bucket).
@@ -109,6 +109,8 @@ def _series(rr: RunReport, name: str) -> tuple[np.ndarray, np.ndarray] | None:
     steps, values = run.series(name)
     if len(steps) == 0:
         return None
+    if name == "loss":
+        steps, values = displayed_loss(run)
     return steps, values.astype(np.float64, copy=False)
 
 
