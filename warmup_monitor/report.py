@@ -227,12 +227,12 @@ def build_report(
     out = _unique_names(out, refs)
     if errors and len(errors) == len(out):
         if len(out) == 1:
-            err = errors[0]
-            if isinstance(err, OSError) and not isinstance(
-                err, (PermissionError, FileNotFoundError)
+            only = errors[0]
+            if isinstance(only, OSError) and not isinstance(
+                only, (PermissionError, FileNotFoundError)
             ):
-                raise InputError(_one_line(err), "Check the path") from err
-            raise err
+                raise InputError(_one_line(only), "Check the path") from only
+            raise only
         raise InputError(
             f"none of the {len(out)} runs could be read (first: {out[0].name}: {out[0].error})",
             "Check the files, or point at a single run to see its error",
