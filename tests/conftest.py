@@ -8,8 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Timing is not what the properties test: no per-example deadline on a loaded 2-core machine
+# (tests that guard against hangs set their own). CI replays the same examples every run, so a
+# result does not depend on the draw; locally every run explores new ones.
+settings.register_profile("default", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 @pytest.fixture
