@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Any
 
 import click
 
 from . import __version__
+from .commands import plan, report, watch
 from .errors import WarmupMonitorError
 
 __all__ = ["main"]
@@ -51,15 +51,10 @@ def main() -> None:
     """
 
 
-# Each command lives in its own module under ``warmup_monitor.commands`` and exposes ``command``.
-for _name in ("report", "watch", "plan"):
-    try:
-        _mod = importlib.import_module(f".commands.{_name}", __package__)
-    except ModuleNotFoundError as _err:  # pragma: no cover - only while a command is missing
-        if _err.name != f"{__package__}.commands.{_name}":
-            raise
-        continue
-    main.add_command(_mod.command, _name)
+# Each command lives in its own module under ``warmup_monitor.commands``.
+main.add_command(report.command, "report")
+main.add_command(watch.command, "watch")
+main.add_command(plan.command, "plan")
 
 
 if __name__ == "__main__":  # pragma: no cover
