@@ -98,7 +98,9 @@ class Scenario:
     initializer_range: float = 0.02
     seed: int = 42
     bf16: bool = False
-    sibling: str | None = None  # the run that differs only in warmup
+    # The run that differs only in warmup; for a numerical_instability run, the run that differs
+    # only in its numerics (same warmup), to show that the warmup is not the cause.
+    sibling: str | None = None
     resume_at: int | None = None  # simulate a crash at this step and resume from a checkpoint
     save_steps: int | None = None
 
@@ -252,6 +254,26 @@ SCENARIOS: tuple[Scenario, ...] = (
         learning_rate=3e-3,
         warmup_steps=1500,
         logging_steps=5,
+        sibling="healthy",
+    ),
+    Scenario(
+        name="numerical_instability_adam_eps0",
+        label="numerical_instability",
+        description=(
+            "The healthy run with adam_epsilon=0 (nothing else differs): parameters whose "
+            "gradient is exactly 0, such as the position embedding of the last position (its "
+            "output is never scored and the causal mask hides it from the others), get a 0/0 "
+            "AdamW update on step 1, applied at LR 0, and turn NaN; attention spreads the NaN. "
+            "grad_norm is NaN from the first log (step 10, LR 9e-4 = 30% of the peak 3e-3; the "
+            "window logged there starts at step 1, LR 0 = 0% of the peak) to the end. The "
+            "Trainer's NaN filter logs loss 2.362 at step 10 (only step 1's 4.294 is finite in "
+            "that window) and 0.0 from step 20. Logged every step, the same run reads grad_norm "
+            "6.652 at step 1 (LR 0) and NaN from step 2 (LR 1e-4, 3.3% of the peak)."
+        ),
+        learning_rate=3e-3,
+        warmup_steps=30,
+        warmup_ratio=0.1,
+        adam_epsilon=0.0,
         sibling="healthy",
     ),
 )
@@ -701,7 +723,34 @@ def _curve(s: Scenario) -> dict[str, Any]:
         "grad_norm_max_step": max(finite_gn)[1] if finite_gn else None,
         "first_nonfinite_step": bad[0] if bad else None,
         "nonfinite_logged_steps": len(bad),
+        # The LR applied over the steps that led to the first non-finite log (from the step after
+        # the previous log): a NaN that shows there can come from any step of that window.
+        "first_nonfinite_lr": _num(lr[steps.index(bad[0])]) if bad else None,
+        "first_nonfinite_window_lr_min": _num(_window_lr_min(steps, lr, bad[0])) if bad else None,
     }
+
+
+def _window_lr_min(steps: list[int], lr: list[float], step: int) -> float:
+    """The lowest LR applied from the step after the log before ``step`` up to ``step``.
+
+    Before the first log, the LR is followed back along the line through the first two logged
+    values (a warmup ramp), floored at 0: that part of the window was applied but not logged.
+    """
+    i = steps.index(step)
+    if i == 0:
+        return min(lr[0], _ramp_back(steps, lr, 1))
+    # Between two logs the LR moves monotonically: its lowest value is at one end of the window.
+    gap = steps[i] - steps[i - 1]
+    start = lr[i - 1] + (lr[i] - lr[i - 1]) / gap
+    return min(start, lr[i])
+
+
+def _ramp_back(steps: list[int], lr: list[float], target: int) -> float:
+    """The LR at ``target`` (before the first log) on the line through the first two logs."""
+    if len(steps) < 2 or lr[1] <= lr[0]:
+        return lr[0]
+    slope = (lr[1] - lr[0]) / (steps[1] - steps[0])
+    return max(0.0, lr[0] - slope * (steps[0] - target))
 
 
 def _story_problems(s: Scenario, c: dict[str, Any]) -> list[str]:
@@ -741,6 +790,16 @@ def _story_problems(s: Scenario, c: dict[str, Any]) -> list[str]:
         need(0.05 * s.max_steps <= s.warmup_steps <= 0.2 * s.max_steps, "a 5-20% warmup")
         need(c["loss_max_step"] > s.warmup_steps, "the loss maximum after the warmup")
         need(c["loss_max"] > 2 * c["loss_first"], "a loss maximum above 2x the first loss")
+    elif s.label == "numerical_instability":
+        # A usual warmup, yet NaN/Inf from a window in which the LR was still ~0 (at most 2% of
+        # its peak): the warmup cannot be the cause.
+        need(0.05 * s.max_steps <= s.warmup_steps <= 0.2 * s.max_steps, "a 5-20% warmup")
+        need(c["first_nonfinite_step"] is not None, "a non-finite value")
+        if c["first_nonfinite_step"] is not None:
+            need(
+                c["first_nonfinite_window_lr_min"] <= 0.02 * c["max_logged_lr"],
+                "the first non-finite value from a window with an LR <= 2% of the peak",
+            )
     return problems
 
 
@@ -847,6 +906,9 @@ def main(argv: list[str] | None = None) -> int:
         for e in entries.values():
             for key, value in defaults.items():
                 e["config"].setdefault(key, value)
+            # Curve figures are re-read from the kept files, so figures added later are there too.
+            if (HERE / e["name"] / "trainer_state.json").exists():
+                e["curve"] = _curve(by_name[e["name"]])
     text = _corpus()
     started = time.perf_counter()
     for s in selected:

@@ -137,6 +137,9 @@ def test_log_history_shows_claimed_curve(name: str) -> None:
     bad = [h["step"] for h in rows if not (_finite(h["loss"]) and _finite(h.get("grad_norm")))]
     assert (bad[0] if bad else None) == curve["first_nonfinite_step"]
     assert len(bad) == curve["nonfinite_logged_steps"]
+    if bad:
+        first_lr = rows[steps.index(bad[0])]["learning_rate"]
+        assert first_lr == pytest.approx(curve["first_nonfinite_lr"], rel=1e-3)
     assert rows[0]["loss"] == pytest.approx(curve["loss_first"], rel=1e-3)
     finite = [h["loss"] for h in rows if _finite(h["loss"])]
     assert max(finite) == pytest.approx(curve["loss_max"], rel=1e-3)
@@ -191,8 +194,12 @@ def test_label_stories() -> None:
         elif s["label"] == "lr_too_high":
             assert 0.05 <= warmup_fraction <= 0.2, s["name"]
             assert c["loss_max_step"] > cfg["warmup_steps"], s["name"]
+        elif s["label"] == "numerical_instability":
+            assert 0.05 <= warmup_fraction <= 0.2, s["name"]
+            assert c["first_nonfinite_step"] is not None, s["name"]
+            assert c["first_nonfinite_window_lr_min"] <= 0.02 * c["max_logged_lr"], s["name"]
     labels = {s["label"] for s in SCENARIOS}
-    assert {"healthy", "warmup_too_short", "warmup_too_long", "lr_too_high"} <= labels
+    assert labels == LABELS
     assert any(s["curve"]["first_nonfinite_step"] is not None for s in SCENARIOS)
     assert any(
         s["config"]["warmup_steps"] > s["config"]["max_steps"]
@@ -203,12 +210,14 @@ def test_label_stories() -> None:
 
 
 def test_siblings_differ_only_in_warmup() -> None:
-    """A sibling pair has the same configuration apart from the warmup."""
+    """A sibling pair differs only in the warmup (numerical_instability: only in Adam's eps)."""
     for s in SCENARIOS:
         if s["sibling"] is None:
             continue
         mine, theirs = dict(s["config"]), dict(BY_NAME[s["sibling"]]["config"])
-        assert mine.pop("warmup_steps") != theirs.pop("warmup_steps"), s["name"]
+        # A numerical_instability run keeps its sibling's warmup, to show the warmup is no cause.
+        changed = "adam_epsilon" if s["label"] == "numerical_instability" else "warmup_steps"
+        assert mine.pop(changed) != theirs.pop(changed), s["name"]
         # How the warmup is written and how often the run logs are not training differences.
         for key in ("warmup_ratio", "logging_steps"):
             mine.pop(key, None)
@@ -234,6 +243,50 @@ def test_siblings_show_the_warmup_effect() -> None:
             early = str(s["config"]["max_steps"] // 10)
             assert mine["loss_at_step"][early] > theirs["loss_at_step"][early] + 0.3, s["name"]
     assert pairs >= 3
+
+
+def _lr_from(rows: list[dict[str, Any]], step: int) -> float:
+    """The LR applied at ``step``, interpolated between logs or followed back along the ramp."""
+    steps = [h["step"] for h in rows]
+    lrs = [h["learning_rate"] for h in rows]
+    if step < steps[0]:
+        slope = (lrs[1] - lrs[0]) / (steps[1] - steps[0])
+        return max(0.0, lrs[0] - slope * (steps[0] - step))
+    i = next(k for k, st in enumerate(steps) if st >= step)
+    if steps[i] == step:
+        return lrs[i]
+    share = (step - steps[i - 1]) / (steps[i] - steps[i - 1])
+    return lrs[i - 1] + share * (lrs[i] - lrs[i - 1])
+
+
+def test_numerical_instability_starts_while_lr_is_near_zero() -> None:
+    """NaN first logged from a window whose LR was <= 2% of its peak, with a usual warmup."""
+    found = 0
+    for s in SCENARIOS:
+        if s["label"] != "numerical_instability":
+            continue
+        found += 1
+        cfg = s["config"]
+        rows = _train_rows(s["name"])
+        steps = [h["step"] for h in rows]
+        bad = [h for h in rows if not (_finite(h["loss"]) and _finite(h.get("grad_norm")))]
+        assert bad, s["name"]
+        onset = steps.index(bad[0]["step"])
+        # A value logged at a step reflects every step since the previous log.
+        window_start = steps[onset - 1] + 1 if onset else 1
+        assert all(_finite(h["grad_norm"]) for h in rows[:onset]), s["name"]
+        peak = max(h["learning_rate"] for h in rows)
+        assert peak >= 0.95 * cfg["learning_rate"], s["name"]
+        assert _lr_from(rows, window_start) <= 0.02 * peak, s["name"]
+        assert cfg["warmup_steps"] > window_start, s["name"]  # still in a ramp of 5-20%
+        # The sibling has the same warmup and schedule and no non-finite value at all.
+        sibling = BY_NAME[s["sibling"]]
+        assert sibling["label"] == "healthy"
+        assert sibling["config"]["warmup_steps"] == cfg["warmup_steps"]
+        assert all(
+            _finite(h["loss"]) and _finite(h["grad_norm"]) for h in _train_rows(sibling["name"])
+        )
+    assert found >= 1
 
 
 def test_long_warmup_that_peaks_wastes_the_start() -> None:
