@@ -379,3 +379,31 @@ def test_nan_from_the_first_lr_zero_step_is_numerical() -> None:
     assert d.verdict is Verdict.NUMERICAL_INSTABILITY
     assert d.first_problem_step == 2 and d.evidence["lr"] == 0.0
     assert "between steps 1 and 2" in d.summary
+
+
+def test_nan_first_logged_after_the_lr_zero_update_is_numerical() -> None:
+    """Logged every step: the NaN seen at step 2 comes from step 1's update, run at LR 0.
+
+    The Trainer measures a step's loss and grad norm before that step's update, so a NaN first
+    logged at step 2 (LR 1e-4, 3% of the peak there) was made by the update logged at step 1.
+    """
+    rows = []
+    for step in range(1, 61):
+        lr = 3e-3 * min(1.0, (step - 1) / 30)
+        finite = step == 1
+        rows += [
+            ("train/loss", step, 4.294 if finite else 0.0, 0.0),
+            ("train/grad_norm", step, 6.652 if finite else math.nan, 0.0),
+            ("train/learning_rate", step, lr, 0.0),
+        ]
+    run = Run.from_points(
+        Points.from_rows(rows),
+        name="eps0-every-step",
+        path=Path("eps0"),
+        source="test",
+        config={"max_steps": 300, "warmup_steps": 30, "logging_steps": 1},
+    )
+    d = diagnose(run)
+    assert d.verdict is Verdict.NUMERICAL_INSTABILITY, d.summary
+    assert d.first_problem_step == 2 and d.evidence["lr"] == 0.0
+    assert "between steps 1 and 2" in d.summary

@@ -414,16 +414,19 @@ def _instability(
     frac = lr / peak if (lr is not None and peak) else None
     window_txt = ""
     if first.kind == "non_finite" and peak and frac is not None and frac > LR_NEAR_ZERO:
-        # A NaN logged at ``onset`` appeared somewhere in the window since the previous log;
-        # if the LR was ~0 anywhere in it (the first steps of a warmup), the LR is not the
-        # cause (e.g. Adam with eps=0 turns the very first, LR-0 step into NaN).
+        # A NaN logged at ``onset`` was caused by an update since the previous log, and the
+        # previous log's own update counts: the Trainer measures a step's loss and grad norm
+        # before that step's update. If the LR was ~0 for any of those updates (the first
+        # steps of a warmup), the LR is not the cause (e.g. Adam with eps=0 turns the very
+        # first, LR-0 update into NaN).
         prev = _previous_step(run, first.metric, onset)
-        low = sched.lowest_lr_between(prev, onset)
+        first_update = max(prev, 1)
+        low = sched.lowest_lr_between(first_update - 1, onset)
         if low is not None and low / peak <= LR_NEAR_ZERO:
             low = 0.0 if low <= 1e-9 * peak else low  # the ramp's 0, not rounding noise
             lr, frac = low, low / peak
-            phase = sched.phase_at(prev + 1) or phase
-            window_txt = f"it appeared between steps {prev + 1} and {onset}, "
+            phase = sched.phase_at(first_update) or phase
+            window_txt = f"it appeared between steps {first_update} and {onset}, "
     if frac is None and sched.source == "config" and sched.warmup_end:
         # Only the configured warmup is known: assume the usual linear ramp from 0.
         frac = min(1.0, onset / sched.warmup_end)
