@@ -16,7 +16,13 @@ from ._types import Finding, ScheduleFit, Severity
 from .clip_rate import ClipRateConfig, detect_clip_rate
 from .collapse import CollapseConfig, detect_no_progress
 from .divergence import DivergenceConfig, detect_divergence
-from .nonfinite import NonFiniteConfig, detect_hidden_nan, detect_nonfinite
+from .nonfinite import (
+    NonFiniteConfig,
+    ZeroedLossConfig,
+    detect_hidden_nan,
+    detect_nonfinite,
+    detect_zeroed_loss,
+)
 from .schedule import ScheduleConfig, detect_schedule, infer_lr_schedule, schedule_findings
 from .slow_decline import FlatStart, SlowDeclineConfig, detect_slow_decline, flat_start
 from .spikes import SpikeConfig, detect_spikes
@@ -35,6 +41,7 @@ __all__ = [
     "Severity",
     "SlowDeclineConfig",
     "SpikeConfig",
+    "ZeroedLossConfig",
     "all_detectors",
     "detect_clip_rate",
     "detect_divergence",
@@ -44,6 +51,7 @@ __all__ = [
     "detect_schedule",
     "detect_slow_decline",
     "detect_spikes",
+    "detect_zeroed_loss",
     "flat_start",
     "infer_lr_schedule",
     "schedule_findings",

@@ -16,7 +16,13 @@ import numpy as np
 from ._common import as_series, check_float, check_int, fmt, quiet
 from ._types import Finding, Severity
 
-__all__ = ["NonFiniteConfig", "detect_hidden_nan", "detect_nonfinite"]
+__all__ = [
+    "NonFiniteConfig",
+    "ZeroedLossConfig",
+    "detect_hidden_nan",
+    "detect_nonfinite",
+    "detect_zeroed_loss",
+]
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,82 @@ def detect_hidden_nan(
                     "points": int(b - a + 1),
                     "hidden": True,
                     "recovered": bool(b < common.size - 1),
+                },
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class ZeroedLossConfig:
+    """When a loss that drops to exactly 0.0 looks like the trainer's hidden NaN.
+
+    Attributes:
+        min_before: the last logged loss before the zeros must be at least this (loss units).
+            A loss that converges toward 0 and is rounded to 0.0 by the logger (LLaMA-Factory
+            keeps 4 decimals) falls gradually; one that jumps from a real level straight to
+            exactly 0.0 had every step of its logging window filtered out. Default 0.05.
+        min_points: consecutive zero logged points needed, unless they run to the end of the
+            series. Default 2.
+    """
+
+    min_before: float = 0.05
+    min_points: int = 2
+
+    def __post_init__(self) -> None:
+        check_float("ZeroedLossConfig", "min_before", self.min_before, 0.0, low_open=True)
+        check_int("ZeroedLossConfig", "min_points", self.min_points, 1)
+
+
+@quiet
+def detect_zeroed_loss(
+    steps: Any,
+    values: Any,
+    config: ZeroedLossConfig | None = None,
+    *,
+    metric: str = "loss",
+) -> list[Finding]:
+    """A loss that jumps from a real level to exactly 0.0 and stays there (no grad norm logged).
+
+    With a grad norm in the logs :func:`detect_hidden_nan` tells a hidden NaN for sure; without
+    one (LLaMA-Factory's ``trainer_log.jsonl``) this is the only trace. It cannot be told apart
+    from a loss that really became 0 (a masking or data bug), so it is a warning: look at the
+    run, or log the grad norm.
+    """
+    cfg = config or ZeroedLossConfig()
+    s, v = as_series(steps, values)
+    if s.size < 2:
+        return []
+    out = []
+    for a, b in _runs(v == 0.0):
+        if a == 0:
+            continue
+        before = v[a - 1]
+        if not (np.isfinite(before) and before >= cfg.min_before):
+            continue
+        points = b - a + 1
+        if points < cfg.min_points and b < s.size - 1:
+            continue
+        out.append(
+            Finding(
+                kind="non_finite",
+                severity=Severity.WARNING,
+                metric=metric,
+                step=int(s[a]),
+                end_step=int(s[b]),
+                message=(
+                    f"{metric} drops from {fmt(float(before))} at step {int(s[a - 1])} to exactly "
+                    f"0.0 at step {int(s[a])} and stays there for {points} logged points "
+                    f"(threshold {fmt(cfg.min_before)} before the drop): how the trainer logs a "
+                    "window of NaN when no grad norm is logged to tell; log grad_norm to be sure"
+                ),
+                evidence={
+                    "value": 0.0,
+                    "threshold": cfg.min_before,
+                    "baseline": float(before),
+                    "points": int(points),
+                    "hidden": True,
+                    "rule": "zeroed",
                 },
             )
         )

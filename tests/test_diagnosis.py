@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from detectors import Severity
 from warmup_monitor import Points, Run, read_run
 from warmup_monitor.diagnosis import Verdict, diagnose
 
@@ -407,3 +408,17 @@ def test_nan_first_logged_after_the_lr_zero_update_is_numerical() -> None:
     assert d.verdict is Verdict.NUMERICAL_INSTABILITY, d.summary
     assert d.first_problem_step == 2 and d.evidence["lr"] == 0.0
     assert "between steps 1 and 2" in d.summary
+
+
+@pytest.mark.skipif(
+    not (SAMPLES / "numerical_instability_adam_eps0" / "trainer_log.jsonl").exists(),
+    reason="sample runs not generated",
+)
+def test_hidden_nan_without_grad_norm_is_not_called_healthy() -> None:
+    """trainer_log.jsonl has no grad norm: a loss that drops to exactly 0.0 still warns."""
+    run = read_run(SAMPLES / "numerical_instability_adam_eps0" / "trainer_log.jsonl")
+    assert not run.has("grad_norm")
+    d = diagnose(run)
+    assert d.verdict is not Verdict.HEALTHY, d.summary
+    (zeroed,) = [f for f in d.findings if f.evidence.get("rule") == "zeroed"]
+    assert zeroed.severity is Severity.WARNING and zeroed.step == 20

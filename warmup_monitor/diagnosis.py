@@ -48,6 +48,7 @@ from detectors import (
     detect_nonfinite,
     detect_slow_decline,
     detect_spikes,
+    detect_zeroed_loss,
     flat_start,
     infer_lr_schedule,
     schedule_findings,
@@ -337,6 +338,13 @@ def diagnose(run: Run) -> Diagnosis:
             if hidden:
                 # Those 0.0 losses stand for NaN: keep them out of the curve-shape detectors.
                 loss = _mask_steps(loss, hidden)
+    elif loss is not None:
+        # No grad norm to tell a hidden NaN for sure: a loss that jumps to exactly 0.0 is
+        # still worth a warning, and is no real loss for the curve-shape detectors either.
+        zeroed = detect_zeroed_loss(*loss, metric="loss")
+        findings += zeroed
+        if zeroed:
+            loss = _mask_steps(loss, zeroed)
     n_loss = int(np.isfinite(loss[1]).sum()) if loss is not None else 0
     if evl is not None:
         findings += detect_nonfinite(*evl, metric="eval_loss")

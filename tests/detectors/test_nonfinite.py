@@ -7,8 +7,17 @@ import math
 import numpy as np
 import pytest
 from _synth import with_nans
+from hypothesis import given
+from hypothesis import strategies as st
 
-from detectors import NonFiniteConfig, Severity, detect_hidden_nan, detect_nonfinite
+from detectors import (
+    NonFiniteConfig,
+    Severity,
+    ZeroedLossConfig,
+    detect_hidden_nan,
+    detect_nonfinite,
+    detect_zeroed_loss,
+)
 
 NAN, INF = math.nan, math.inf
 
@@ -101,3 +110,41 @@ def test_config_validation_messages(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError) as err:
         NonFiniteConfig(**kwargs)
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        # The trainer's hidden NaN without a grad norm: a real level, then exactly 0.0 for good.
+        ([4.3, 3.1, 2.362, 0.0, 0.0, 0.0], [(30, 50)]),
+        # Zeros that are followed by a real loss again still count once they last 2 points.
+        ([4.3, 3.1, 0.0, 0.0, 2.9, 2.8], [(20, 30)]),
+        # A single zero inside the run is a glitch, not a hidden NaN window.
+        ([4.3, 3.1, 0.0, 2.9, 2.8, 2.7], []),
+        # A converged loss rounded to 0.0 falls gradually: 0.0004 before the zeros.
+        ([0.5, 0.01, 0.002, 0.0004, 0.0, 0.0], []),
+        # Zeros from the very first point say nothing about a drop.
+        ([0.0, 0.0, 0.0], []),
+    ],
+)
+def test_zeroed_loss_table(values: list[float], expected: list[tuple[int, int]]) -> None:
+    """A loss jumping from a real level to exactly 0.0 and staying there is a warning."""
+    steps = np.arange(len(values)) * 10
+    found = detect_zeroed_loss(steps, values)
+    assert [(f.step, f.end_step) for f in found] == expected
+    assert all(f.severity is Severity.WARNING and f.kind == "non_finite" for f in found)
+
+
+def test_zeroed_loss_config_validation() -> None:
+    """ZeroedLossConfig names the parameter, the allowed range and the value it got."""
+    with pytest.raises(ValueError, match="'min_points' parameter of ZeroedLossConfig"):
+        ZeroedLossConfig(min_points=0)
+
+
+@given(st.lists(st.sampled_from([0.0, 0.01, 1.0, 3.5, math.nan, math.inf]), max_size=40))
+def test_zeroed_loss_never_raises_and_reports_input_steps(values: list[float]) -> None:
+    """Any series: no exception, steps taken from the input and sorted."""
+    steps = np.arange(len(values)) * 5 + 1
+    found = detect_zeroed_loss(steps, values)
+    assert [f.step for f in found] == sorted(f.step for f in found)
+    assert all(f.step in set(steps.tolist()) for f in found)
