@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._crc32c import crc32c, crc32c_rows, mask
+from ._crc32c import crc32c_rows, mask, masked_crc32c
 
 __all__ = ["Decoded", "decode"]
 
@@ -441,7 +441,7 @@ def _decode_slow(
         try:
             event = Event.FromString(payload)
         except Exception:  # protobuf raises its own DecodeError types
-            if int(mask(crc32c(payload))) != stored:
+            if masked_crc32c(payload) != stored:
                 out.bad_crc.append(r)
             else:
                 out.undecodable.append(r)
@@ -458,7 +458,7 @@ def _decode_slow(
             wanted.append((None, "restart", False))
         if not wanted:
             continue  # file version, graphs, images …: nothing to check or keep
-        if int(mask(crc32c(payload))) != stored:
+        if masked_crc32c(payload) != stored:
             out.bad_crc.append(r)
             continue
         for value, which, has_meta in wanted:
