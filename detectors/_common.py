@@ -62,6 +62,13 @@ def as_series(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
     return si, v
 
 
+def finite_series(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`as_series` without the points whose value is NaN or ±Inf."""
+    s, v = as_series(steps, values)
+    finite = np.isfinite(v)
+    return s[finite], v[finite]
+
+
 def check_int(owner: str, name: str, value: Any, low: int, high: float = math.inf) -> None:
     """Raise ``ValueError`` unless ``value`` is an int in ``[low, high]``."""
     ok = not isinstance(value, bool) and isinstance(value, (int, np.integer))

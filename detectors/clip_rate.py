@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import as_series, check_float, check_int, fmt, quiet
+from ._common import check_float, check_int, finite_series, fmt, quiet
 from ._types import Finding, Severity
 
 __all__ = ["ClipRateConfig", "detect_clip_rate"]
@@ -63,11 +63,9 @@ def detect_clip_rate(
     cfg = config or ClipRateConfig()
     if cfg.max_grad_norm is None:
         return []
-    s, v = as_series(steps, values)
-    finite = np.isfinite(v)
-    if int(finite.sum()) < cfg.min_points:
+    s, v = finite_series(steps, values)
+    if s.size < cfg.min_points:
         return []
-    s, v = s[finite], v[finite]
     clipped = (v > cfg.max_grad_norm).astype(np.float64)
     w = min(cfg.window, clipped.size)
     csum = np.concatenate(([0.0], np.cumsum(clipped)))

@@ -8,7 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from ._common import as_series, check_float, check_int, exp_, fmt, quiet, to_scale, trailing_median
+from ._common import (
+    check_float,
+    check_int,
+    exp_,
+    finite_series,
+    fmt,
+    quiet,
+    to_scale,
+    trailing_median,
+)
 from ._types import Finding, Severity
 
 __all__ = ["CollapseConfig", "detect_no_progress"]
@@ -58,11 +67,9 @@ def detect_no_progress(
     the last logged step. Only positive losses are judged (the rule is a ratio).
     """
     cfg = config or CollapseConfig()
-    s, v = as_series(steps, values)
-    finite = np.isfinite(v)
-    if int(finite.sum()) < cfg.min_points:
+    s, v = finite_series(steps, values)
+    if s.size < cfg.min_points:
         return []
-    s, v = s[finite], v[finite]
     y, logged = to_scale(v)
     if not logged:
         return []

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from ._common import (
-    as_series,
     check_float,
     check_int,
     check_optional_int,
     exp_,
+    finite_series,
     fmt,
     quiet,
     robust_noise,
@@ -118,11 +118,9 @@ def detect_divergence(
     reported too (``evidence["rule"] == "above_start"``).
     """
     cfg = config or DivergenceConfig()
-    s, v = as_series(steps, values)
-    finite = np.isfinite(v)
-    if int(finite.sum()) < cfg.min_points:
+    s, v = finite_series(steps, values)
+    if s.size < cfg.min_points:
         return []
-    s, v = s[finite], v[finite]
     y, logged = to_scale(v)
     if logged:
         rise_needed = math.log(cfg.ratio)

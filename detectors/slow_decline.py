@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 
 from ._common import (
-    as_series,
     check_float,
     check_int,
     check_optional_int,
     exp_,
+    finite_series,
     fmt,
     quiet,
     robust_noise,
@@ -102,12 +102,14 @@ def flat_start(
     steps: Any, values: Any, config: SlowDeclineConfig | None = None
 ) -> FlatStart | None:
     """Measure the flat start of a positive loss; ``None`` for short or non-positive series."""
-    cfg = config or SlowDeclineConfig()
-    s, v = as_series(steps, values)
-    finite = np.isfinite(v)
-    if int(finite.sum()) < cfg.min_points:
+    s, v = finite_series(steps, values)
+    return _flat_start(s, v, config or SlowDeclineConfig())
+
+
+def _flat_start(s: np.ndarray, v: np.ndarray, cfg: SlowDeclineConfig) -> FlatStart | None:
+    """:func:`flat_start` of an already cleaned series (finite values, sorted unique steps)."""
+    if s.size < cfg.min_points:
         return None
-    s, v = s[finite], v[finite]
     y, logged = to_scale(v)
     if not logged:
         return None
@@ -161,12 +163,10 @@ def detect_slow_decline(
     Both are warnings: whether they cost anything depends on the schedule.
     """
     cfg = config or SlowDeclineConfig()
-    fs = flat_start(steps, values, cfg)
+    s, v = finite_series(steps, values)
+    fs = _flat_start(s, v, cfg)
     if fs is None:
         return []
-    s, v = as_series(steps, values)
-    finite = np.isfinite(v)
-    s, v = s[finite], v[finite]
     out: list[Finding] = []
     span = float(s[-1] - s[0]) or 1.0
     origin = 0 if s[0] <= 2 * max(1, s[1] - s[0]) else int(s[0])

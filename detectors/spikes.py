@@ -18,11 +18,11 @@ import numpy as np
 
 from ._common import (
     MAD_TO_SIGMA,
-    as_series,
     check_float,
     check_int,
     check_optional_int,
     exp_,
+    finite_series,
     fmt,
     median_spacing,
     preceding_median,
@@ -110,11 +110,9 @@ def detect_spikes(
     ends before that can be told.
     """
     cfg = config or SpikeConfig()
-    s, v = as_series(steps, values)
-    finite = np.isfinite(v)
-    if int(finite.sum()) <= cfg.min_history:
+    s, v = finite_series(steps, values)
+    if s.size <= cfg.min_history:
         return []
-    s, v = s[finite], v[finite]
     y, logged = to_scale(v)
     n = y.size
     k = cfg.averaged_over

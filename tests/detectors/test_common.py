@@ -11,6 +11,7 @@ from detectors._common import (
     as_series,
     check_float,
     check_int,
+    finite_series,
     robust_noise,
     to_scale,
     trailing_median,
@@ -21,6 +22,13 @@ def test_as_series_sorts_and_keeps_the_last_write_of_a_step() -> None:
     """Unsorted steps are sorted; a step written twice keeps the later value."""
     s, v = as_series([30, 10, 20, 20], [3.0, 1.0, 2.0, 2.5])
     assert s.tolist() == [10, 20, 30] and v.tolist() == [1.0, 2.5, 3.0]
+
+
+def test_finite_series_cleans_like_as_series_then_drops_non_finite_values() -> None:
+    """NaN/Inf values go after the last write of a step wins: a NaN rewrite drops the step."""
+    s, v = finite_series([30, 10, 20, 20, 40], [3.0, math.nan, 2.0, math.inf, -math.inf])
+    assert s.tolist() == [30] and v.tolist() == [3.0]
+    assert s.dtype == np.int64 and v.dtype == np.float64
 
 
 @pytest.mark.parametrize("window", [1, 2, 3, 5, 8, 25, 60])
