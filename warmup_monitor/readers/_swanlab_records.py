@@ -27,6 +27,8 @@ from datetime import datetime
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
+from ._whole_file import _number
+
 __all__: list[str] = []
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -88,6 +90,8 @@ _Record = _build()
 
 #: FinishRecord.state / JSON footer -> run status.
 FINISH_STATES = {1: "finished", 2: "crashed", 3: "aborted"}
+#: Keys of SwanLab's own system metrics (hardware monitor), not training metrics.
+SYSTEM_PREFIX = "__swanlab__."
 
 
 class Columns:
@@ -113,6 +117,12 @@ class Columns:
             code = self.index[key] = len(self.index)
         return code
 
+    def add(self, key: str, step: int, value: float, wall_time: float) -> None:
+        self.codes.append(self.code(key))
+        self.steps.append(step)
+        self.values.append(value)
+        self.times.append(wall_time)
+
 
 @dataclass
 class Decoded:
@@ -124,12 +134,11 @@ class Decoded:
     finish_state: str | None = None  # finished / crashed / aborted / unknown
     finish_error: str | None = None
     undecodable: int = 0
-    skipped_system: int = 0
     last_error: str | None = None  # the last ERROR console line (JSON records only)
 
 
-def decode_protobuf(records: list[bytes], cols: Columns, info: Decoded) -> int:
-    """Append the scalars of protobuf records to ``cols``; return the records consumed.
+def decode_protobuf(records: list[bytes], cols: Columns, info: Decoded) -> None:
+    """Append the scalars of protobuf records to ``cols``.
 
     Stops after a finish record (anything after it is not part of the run). Records that do not
     decode are counted in ``info.undecodable``. System metrics (``__swanlab__.*``) are skipped.
@@ -139,7 +148,7 @@ def decode_protobuf(records: list[bytes], cols: Columns, info: Decoded) -> int:
     add_code, add_step = cols.codes.append, cols.steps.append
     add_value, add_time = cols.values.append, cols.times.append
     nan = math.nan
-    for i, raw in enumerate(records):
+    for raw in records:
         try:
             rec = parse(raw)
         except DecodeError:
@@ -151,8 +160,7 @@ def decode_protobuf(records: list[bytes], cols: Columns, info: Decoded) -> int:
             key = scalar.key
             code = index.get(key)
             if code is None:
-                if key.startswith("__swanlab__."):
-                    info.skipped_system += 1
+                if key.startswith(SYSTEM_PREFIX):
                     continue
                 code = cols.code(key)
             ts = scalar.timestamp
@@ -172,20 +180,15 @@ def decode_protobuf(records: list[bytes], cols: Columns, info: Decoded) -> int:
         elif kind == "finish":
             info.finish_state = FINISH_STATES.get(rec.finish.state, "unknown")
             info.finish_error = rec.finish.error or None
-            return i + 1
-    return len(records)
+            return
 
 
 def json_number(value: object) -> float | None:
     """A SwanLab JSON metric value: a number, or the strings "NaN"/"INF" SwanLab writes."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
     if isinstance(value, str):
         # SwanLab 0.4–0.7 write both +inf and -inf as "INF": the sign is lost on disk.
         return _SPECIAL.get(value.strip().upper())
-    return None
+    return _number(value)
 
 
 _SPECIAL = {"NAN": math.nan, "INF": math.inf, "+INF": math.inf, "-INF": -math.inf}
@@ -200,14 +203,14 @@ def iso_seconds(text: object) -> float:
         return math.nan
 
 
-def decode_json(records: list[bytes], cols: Columns, info: Decoded) -> int:
+def decode_json(records: list[bytes], cols: Columns, info: Decoded) -> None:
     """Like :func:`decode_protobuf` for the JSON records of ``backup.swanlab`` (SwanLab 0.6–0.7).
 
     Each record is ``{"model_type": ..., "data": {...}}``; scalars are
     ``{"model_type": "Scalar", "data": {"metric": {"data": v, "create_time": iso}, "key", "step"}}``
     and a ``Footer`` ``{"success": bool}`` ends the run.
     """
-    for i, raw in enumerate(records):
+    for raw in records:
         try:
             rec = json.loads(raw)
             kind = rec["model_type"]
@@ -229,13 +232,9 @@ def decode_json(records: list[bytes], cols: Columns, info: Decoded) -> int:
             if value is None or not is_step(step):
                 info.undecodable += 1
                 continue
-            if key.startswith("__swanlab__."):
-                info.skipped_system += 1
+            if key.startswith(SYSTEM_PREFIX):
                 continue
-            cols.codes.append(cols.code(key))
-            cols.steps.append(step)
-            cols.values.append(value)
-            cols.times.append(iso_seconds(metric.get("create_time")))
+            cols.add(key, step, value, iso_seconds(metric.get("create_time")))
         elif kind == "Project":
             info.project = _text(data.get("name")) or info.project
         elif kind == "Experiment":
@@ -248,8 +247,7 @@ def decode_json(records: list[bytes], cols: Columns, info: Decoded) -> int:
             if info.finish_state == "crashed" and info.last_error:
                 # The footer has no error field; the traceback went to the console records.
                 info.finish_error = info.last_error.strip().splitlines()[-1]
-            return i + 1
-    return len(records)
+            return
 
 
 def is_step(value: object) -> bool:

@@ -1,4 +1,4 @@
-"""Helpers shared by the readers of whole-file JSON/CSV formats."""
+"""Helpers shared by the readers: files re-read when they change, and JSON scalar checks."""
 
 from __future__ import annotations
 

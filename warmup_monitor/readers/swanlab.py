@@ -42,6 +42,7 @@ from ..points import Points
 from ..sources import Source
 from ._leveldb_log import _LevelDBLog
 from ._swanlab_records import (
+    SYSTEM_PREFIX,
     Columns,
     Decoded,
     decode_json,
@@ -50,6 +51,7 @@ from ._swanlab_records import (
     iso_seconds,
     json_number,
 )
+from ._whole_file import _signature
 
 __all__ = ["SwanLabSource", "claims", "open_source"]
 
@@ -57,7 +59,6 @@ _IDENT = b":SWL"
 _MAGIC = 0xE1D6
 # Header version byte -> record encoding. 0 and 1: SwanLab 0.6–0.7 JSON; 2: SwanLab 0.8+.
 _VERSIONS = {0: "json", 1: "json", 2: "protobuf"}
-_SYSTEM_PREFIX = "__swanlab__."
 _CONFIG_RETRIES = 5  # config.yaml is rewritten in place: an empty read is a write in progress
 _CONFIG_RETRY_DELAY = 0.02
 _UNSET = object()
@@ -126,14 +127,6 @@ def _read_text_retrying(path: Path) -> str | None:
         if attempt + 1 < _CONFIG_RETRIES:
             time.sleep(_CONFIG_RETRY_DELAY)
     return ""
-
-
-def _signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -484,7 +477,7 @@ class _LocalLogs:
                     # the name rather than split one metric under two names.
                     continue
                 name = kid.name
-            if name.startswith(_SYSTEM_PREFIX):
+            if name.startswith(SYSTEM_PREFIX):
                 continue
             try:
                 files = sorted(
@@ -504,10 +497,7 @@ class _LocalLogs:
                     if value is None or not is_step(step):
                         info.undecodable += 1
                         continue
-                    cols.codes.append(cols.code(name))
-                    cols.steps.append(step)
-                    cols.values.append(value)
-                    cols.times.append(iso_seconds(rec.get("create_time")))
+                    cols.add(name, step, value, iso_seconds(rec.get("create_time")))
         if self._experiment:
             info.name = self._experiment
         if self._status in (1, -1):
