@@ -101,3 +101,24 @@ def test_planned_total_steps() -> None:
     assert guide.planned_total_steps({"max_steps": 300}) == 300
     assert guide.planned_total_steps({"max_steps": -1}) is None
     assert guide.planned_total_steps({}) is None
+
+
+@pytest.mark.parametrize(
+    ("rows", "value", "label"),
+    [
+        (guide.MODEL_RANGES, 0.5, "< 1B parameters"),
+        (guide.MODEL_RANGES, 7.0, "1-10B parameters"),
+        (guide.MODEL_RANGES, 10.0, "1-10B parameters"),
+        (guide.MODEL_RANGES, 70.0, "> 10B parameters"),
+        (guide.DATASET_RANGES, 999, "< 1,000 samples"),
+        (guide.DATASET_RANGES, 1000, "1,000-10,000 samples"),
+        (guide.DATASET_RANGES, 50_000, "> 10,000 samples"),
+        (guide.DATASET_RANGES, None, None),
+    ],
+)
+def test_range_for_picks_the_first_row_that_holds_the_value(
+    rows: tuple[guide.GuideRange, ...], value: float | None, label: str | None
+) -> None:
+    """Rows are ordered by their upper bound; an unknown value has no row."""
+    row = guide.range_for(rows, value)
+    assert (row.label if row is not None else None) == label

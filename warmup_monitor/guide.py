@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ __all__ = [
     "model_size_from_name",
     "nice_number",
     "planned_total_steps",
+    "range_for",
     "recommended_warmup",
     "steps_per_epoch",
     "total_steps",
@@ -69,11 +70,11 @@ METHOD_RANGES: dict[str, GuideRange] = {
 }
 
 
-def _row(rows: tuple[GuideRange, ...], value: float) -> GuideRange:
-    for r in rows:
-        if value <= r.upper:
-            return r
-    return rows[-1]
+def range_for(rows: Sequence[GuideRange], value: float | None) -> GuideRange | None:
+    """The row of an ordered guide table that applies to ``value`` (``None`` when unknown)."""
+    if value is None:
+        return None
+    return next((r for r in rows if value <= r.upper), rows[-1])
 
 
 def method_key(finetuning_type: str | None, quantization_bit: int | None = None) -> str | None:
@@ -88,6 +89,12 @@ def method_key(finetuning_type: str | None, quantization_bit: int | None = None)
     if kind in ("full", "fullft", "fullfinetuning", "fromscratch"):
         return "full"
     return None
+
+
+def _typical_ranges(finetuning_type: str | None, model_size_b: float | None) -> list[GuideRange]:
+    """The method's and the model size's guide rows, those that are known."""
+    method = METHOD_RANGES.get(method_key(finetuning_type) or "")
+    return [r for r in (method, range_for(MODEL_RANGES, model_size_b)) if r is not None]
 
 
 _SIZE = re.compile(r"(?<![0-9a-z.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
@@ -224,13 +231,7 @@ def recommended_warmup(
     low, high = GUIDE_MIN_STEPS, math.inf
     low_why = f"the usual minimum of {GUIDE_MIN_STEPS} steps"
     high_why = ""
-    rows = []
-    method = method_key(finetuning_type)
-    if method is not None:
-        rows.append(METHOD_RANGES[method])
-    if model_size_b is not None:
-        rows.append(_row(MODEL_RANGES, model_size_b))
-    for r in rows:
+    for r in _typical_ranges(finetuning_type, model_size_b):
         if r.low_steps > low:
             low, low_why = r.low_steps, f"the low end of the {r.label} range ({r.low_steps}-"
             low_why += f"{r.high_steps} steps)"
@@ -276,12 +277,7 @@ def lower_learning_rate(
     if lower >= current:
         lower = nice_number(current / 3.5)
     reason = f"about a third of {current:.3g}"
-    typical = []
-    method = method_key(finetuning_type)
-    if method is not None:
-        typical.append(METHOD_RANGES[method])
-    if model_size_b is not None:
-        typical.append(_row(MODEL_RANGES, model_size_b))
+    typical = _typical_ranges(finetuning_type, model_size_b)
     far = [r for r in typical if r.learning_rate is not None and current > 3 * r.learning_rate]
     if far:
         r = min(far, key=lambda r: r.learning_rate or 0.0)

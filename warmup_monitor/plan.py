@@ -60,6 +60,7 @@ from .guide import (
     GuideRange,
     method_key,
     model_size_from_name,
+    range_for,
     steps_per_epoch,
 )
 
@@ -907,7 +908,7 @@ def _check_lr(
                 )
             )
             return
-    model = _band_for(MODEL_RANGES, size)
+    model = range_for(MODEL_RANGES, size)
     if model is not None and model.learning_rate is not None and band is None:
         low, high = model.learning_rate / LR_RANGE_FACTOR, model.learning_rate * LR_RANGE_FACTOR
         if not low <= lr <= high:
@@ -920,13 +921,6 @@ def _check_lr(
                     f"{model.label}",
                 )
             )
-
-
-def _band_for(rows: Sequence[GuideRange], value: float | None) -> GuideRange | None:
-    # Rows are ordered; the first whose upper bound holds the value applies.
-    if value is None:
-        return None
-    return next((row for row in rows if value <= row.upper), rows[-1])
 
 
 def _range_check(basis: str, label: str, steps: float | None, row: GuideRange | None) -> GuideCheck:
@@ -972,8 +966,8 @@ def _guide_checks(
             _place(warmup.share, low_share, GUIDE_MAX_RATIO),
         )
     ]
-    data = _band_for(DATASET_RANGES, n)
-    model = _band_for(MODEL_RANGES, size)
+    data = range_for(DATASET_RANGES, n)
+    model = range_for(MODEL_RANGES, size)
     method = METHOD_RANGES.get(config.method or "")
     checks += [
         _range_check(
