@@ -44,7 +44,7 @@ from .config import read_config_near
 from .errors import FormatError, InputError
 from .metrics import resolve_metrics
 from .points import Points
-from .readers import Format, available_formats
+from .readers import FORMATS, Format, available_formats
 from .run import Run
 from .sources import Source
 
@@ -54,7 +54,8 @@ __all__ = ["RunRef", "find_runs", "open_source", "read_run", "read_runs"]
 # from a subfolder of it.
 _OUTPUT_DIR_FORMATS = ("trainer_state", "trainer_log")
 _COMPANION_FORMATS = ("tensorboard", "swanlab")
-_PRIORITY = ("tensorboard", "swanlab", "trainer_state", "trainer_log", "lightning_csv")
+# The registry lists the formats by richness: the earlier one describing a run is preferred.
+_PRIORITY = tuple(f.name for f in FORMATS)
 _CHECKPOINT = re.compile(r"^checkpoint-\d+$")
 # Another format must hold this many times the points of a preferred one to displace it.
 _RICHER_BY = 1.1
