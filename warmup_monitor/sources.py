@@ -36,6 +36,11 @@ class Source(abc.ABC):
         #: Display name from the log's own metadata (e.g. a SwanLab experiment name), if any.
         self.display_name: str | None = None
 
+    def _warn(self, message: str) -> None:
+        """Add a warning once: a file read again repeats the problems already reported."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+
     @abc.abstractmethod
     def poll(self) -> Points:
         """Return the points added since the last poll."""

@@ -150,7 +150,3 @@ class LightningCsvSource(Source):
                     continue  # a text column (Lightning writes none; custom loggers may)
                 rows.append((header[col], step, value))
         return rows
-
-    def _warn(self, message: str) -> None:
-        if message not in self.warnings:
-            self.warnings.append(message)

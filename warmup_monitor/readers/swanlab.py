@@ -306,7 +306,8 @@ class SwanLabSource(Source):
         if isinstance(raw, dict):
             notes: list[str] = []
             self.config.update(canonical_config(raw, notes))
-            self.warnings.extend(n for n in notes if n not in self.warnings)
+            for note in notes:
+                self._warn(note)
 
     # ---- status
 

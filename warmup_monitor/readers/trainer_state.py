@@ -167,10 +167,6 @@ class TrainerStateSource(Source):
             finished = True
         return rows, config, finished
 
-    def _warn(self, message: str) -> None:
-        if message not in self.warnings:
-            self.warnings.append(message)
-
     def poll(self) -> Points:
         """Points new or changed since the last poll (all of them on the first call)."""
         files = state_files(self.path)
