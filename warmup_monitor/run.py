@@ -67,7 +67,8 @@ class Run:
         notes: list[str] | None = None,
     ) -> Run:
         """Build a run from points in write order (last write of a (tag, step) wins)."""
-        frame, slices, resumes = _build_frame(points)
+        frame, resumes = _build_frame(points)
+        slices = _slices_of(frame)
         run = cls(
             name=name,
             path=Path(path),
@@ -181,9 +182,7 @@ def _slices_of(frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
     return {str(cats[codes[s]]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
 
 
-def _build_frame(
-    points: Points,
-) -> tuple[pd.DataFrame, dict[str, tuple[int, int]], list[Resume]]:
+def _build_frame(points: Points) -> tuple[pd.DataFrame, list[Resume]]:
     n = len(points)
     if n == 0:
         frame = pd.DataFrame(
@@ -194,7 +193,7 @@ def _build_frame(
                 "wall_time": np.empty(0, np.float64),
             }
         )
-        return frame, {}, []
+        return frame, []
     tags = points.tags
     # Categories sorted by name so that a frame sorted by code is sorted by tag.
     order_of_tag = np.argsort(np.asarray(tags, dtype=object)).astype(np.int32)
@@ -239,15 +238,8 @@ def _build_frame(
         # The columns are fresh arrays from the gathers above: no need for pandas to copy them.
         copy=False,
     )
-    bounds = np.flatnonzero(np.diff(sel_codes)) + 1
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [len(sel_codes)]))
-    slices = {
-        tags[order_of_tag[sel_codes[s]]]: (int(s), int(e))
-        for s, e in zip(starts, ends, strict=True)
-    }
     # One resume per restart point, not one per tag.
     seen: dict[int, Resume] = {}
     for r in resumes:
         seen.setdefault(r.step, r)
-    return frame, slices, sorted(seen.values(), key=lambda r: r.step)
+    return frame, sorted(seen.values(), key=lambda r: r.step)
