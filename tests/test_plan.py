@@ -344,6 +344,24 @@ def test_constant_schedule_plans_no_warmup(tmp_path: Path) -> None:
     assert "no warmup phase" in result.warmup.rule
 
 
+@pytest.mark.parametrize("kind", ["constant", "reduce_lr_on_plateau"])
+@pytest.mark.parametrize("setting", ["", "warmup_steps: 100\n", "warmup_ratio: 0.3\n"])
+def test_schedules_without_a_warmup_phase_plan_0_steps_everywhere(
+    tmp_path: Path, kind: str, setting: str
+) -> None:
+    """Every guide row and the text see 0 warmup steps under a schedule with no warmup phase."""
+    path = _write(tmp_path, f"stage: sft\nlr_scheduler_type: {kind}\n{setting}")
+    result = plan(load_config(path), samples=50_000, model_size=7.0)
+    assert (result.warmup.steps, result.warmup.share) == (0, 0.0)
+    assert {c.basis: c.value for c in result.checks if c.basis != "share"} == {
+        "dataset": 0.0,
+        "model": 0.0,
+        "method": 0.0,
+        "adam": 0.0,
+    }
+    assert "reaches its peak" not in render_text(result)
+
+
 def test_drop_last_with_too_few_samples_is_an_error(tmp_path: Path) -> None:
     """Fewer samples than one batch with dataloader_drop_last means no step at all."""
     path = _write(tmp_path, "per_device_train_batch_size: 16\ndataloader_drop_last: true\n")

@@ -500,7 +500,8 @@ def plan(
     steps = _count_steps(config, n, gpus, rounding)
     warmup = _warmup(config, steps.total_steps, findings, recs)
     if config.lr_scheduler_type in _NO_WARMUP_SCHEDULES and warmup.setting != "none":
-        # get_scheduler passes no warmup to these schedules: the LR starts at its peak.
+        # get_scheduler passes no warmup to these schedules: the LR starts at its peak. From
+        # here on every schedule without a warmup phase plans 0 warmup steps.
         warmup = WarmupPlan(
             steps=0,
             share=0.0,
@@ -950,8 +951,6 @@ def _guide_checks(
     total: int | None,
 ) -> list[GuideCheck]:
     w = float(warmup.steps) if warmup.steps is not None else None
-    if config.lr_scheduler_type in _NO_WARMUP_SCHEDULES:
-        w = 0.0
     # The lowest acceptable share is the guide's 50-step minimum, or its 10% default when
     # 10% of a short run is fewer than 50 steps.
     low_share = min(GUIDE_MIN_STEPS, _recommended_steps(total)) / total if total else 0.0
@@ -1225,8 +1224,6 @@ def plot_schedule(result: PlanResult, path: str | Path) -> Path:
             "Give --samples N or set max_steps in the config",
         )
     kind = cfg.lr_scheduler_type
-    if kind in _NO_WARMUP_SCHEDULES:
-        warm = 0
     steps = np.arange(0, total + 1)
     lrs = lr_schedule(kind, steps, cfg.learning_rate, warm, total, **cfg.lr_scheduler_kwargs)
 
@@ -1324,7 +1321,7 @@ def render_text(result: PlanResult) -> str:
     lines.append(f"  warmup           {wu.rule}")
     if wu.share is not None:
         where = ""
-        if wu.steps and cfg.lr_scheduler_type not in _NO_WARMUP_SCHEDULES:
+        if wu.steps:
             where = f"; the LR reaches its peak {_fmt(cfg.learning_rate)} at step {wu.steps}"
         lines.append(f"                   {_pct(wu.share)} of the run{where}")
     lines += ["", "Against the guide", f"  {'rule':<8} {'warmup':<12} {'verdict':<8} guide"]
