@@ -13,7 +13,14 @@ from warmup_monitor import report as report_mod
 from warmup_monitor.diagnosis import Diagnosis, Verdict
 from warmup_monitor.errors import FormatError, InputError
 from warmup_monitor.points import Points
-from warmup_monitor.report import build_report, displayed_loss, drop_before, reaches, run_level
+from warmup_monitor.report import (
+    build_report,
+    displayed_loss,
+    drop_before,
+    is_problem,
+    reaches,
+    run_level,
+)
 from warmup_monitor.run import Run
 
 
@@ -175,6 +182,13 @@ def test_negative_since_is_rejected(runs_dir: Path) -> None:
 def test_run_level(verdict: Verdict, severities: tuple[Severity, ...], level: Severity) -> None:
     """A run's --fail-on level: its worst finding; a problem verdict is at least a warning."""
     assert run_level(_diagnosis(verdict, *severities)) == level
+
+
+@pytest.mark.parametrize("verdict", list(Verdict))
+def test_is_problem_is_every_verdict_but_healthy_and_insufficient_data(verdict: Verdict) -> None:
+    """Only healthy and insufficient_data are calm; even with a critical finding they stay calm."""
+    calm = verdict in (Verdict.HEALTHY, Verdict.INSUFFICIENT_DATA)
+    assert is_problem(_diagnosis(verdict, Severity.CRITICAL)) is not calm
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ __all__ = [
     "build_report",
     "displayed_loss",
     "drop_before",
+    "is_problem",
     "reaches",
     "run_level",
 ]
@@ -99,6 +100,11 @@ class Report:
         return sorted(self.runs, key=_badness_key)
 
 
+def is_problem(diagnosis: Diagnosis) -> bool:
+    """True for a verdict that says something is wrong (not ``healthy``/``insufficient_data``)."""
+    return Verdict(diagnosis.verdict) not in _CALM_VERDICTS
+
+
 def run_level(diagnosis: Diagnosis) -> Severity | None:
     """The severity a diagnosis reaches, for ``--fail-on``.
 
@@ -107,9 +113,7 @@ def run_level(diagnosis: Diagnosis) -> Severity | None:
     (e.g. a warmup longer than the run, seen from the schedule alone).
     """
     level = diagnosis.worst_severity
-    if Verdict(diagnosis.verdict) not in _CALM_VERDICTS and (
-        level is None or level < Severity.WARNING
-    ):
+    if is_problem(diagnosis) and (level is None or level < Severity.WARNING):
         level = Severity.WARNING
     return level
 

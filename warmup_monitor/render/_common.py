@@ -154,10 +154,6 @@ def verdict_of(diagnosis: Diagnosis) -> str:
     return Verdict(diagnosis.verdict).value
 
 
-def is_problem(diagnosis: Diagnosis) -> bool:
-    return Verdict(diagnosis.verdict) not in (Verdict.HEALTHY, Verdict.INSUFFICIENT_DATA)
-
-
 def summary_row(rr: RunReport) -> dict[str, str]:
     """The cells of a run's row in the multi-run summary table."""
     if rr.diagnosis is None:

@@ -14,14 +14,13 @@ from typing import Any
 from detectors._types import Severity
 
 from .. import __version__
-from ..report import Report, RunReport
+from ..report import Report, RunReport, is_problem
 from ._common import (
     advice_detail,
     evidence_items,
     fmt_num,
     fmt_percent,
     fmt_value,
-    is_problem,
     run_notes,
     schedule_text,
     step_range,

@@ -9,11 +9,10 @@ import click
 from detectors._types import Finding, Severity
 
 from ..diagnosis import Diagnosis
-from ..report import Report, RunReport
+from ..report import Report, RunReport, is_problem
 from ._common import (
     advice_detail,
     evidence_items,
-    is_problem,
     run_notes,
     schedule_text,
     step_range,
