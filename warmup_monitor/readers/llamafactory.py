@@ -101,6 +101,7 @@ class TrainerLogSource(Source):
         self._bad_lines = 0
         self._polled = False
         self._unterminated = False  # the last record read had no newline yet
+        self._total: float | None = None  # the last total_steps turned into config
 
     def _bad_line(self, message: str) -> None:
         self._bad_lines += 1
@@ -201,7 +202,9 @@ class TrainerLogSource(Source):
             return
         total = _number(record.get("total_steps"))
         if total is not None:
-            self.config.update(canonical_config({"max_steps": total}))
+            if total != self._total:  # every line repeats it: convert it once
+                self._total = total
+                self.config.update(canonical_config({"max_steps": total}))
             if total > 0 and step >= total:
                 self.status = "finished"
         if all(tag == "epoch" for tag, _ in metrics):
