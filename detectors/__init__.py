@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ._common import median_spacing
 from ._types import Finding, ScheduleFit, Severity
 from .clip_rate import ClipRateConfig, detect_clip_rate
 from .collapse import CollapseConfig, detect_no_progress
@@ -54,6 +55,7 @@ __all__ = [
     "detect_zeroed_loss",
     "flat_start",
     "infer_lr_schedule",
+    "median_spacing",
     "schedule_findings",
 ]
 

@@ -51,6 +51,7 @@ from detectors import (
     detect_zeroed_loss,
     flat_start,
     infer_lr_schedule,
+    median_spacing,
     schedule_findings,
 )
 
@@ -439,7 +440,7 @@ def _instability(
         # Only the configured warmup is known: assume the usual linear ramp from 0.
         frac = min(1.0, onset / sched.warmup_end)
         phase = "warmup" if frac < 1.0 else "peak"
-    spacing = float(np.median(np.diff(loss[0]))) if loss is not None and loss[0].size > 1 else 1.0
+    spacing = median_spacing(loss[0]) if loss is not None else 1.0
     w = sched.warmup_steps
     total = sched.total or last_step
     share = sched.share
@@ -679,8 +680,8 @@ def _long_warmup(
         return facts
     origin = (
         0
-        if sched.fit is None or sched.fit.first_step <= 2 * _spacing(loss[0])
-        else (sched.fit.first_step)
+        if sched.fit is None or sched.fit.first_step <= 2 * median_spacing(loss[0])
+        else sched.fit.first_step
     )
     flat = fs.until - origin
     facts.update(
@@ -711,10 +712,6 @@ def _long_warmup(
         facts["cost"] = flat >= FLAT_SHARE_OF_WARMUP * total
 
     return facts
-
-
-def _spacing(steps: np.ndarray) -> float:
-    return float(np.median(np.diff(steps))) if steps.size > 1 else 1.0
 
 
 def _too_long(run: Run, sched: _Schedule, findings: list[Finding], f: dict[str, Any]) -> Diagnosis:

@@ -12,6 +12,7 @@ from detectors._common import (
     check_float,
     check_int,
     finite_series,
+    median_spacing,
     robust_noise,
     to_scale,
     trailing_median,
@@ -29,6 +30,17 @@ def test_finite_series_cleans_like_as_series_then_drops_non_finite_values() -> N
     s, v = finite_series([30, 10, 20, 20, 40], [3.0, math.nan, 2.0, math.inf, -math.inf])
     assert s.tolist() == [30] and v.tolist() == [3.0]
     assert s.dtype == np.int64 and v.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("steps", "spacing"),
+    [([], 1.0), ([7], 1.0), ([10, 20, 30, 50], 10.0), ([0, 5, 5, 10], 5.0), ([3, 3], 1.0)],
+)
+def test_median_spacing_is_the_typical_gap_between_logged_steps(
+    steps: list[int], spacing: float
+) -> None:
+    """The median of the positive gaps; 1.0 when there is no gap to measure."""
+    assert median_spacing(np.asarray(steps, dtype=np.int64)) == spacing
 
 
 @pytest.mark.parametrize("window", [1, 2, 3, 5, 8, 25, 60])
