@@ -8,7 +8,6 @@ is full the alert is dropped for that output (and counted) rather than waiting.
 from __future__ import annotations
 
 import json
-import math
 import os
 import queue
 import shlex
@@ -26,7 +25,7 @@ from typing import IO, Any
 from detectors._types import Severity
 
 from .errors import ConfigError
-from .watch import WatchEvent
+from .watch import WatchEvent, _fmt_value
 
 __all__ = [
     "ENV_PREFIX",
@@ -46,16 +45,6 @@ _LABELS = {"finding": "", "verdict": "VERDICT", "run_added": "RUN", "run_removed
 
 
 # ---------------------------------------------------------------------------------- formatting
-def _num(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return f"{value:.4g}"
-
-
 def _clock(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
@@ -80,9 +69,9 @@ def _where(event: WatchEvent) -> str:
     if event.metric == "learning_rate":
         pass  # the LR part below says it
     elif event.metric:
-        parts.append(f"{event.metric} {_num(event.value)}")
+        parts.append(f"{event.metric} {_fmt_value(event.value)}")
     elif event.value is not None:
-        parts.append(f"value {_num(event.value)}")
+        parts.append(f"value {_fmt_value(event.value)}")
     if event.lr is not None:
         parts.append(f"LR {event.lr:.3g} in {event.lr_phase or 'unknown'} phase")
     elif event.lr_phase and event.lr_phase != "unknown":

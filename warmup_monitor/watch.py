@@ -1207,9 +1207,12 @@ def _advice_dict(advice: Any) -> dict[str, Any]:
     }
 
 
-def _fmt_value(value: float) -> str:
+def _fmt_value(value: float | None) -> str:
+    """A value in watch messages and alert lines: NaN/+Inf/-Inf spelled out, else 4 digits."""
+    if value is None:
+        return "n/a"
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    return f"{value:.6g}"
+    return f"{value:.4g}"
