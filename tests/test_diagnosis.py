@@ -354,19 +354,32 @@ def test_long_warmup_with_a_slow_decline_then_a_fast_one_is_too_long() -> None:
     )
 
 
-def test_nan_from_the_first_lr_zero_step_is_numerical() -> None:
-    """NaN created by the LR-0 first step (Adam with eps=0), first seen at a log 5% up the ramp.
+@pytest.mark.parametrize(
+    ("every", "warmup", "total", "first_loss", "first_grad"),
+    [
+        # Logged every 2 steps, a 20-step warmup: grad_norm NaN from the first log on and the
+        # loss 0.0 from the second; the first log sits 5% up the ramp.
+        pytest.param(2, 20, 120, 3.2905, math.nan, id="every-2-steps-nan-from-the-first-log"),
+        # Logged every step, a 30-step warmup: step 1 is finite, the NaN seen at step 2 (LR 1e-4,
+        # 3% of the peak there) was made by the update logged at step 1.
+        pytest.param(1, 30, 300, 4.294, 6.652, id="every-step-nan-from-the-second-log"),
+    ],
+)
+def test_nan_from_the_lr_zero_first_update_is_numerical(
+    every: int, warmup: int, total: int, first_loss: float, first_grad: float
+) -> None:
+    """NaN created by the LR-0 first update (Adam with eps=0) is numerical, not the warmup.
 
-    The values are those the HF Trainer logs for that run: logging every 2 steps, a 20-step
-    warmup to 3e-3 (the LR logged at step s is the one step s used), grad_norm NaN from the
-    first log on and the loss 0.0 from the second.
+    The values are those the HF Trainer logs for such a run: the LR logged at step s is the
+    one step s used, and a step's loss and grad norm are measured before that step's update.
     """
     rows = []
-    for i, step in enumerate(range(2, 41, 2)):
-        lr = 3e-3 * min(1.0, (step - 1) / 20)
+    for step in range(every, 2 * warmup + 1, every):
+        lr = 3e-3 * min(1.0, (step - 1) / warmup)
+        first = step == every
         rows += [
-            ("train/loss", step, 3.2905 if i == 0 else 0.0, 0.0),
-            ("train/grad_norm", step, math.nan, 0.0),
+            ("train/loss", step, first_loss if first else 0.0, 0.0),
+            ("train/grad_norm", step, first_grad if first else math.nan, 0.0),
             ("train/learning_rate", step, lr, 0.0),
         ]
     run = Run.from_points(
@@ -374,35 +387,7 @@ def test_nan_from_the_first_lr_zero_step_is_numerical() -> None:
         name="eps0",
         path=Path("eps0"),
         source="test",
-        config={"max_steps": 120, "warmup_steps": 20, "logging_steps": 2},
-    )
-    d = diagnose(run)
-    assert d.verdict is Verdict.NUMERICAL_INSTABILITY
-    assert d.first_problem_step == 2 and d.evidence["lr"] == 0.0
-    assert "between steps 1 and 2" in d.summary
-
-
-def test_nan_first_logged_after_the_lr_zero_update_is_numerical() -> None:
-    """Logged every step: the NaN seen at step 2 comes from step 1's update, run at LR 0.
-
-    The Trainer measures a step's loss and grad norm before that step's update, so a NaN first
-    logged at step 2 (LR 1e-4, 3% of the peak there) was made by the update logged at step 1.
-    """
-    rows = []
-    for step in range(1, 61):
-        lr = 3e-3 * min(1.0, (step - 1) / 30)
-        finite = step == 1
-        rows += [
-            ("train/loss", step, 4.294 if finite else 0.0, 0.0),
-            ("train/grad_norm", step, 6.652 if finite else math.nan, 0.0),
-            ("train/learning_rate", step, lr, 0.0),
-        ]
-    run = Run.from_points(
-        Points.from_rows(rows),
-        name="eps0-every-step",
-        path=Path("eps0"),
-        source="test",
-        config={"max_steps": 300, "warmup_steps": 30, "logging_steps": 1},
+        config={"max_steps": total, "warmup_steps": warmup, "logging_steps": every},
     )
     d = diagnose(run)
     assert d.verdict is Verdict.NUMERICAL_INSTABILITY, d.summary
