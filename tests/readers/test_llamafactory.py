@@ -257,3 +257,18 @@ def test_eval_progress_lines_are_not_training_steps(tmp_path: Path) -> None:
     assert set(points.steps.tolist()) == {10}
     assert source.config == {"max_steps": 300}
     assert source.warnings == []
+
+
+def test_max_steps_follows_a_changed_total(tmp_path: Path) -> None:
+    """A run resumed with a new length updates max_steps; a repeated total keeps it."""
+    log = tmp_path / "trainer_log.jsonl"
+    _append(log, _lf_line(1, total=50, loss=2.0) + _lf_line(2, total=50, loss=1.9))
+    source = open_source(log)
+    source.poll()
+    assert source.config == {"max_steps": 50}
+    _append(log, _lf_line(3, total=80, loss=1.8))
+    source.poll()
+    assert source.config == {"max_steps": 80}
+    _append(log, _lf_line(4, total=50, loss=1.7) + _lf_line(5, total=50, loss=1.6))
+    source.poll()
+    assert source.config == {"max_steps": 50}
