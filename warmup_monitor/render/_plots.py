@@ -149,7 +149,7 @@ def _mark_non_finite(ax: Axes, steps: np.ndarray, values: np.ndarray) -> None:
 def _mark_findings(axes: dict[str, Axes], findings: Sequence[Finding]) -> None:
     """A line (and a band for a range) per finding on its metric's panel, numbered as in the
     findings table; numbers of findings that start close together share one label."""
-    labels: dict[int, list[tuple[float, list[str], str]]] = {}
+    labels: dict[int, list[tuple[float, list[str], Severity]]] = {}
     for number, f in enumerate(findings, start=1):
         ax = axes.get(f.metric) or axes.get("loss") or next(iter(axes.values()))
         colour = _SEVERITY_COLOUR[f.severity]
@@ -161,15 +161,14 @@ def _mark_findings(axes: dict[str, Axes], findings: Sequence[Finding]) -> None:
         placed = labels.setdefault(id(ax), [])
         for i, (x, numbers, worst) in enumerate(placed):
             if abs(f.step - x) <= near:
-                # Keep the colour of the most severe finding in the shared label.
-                keep = worst if _rank_of(worst) >= f.severity.rank else colour
-                placed[i] = (x, [*numbers, str(number)], keep)
+                # The shared label takes the colour of its most severe finding.
+                placed[i] = (x, [*numbers, str(number)], max(worst, f.severity))
                 break
         else:
-            placed.append((float(f.step), [str(number)], colour))
+            placed.append((float(f.step), [str(number)], f.severity))
     for ax in axes.values():
         trans = blended_transform_factory(ax.transData, ax.transAxes)
-        for x, numbers, colour in labels.get(id(ax), []):
+        for x, numbers, severity in labels.get(id(ax), []):
             ax.text(
                 x,
                 1.0,
@@ -179,12 +178,8 @@ def _mark_findings(axes: dict[str, Axes], findings: Sequence[Finding]) -> None:
                 fontsize=7,
                 ha="center",
                 va="bottom",
-                bbox={"boxstyle": "round,pad=0.2", "fc": colour, "ec": "none"},
+                bbox={"boxstyle": "round,pad=0.2", "fc": _SEVERITY_COLOUR[severity], "ec": "none"},
             )
-
-
-def _rank_of(colour: str) -> int:
-    return next(sev.rank for sev, c in _SEVERITY_COLOUR.items() if c == colour)
 
 
 def _to_svg(fig: Figure, prefix: str) -> str:
