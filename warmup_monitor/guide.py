@@ -21,6 +21,7 @@ __all__ = [
     "METHOD_RANGES",
     "MODEL_RANGES",
     "GuideRange",
+    "batches_per_epoch",
     "configured_warmup",
     "lower_learning_rate",
     "method_key",
@@ -133,6 +134,19 @@ def model_size_from_name(model_name_or_path: str | None) -> float | None:
     return None
 
 
+def batches_per_epoch(
+    num_samples: int,
+    per_device_train_batch_size: int,
+    num_devices: int = 1,
+    *,
+    drop_last: bool = False,
+) -> int:
+    """Batches each device draws per epoch: the last partial batch is kept (dropped with
+    ``drop_last``, which may leave 0)."""
+    per_step = max(1, per_device_train_batch_size * num_devices)
+    return num_samples // per_step if drop_last else math.ceil(num_samples / per_step)
+
+
 def steps_per_epoch(
     num_samples: int,
     per_device_train_batch_size: int,
@@ -152,8 +166,9 @@ def steps_per_epoch(
     """
     if rounding not in ("ceil", "floor"):
         raise ValueError(f"rounding must be 'ceil' or 'floor', got {rounding!r}")
-    per_step = max(1, per_device_train_batch_size * num_devices)
-    batches = num_samples // per_step if drop_last else math.ceil(num_samples / per_step)
+    batches = batches_per_epoch(
+        num_samples, per_device_train_batch_size, num_devices, drop_last=drop_last
+    )
     accum = max(1, gradient_accumulation_steps)
     spe = math.ceil(batches / accum) if rounding == "ceil" else batches // accum
     return max(1, spe)

@@ -58,6 +58,7 @@ from .guide import (
     METHOD_RANGES,
     MODEL_RANGES,
     GuideRange,
+    batches_per_epoch,
     method_key,
     model_size_from_name,
     range_for,
@@ -583,13 +584,12 @@ def _count_steps(config: TrainingConfig, n: int | None, gpus: int, rounding: Rou
 
     batches = spe = None
     guide_spe = None
-    how = "ceil" if rounding == "ceil" else "floor"
     if n is not None:
-        batches = (n // (b * gpus)) if drop else math.ceil(n / (b * gpus))
+        batches = batches_per_epoch(n, b, gpus, drop_last=drop)
         spe = steps_per_epoch(n, b, ga, gpus, drop_last=drop, rounding=rounding)
         guide_spe = n / effective
         batches_rule = f"{batches} per device = {batch_expr.replace('N', str(n))}"
-        spe_rule = f"{spe} = {how}({batches} / {ga} accumulation) ({version})"
+        spe_rule = f"{spe} = {rounding}({batches} / {ga} accumulation) ({version})"
     else:
         batches_rule = f"{batch_expr} per device; needs the sample count N"
         spe_rule = f"{spe_expr} ({version}); needs the sample count N"
