@@ -335,7 +335,7 @@ def read_run(
     if source is None:
         assert first_error is not None
         raise first_error
-    notes = list(getattr(source, "notes", []))
+    notes = list(source.notes)
     warnings = list(source.warnings) + failed
     status = source.status
     by_rank = sorted([*others, (*chosen, source)], key=lambda o: -_rank(o[0]))

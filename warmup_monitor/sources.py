@@ -29,6 +29,8 @@ class Source(abc.ABC):
         self.path = Path(path)
         #: Human-readable warnings gathered while reading (skipped records, resumes …).
         self.warnings: list[str] = []
+        #: What was read, when it is not the obvious file (e.g. the newest checkpoint's copy).
+        self.notes: list[str] = []
         #: Canonical config keys found next to the logs (see ``warmup_monitor.config``).
         self.config: dict[str, Any] = {}
         #: ``"running"``, ``"finished"``, ``"crashed"``, ``"aborted"`` or ``"unknown"``.

@@ -63,7 +63,6 @@ class LightningCsvSource(Source):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.notes: list[str] = []
         self.file = self.path / FILE_NAME if self.path.is_dir() else self.path
         self._emitted = _Emitted()
         self._signature: tuple[int, int, int] | None = None

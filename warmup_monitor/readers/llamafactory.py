@@ -93,7 +93,6 @@ class TrainerLogSource(Source):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.notes: list[str] = []
         self.file = self.path if self.path.is_file() else self.path / FILE_NAME
         self._offset = 0  # bytes consumed: always just after a newline
         self._line_no = 0  # lines consumed

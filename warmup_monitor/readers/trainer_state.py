@@ -103,7 +103,6 @@ class TrainerStateSource(Source):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.notes: list[str] = []
         self._emitted = _Emitted()
         self._file: Path | None = None
         self._signature: tuple[int, int, int] | None = None
