@@ -57,11 +57,6 @@ class _LevelDBLog:
         #: True when the last read() stopped at its size cap with more bytes on disk.
         self.more = False
 
-    @property
-    def offset(self) -> int:
-        """Bytes of the file consumed so far."""
-        return self._offset
-
     def _read_tail(self) -> bytes:
         try:
             with open(self.path, "rb") as fh:
