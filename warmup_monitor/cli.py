@@ -13,9 +13,7 @@ from .errors import WarmupMonitorError
 
 __all__ = ["main"]
 
-# Exit codes shared by every command.
-EXIT_OK = 0
-EXIT_FINDINGS = 1
+# Exit code of every command for bad input (commands use 1 for "a problem was found").
 EXIT_USAGE = 2
 
 
