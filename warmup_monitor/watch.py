@@ -235,7 +235,6 @@ class PointBuffer:
         self.max_points_per_tag = max_points_per_tag
         self._stores: dict[str, _TagStore] = {}
         self.total_added = 0
-        self.decimated = 0
 
     def __len__(self) -> int:
         return sum(s.count for s in self._stores.values())
@@ -280,7 +279,6 @@ class PointBuffer:
         idx = np.concatenate((keep, np.arange(old, n)))
         store.chunks = [(steps[idx], values[idx], walls[idx])]
         store.count = len(idx)
-        self.decimated += n - len(idx)
 
     def series(self, tag: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(steps, values, wall_times)`` of ``tag`` in write order (empty when absent)."""
