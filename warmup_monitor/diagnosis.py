@@ -161,16 +161,17 @@ def _pct(x: float) -> str:
 class _Schedule:
     """What is known of the LR schedule, from the logged LR trace and/or the config."""
 
-    fit: ScheduleFit | None
-    lr_steps: np.ndarray | None
-    lr_values: np.ndarray | None
-    warmup_end: int | None  # training step at which the LR peaks (None: unknown)
-    warmup_steps: int | None  # warmup length in steps (a lower bound when still rising)
-    still_rising: bool  # the LR was still rising at the last logged step
     total: int | None  # planned total steps (config, else implied by the decay)
     total_source: str
     peak_lr: float | None
-    source: str  # "log", "config" or "none"
+    configured_warmup: int | None  # the warmup steps the config asks for (None: unknown)
+    source: str = "none"  # "log", "config" or "none"
+    fit: ScheduleFit | None = None
+    lr_steps: np.ndarray | None = None
+    lr_values: np.ndarray | None = None
+    warmup_end: int | None = None  # training step at which the LR peaks (None: unknown)
+    warmup_steps: int | None = None  # warmup length in steps (a lower bound when still rising)
+    still_rising: bool = False  # the LR was still rising at the last logged step
     warmup_exact: bool = True  # False when ``warmup_steps`` is only a lower bound
 
     def lr_at(self, step: int) -> float | None:
@@ -231,38 +232,25 @@ def _schedule(run: Run, last_step: int) -> _Schedule:
         total, total_source = fit.total_steps, f"implied by the {fit.decay} LR decay"
     cfg_warmup = guide.configured_warmup(cfg, total)
     peak_lr = fit.peak_lr if fit is not None else _num(cfg.get("learning_rate"))
+    known = _Schedule(total, total_source, peak_lr, cfg_warmup)
     if fit is not None:
+        logged = replace(known, source="log", fit=fit, lr_steps=lr_s, lr_values=lr_v)
         if fit.lr_never_moves:
-            return _Schedule(
-                fit, lr_s, lr_v, fit.first_step, 0, False, total, total_source, peak_lr, "log"
-            )
+            return replace(logged, warmup_end=fit.first_step, warmup_steps=0)
         if fit.reached_peak:
             w = fit.warmup_steps if fit.warmup_steps is not None else fit.peak_step
             if w == 0 and cfg_warmup and cfg_warmup <= fit.first_step:
                 # At its peak from the first log: a warmup shorter than the logging interval
                 # is invisible in the trace, the config says how long it was.
                 w = cfg_warmup
-            return _Schedule(
-                fit, lr_s, lr_v, fit.peak_step, w, False, total, total_source, peak_lr, "log"
-            )
+            return replace(logged, warmup_end=fit.peak_step, warmup_steps=w)
         # Still rising: the config may say how long the warmup is, or where the LR is heading
         # (extrapolate the linear ramp to the configured peak); else it is >= the trace.
         w, exact = _rising_warmup(lr_s, lr_v, cfg, cfg_warmup, last_step)
-        return _Schedule(fit, lr_s, lr_v, None, w, True, total, total_source, peak_lr, "log", exact)
+        return replace(logged, warmup_steps=w, still_rising=True, warmup_exact=exact)
     if cfg_warmup is not None:
-        return _Schedule(
-            None,
-            None,
-            None,
-            cfg_warmup,
-            cfg_warmup,
-            False,
-            total,
-            total_source,
-            peak_lr,
-            "config",
-        )
-    return _Schedule(None, None, None, None, None, False, total, total_source, peak_lr, "none")
+        return replace(known, source="config", warmup_end=cfg_warmup, warmup_steps=cfg_warmup)
+    return known
 
 
 def _rising_warmup(
@@ -745,7 +733,7 @@ def _too_long(run: Run, sched: _Schedule, findings: list[Finding], f: dict[str, 
         head = f"{_pct(share)} of this run was spent warming up ({w} of {total} steps)"
         warm_txt = f"{w} warmup steps"
     summary = f"warmup_too_long: {head}{flat_txt}"
-    cfg_w = guide.configured_warmup(cfg, sched.total)
+    cfg_w = sched.configured_warmup
     current = cfg_w if cfg_w is not None else w
     at_least = "" if cfg_w is not None or sched.warmup_exact else "at least "
     advice = [
@@ -825,7 +813,7 @@ def _healthy(
             f"; note: a long warmup ({long['warmup_steps']} steps, {share_txt} of the run) "
             "did no visible harm"
         )
-        cfg_w = guide.configured_warmup(run.config, sched.total)
+        cfg_w = sched.configured_warmup
         current = cfg_w if cfg_w is not None else long["warmup_steps"]
         advice.append(
             Advice(
