@@ -995,7 +995,9 @@ class Watcher:
         for finding in getattr(diagnosis, "findings", ()) or ():
             if not self._is_new(memory, finding):
                 continue
-            value, point_time = self._value_at(state, run, finding)
+            value, point_time = self._value_at(
+                state, run, finding.metric, finding.step, finding.evidence
+            )
             lr, phase = self._lr_at(state, run.metric_map, finding.step)
             phase = str(finding.evidence.get("lr_phase", phase))
             events.append(
@@ -1045,17 +1047,22 @@ class Watcher:
         memory.emitted[key] = finding.severity
         return True
 
-    def _value_at(self, state: _RunState, run: Run, finding: Finding) -> tuple[float | None, float]:
-        """The metric's logged value at the finding's step (the detector's own ``value`` when
-        the step is not a logged point of that metric) and the point's wall time."""
-        tag = run.metric_map.get(finding.metric, finding.metric)
-        hit = state.buffer.lookup(tag, int(finding.step))
-        if hit is not None:
-            return hit
-        evidence_value = finding.evidence.get("value")
-        if isinstance(evidence_value, int | float) and not isinstance(evidence_value, bool):
-            return float(evidence_value), math.nan
-        return None, math.nan
+    def _value_at(
+        self,
+        state: _RunState,
+        run: Run,
+        metric: str,
+        step: int | None,
+        evidence: Mapping[str, Any],
+    ) -> tuple[float | None, float]:
+        """The metric's logged value at ``step`` (the evidence's own ``value`` when the step is
+        not a logged point of that metric) and the point's wall time."""
+        if step is not None:
+            hit = state.buffer.lookup(run.metric_map.get(metric, metric), int(step))
+            if hit is not None:
+                return hit
+        fallback = evidence.get("value")
+        return (float(fallback) if _is_number(fallback) else None), math.nan
 
     def _verdict_event(
         self,
@@ -1074,15 +1081,7 @@ class Watcher:
         if worst is None and verdict not in _QUIET_VERDICTS:
             worst = Severity.WARNING
         metric = str(evidence.get("metric") or "loss")
-        value: float | None = None
-        point_time = math.nan
-        tag = run.metric_map.get(metric, metric)
-        if step is not None:
-            hit = state.buffer.lookup(tag, int(step))
-            if hit is not None:
-                value, point_time = hit
-        if value is None and _is_number(evidence.get("value")):
-            value = float(evidence["value"])
+        value, point_time = self._value_at(state, run, metric, step, evidence)
         lr, phase = (None, "unknown") if step is None else self._lr_at(state, run.metric_map, step)
         if _is_number(evidence.get("lr")):
             lr = float(evidence["lr"])
