@@ -192,3 +192,28 @@ def test_file_path_reads_its_folder(tmp_path: Path) -> None:
 def test_missing_path_gives_empty_config(tmp_path: Path) -> None:
     """A path that does not exist has no config, and no exception."""
     assert read_config_near(tmp_path / "nope") == {}
+
+
+def test_a_long_runs_trainer_state_is_not_capped(tmp_path: Path) -> None:
+    """trainer_state.json of a long run (over 2 MB of log_history) still gives its top level."""
+    history = [
+        {"step": s, "epoch": s / 1000, "loss": 2.0, "learning_rate": 1e-4, "grad_norm": 1.0}
+        for s in range(1, 30_001)
+    ]
+    state = {"max_steps": 30_000, "logging_steps": 1, "log_history": history}
+    (tmp_path / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
+    assert (tmp_path / "trainer_state.json").stat().st_size > 2_000_000
+    warnings: list[str] = []
+    config = read_config_near(tmp_path, warnings)
+    assert config["max_steps"] == 30_000 and config["logging_steps"] == 1
+    assert warnings == []
+
+
+def test_an_oversized_config_file_is_ignored_with_a_warning(tmp_path: Path) -> None:
+    """A YAML config over 2 MB is not a config: it is skipped, and the warning says why."""
+    (tmp_path / "training_args.yaml").write_text(
+        "learning_rate: 1.0e-4\n" + "# padding\n" * 250_000, encoding="utf-8"
+    )
+    warnings: list[str] = []
+    assert read_config_near(tmp_path, warnings) == {}
+    assert warnings == ["config file training_args.yaml is larger than 2 MB; ignored"]

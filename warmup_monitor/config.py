@@ -233,7 +233,9 @@ def _resolve_warmup(config: dict[str, Any]) -> None:
 
 def _load_file(path: Path, warnings: list[str]) -> Mapping[str, Any] | None:
     try:
-        if path.stat().st_size > _MAX_CONFIG_BYTES:
+        # trainer_state.json is a log that grows with the run (4 MB at 30k logged steps); only
+        # its top level is config, so the cap for config files does not apply to it.
+        if path.name != "trainer_state.json" and path.stat().st_size > _MAX_CONFIG_BYTES:
             warnings.append(f"config file {path.name} is larger than 2 MB; ignored")
             return None
         text = path.read_text(encoding="utf-8", errors="replace")
