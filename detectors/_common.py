@@ -125,6 +125,17 @@ def _fmt_bound(x: float) -> str:
     return repr(float(x))
 
 
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, end)`` index pairs (inclusive) of consecutive ``True`` stretches."""
+    if not mask.any():
+        return []
+    m = np.concatenate(([False], mask, [False])).astype(np.int8)
+    d = np.diff(m)
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1) - 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
 def median_spacing(steps: np.ndarray) -> float:
     """The typical number of training steps between two logged points (1.0 when unknown)."""
     if steps.size < 2:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import as_series, check_float, check_int, fmt, quiet
+from ._common import as_series, check_float, check_int, fmt, quiet, true_runs
 from ._types import Finding, Severity
 
 __all__ = [
@@ -53,17 +53,6 @@ class NonFiniteConfig:
             )
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``(start, end)`` index pairs (inclusive) of consecutive ``True`` stretches."""
-    if not mask.any():
-        return []
-    m = np.concatenate(([False], mask, [False])).astype(np.int8)
-    d = np.diff(m)
-    starts = np.flatnonzero(d == 1)
-    ends = np.flatnonzero(d == -1) - 1
-    return list(zip(starts.tolist(), ends.tolist(), strict=True))
-
-
 def _describe(values: np.ndarray) -> str:
     kinds = []
     if np.isnan(values).any():
@@ -101,7 +90,7 @@ def detect_nonfinite(
     if np.isfinite(cfg.max_value):
         with np.errstate(invalid="ignore"):
             bad |= np.abs(v) >= cfg.max_value
-    stretches = _runs(bad)
+    stretches = true_runs(bad)
     if not stretches:
         return []
     share = float(bad.mean())
@@ -181,7 +170,7 @@ def detect_hidden_nan(
         return []
     mask = (lv[li] == 0.0) & ~np.isfinite(gv[gi])
     out = []
-    for a, b in _runs(mask):
+    for a, b in true_runs(mask):
         out.append(
             Finding(
                 kind="non_finite",
@@ -249,7 +238,7 @@ def detect_zeroed_loss(
     if s.size < 2:
         return []
     out = []
-    for a, b in _runs(v == 0.0):
+    for a, b in true_runs(v == 0.0):
         if a == 0:
             continue
         before = v[a - 1]

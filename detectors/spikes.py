@@ -28,6 +28,7 @@ from ._common import (
     preceding_median,
     quiet,
     to_scale,
+    true_runs,
 )
 from ._types import Finding, Severity
 
@@ -143,18 +144,8 @@ def detect_spikes(
         elif y[i] > base[i]:
             z[i] = math.inf  # a flat history at level 0 on a linear scale
     flag = (count >= cfg.min_history) & jump_ok & (z >= cfg.z)
-    if not flag.any():
-        return []
     out: list[Finding] = []
-    idx = np.flatnonzero(flag)
-    i = 0
-    while i < idx.size:
-        a = idx[i]
-        b = a
-        while i + 1 < idx.size and idx[i + 1] == b + 1:
-            i += 1
-            b = idx[i]
-        i += 1
+    for a, b in true_runs(flag):
         ref = float(base[a])
         top = a + int(np.argmax(y[a : b + 1]))
         mid = ref + (float(y[top]) - ref) / 2.0

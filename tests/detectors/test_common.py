@@ -16,6 +16,7 @@ from detectors._common import (
     robust_noise,
     to_scale,
     trailing_median,
+    true_runs,
 )
 
 
@@ -41,6 +42,23 @@ def test_median_spacing_is_the_typical_gap_between_logged_steps(
 ) -> None:
     """The median of the positive gaps; 1.0 when there is no gap to measure."""
     assert median_spacing(np.asarray(steps, dtype=np.int64)) == spacing
+
+
+@pytest.mark.parametrize(
+    ("mask", "runs"),
+    [
+        ([], []),
+        ([False, False], []),
+        ([True], [(0, 0)]),
+        ([True, True, False, True], [(0, 1), (3, 3)]),
+        ([False, True, True, True, False, False, True, True], [(1, 3), (6, 7)]),
+    ],
+)
+def test_true_runs_are_the_inclusive_bounds_of_each_true_stretch(
+    mask: list[bool], runs: list[tuple[int, int]]
+) -> None:
+    """Each stretch of consecutive True values gives its first and last index."""
+    assert true_runs(np.asarray(mask, dtype=bool)) == runs
 
 
 @pytest.mark.parametrize("window", [1, 2, 3, 5, 8, 25, 60])
