@@ -1016,19 +1016,7 @@ def _guide_checks(
 
 
 # --- Schedules ----------------------------------------------------------------------------------
-SCHEDULE_KINDS: tuple[str, ...] = (
-    "linear",
-    "cosine",
-    "cosine_with_restarts",
-    "polynomial",
-    "constant",
-    "constant_with_warmup",
-    "inverse_sqrt",
-    "cosine_with_min_lr",
-    "cosine_warmup_with_min_lr",
-    "warmup_stable_decay",
-)
-
+# The lr_scheduler_kwargs each schedule accepts, with transformers' defaults.
 _KWARG_DEFAULTS: dict[str, dict[str, Any]] = {
     "linear": {},
     "cosine": {"num_cycles": 0.5},
@@ -1053,6 +1041,7 @@ _KWARG_DEFAULTS: dict[str, dict[str, Any]] = {
         "num_cycles": 0.5,
     },
 }
+SCHEDULE_KINDS: tuple[str, ...] = tuple(_KWARG_DEFAULTS)
 
 
 def _schedule_kwargs(kind: str, kwargs: Mapping[str, Any], peak_lr: float) -> dict[str, Any]:
