@@ -18,8 +18,7 @@ def test_step_arithmetic_of_the_worked_example() -> None:
 
 
 def test_batches_per_epoch_keeps_or_drops_the_last_partial_batch() -> None:
-    """10,000 samples, batch 8 on 2 devices: 625 batches; a partial last batch counts unless
-    dropped, and dropping it may leave none."""
+    """A partial last batch counts unless dropped; dropping it may leave no batch at all."""
     assert guide.batches_per_epoch(10_000, 8, num_devices=2) == 625
     assert guide.batches_per_epoch(10_001, 8, num_devices=2) == 626
     assert guide.batches_per_epoch(10_001, 8, num_devices=2, drop_last=True) == 625
