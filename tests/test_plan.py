@@ -311,6 +311,16 @@ def test_constant_scheduler_ignores_warmup(tmp_path: Path) -> None:
     assert any(r.suggested == "constant_with_warmup" for r in result.recommendations)
 
 
+@pytest.mark.parametrize("kind", ["reduce_lr_on_plateau", "greedy"])
+def test_metric_driven_schedules_without_warmup_are_valid(tmp_path: Path, kind: str) -> None:
+    """reduce_lr_on_plateau and greedy follow the eval metric: no formula, and no error."""
+    path = _write(tmp_path, f"stage: sft\nlearning_rate: 1.0e-4\nlr_scheduler_type: {kind}\n")
+    result = plan(load_config(path), samples=50_000)
+    assert "scheduler_kwargs" not in _codes(result)
+    assert "unknown_scheduler" not in _codes(result)
+    assert result.exit_code == 0
+
+
 def test_wsd_without_decay_steps_is_an_error(tmp_path: Path) -> None:
     """warmup_stable_decay without num_decay_steps would stop the Trainer: error."""
     path = _write(

@@ -863,7 +863,9 @@ def _check_schedule(
                 )
             )
         return
-    if kind not in SCHEDULE_KINDS and kind not in _NO_WARMUP_SCHEDULES:
+    if kind in _NO_WARMUP_SCHEDULES and kind not in SCHEDULE_KINDS:
+        return  # reduce_lr_on_plateau and greedy follow the eval metric: no formula to check
+    if kind not in SCHEDULE_KINDS:
         findings.append(
             PlanFinding(
                 "unknown_scheduler",
