@@ -6,7 +6,6 @@ import json
 import math
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 
 from detectors._types import Finding, ScheduleFit, Severity
+from warmup_monitor.diagnosis import Diagnosis, Verdict
 from warmup_monitor.discover import RunRef
 from warmup_monitor.points import Points
 from warmup_monitor.run import Run
@@ -44,18 +44,27 @@ class _QueueSource(Source):
         self.closed = True
 
 
-@dataclass
-class _Diag:
-    """The fields of a diagnosis the watcher reads."""
-
-    verdict: str = "insufficient_data"
-    confidence: float = 0.5
-    summary: str = ""
-    schedule: ScheduleFit | None = None
-    findings: tuple[Finding, ...] = ()
-    advice: tuple[Any, ...] = ()
-    evidence: dict[str, Any] = field(default_factory=dict)
-    first_problem_step: int | None = None
+def _Diag(
+    verdict: str = "insufficient_data",
+    confidence: float = 0.5,
+    summary: str = "",
+    schedule: ScheduleFit | None = None,
+    findings: tuple[Finding, ...] = (),
+    advice: tuple[Any, ...] = (),
+    evidence: dict[str, Any] | None = None,
+    first_problem_step: int | None = None,
+) -> Diagnosis:
+    """A real diagnosis with the fields a test chooses."""
+    return Diagnosis(
+        Verdict(verdict),
+        confidence,
+        summary,
+        schedule,
+        findings,
+        advice,
+        dict(evidence or {}),
+        first_problem_step,
+    )
 
 
 class _Scripted:
@@ -65,7 +74,7 @@ class _Scripted:
         self.result = _Diag()
         self.runs: list[Run] = []
 
-    def __call__(self, run: Run) -> _Diag:
+    def __call__(self, run: Run) -> Diagnosis:
         self.runs.append(run)
         return self.result
 
@@ -320,6 +329,18 @@ def test_verdict_changes_are_emitted_once_each(tmp_path: Path) -> None:
     assert verdicts[1].severity == Severity.WARNING  # a problem verdict without findings
     assert verdicts[1].advice[0]["text"] == "Raise warmup_steps to 120"
     assert verdicts[1].confidence == 0.8
+
+
+def test_problem_verdict_with_only_info_findings_is_a_warning(tmp_path: Path) -> None:
+    """A problem verdict reaches warning, as in report --fail-on, even if its findings are info."""
+    watcher, sources, diag = _rig(tmp_path)
+    watcher.diagnose_every = 0.0
+    watcher.step()
+    note = _finding("slow_decline", 5, Severity.INFO)
+    diag.result = _Diag(verdict="warmup_too_long", summary="too long", findings=(note,))
+    sources["a"].push(_rows(0, 10))
+    (verdict,) = [e for e in _settle(watcher) if e.event == "verdict"]
+    assert verdict.severity == Severity.WARNING and verdict.is_alert
 
 
 def test_diagnosis_is_throttled_but_sees_everything(tmp_path: Path) -> None:

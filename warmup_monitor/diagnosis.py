@@ -137,6 +137,24 @@ class Diagnosis:
             return None
         return max(f.severity for f in self.findings)
 
+    @property
+    def is_problem(self) -> bool:
+        """True for a verdict that says something is wrong (not healthy/insufficient_data)."""
+        return Verdict(self.verdict) not in (Verdict.HEALTHY, Verdict.INSUFFICIENT_DATA)
+
+    @property
+    def level(self) -> Severity | None:
+        """The severity this diagnosis reaches (for ``report --fail-on`` and ``watch --exit-on``).
+
+        The worst finding's severity; a problem verdict counts at least as ``warning`` even
+        when no finding of that severity supports it (e.g. a warmup longer than the run, seen
+        from the schedule alone).
+        """
+        level = self.worst_severity
+        if self.is_problem and (level is None or level < Severity.WARNING):
+            level = Severity.WARNING
+        return level
+
 
 # --------------------------------------------------------------------------------------- helpers
 def _num(x: Any) -> float | None:

@@ -102,20 +102,12 @@ class Report:
 
 def is_problem(diagnosis: Diagnosis) -> bool:
     """True for a verdict that says something is wrong (not ``healthy``/``insufficient_data``)."""
-    return Verdict(diagnosis.verdict) not in _CALM_VERDICTS
+    return diagnosis.is_problem
 
 
 def run_level(diagnosis: Diagnosis) -> Severity | None:
-    """The severity a diagnosis reaches, for ``--fail-on``.
-
-    The worst finding's severity; a problem verdict (anything but ``healthy`` and
-    ``insufficient_data``) counts at least as ``warning`` even when no finding supports it
-    (e.g. a warmup longer than the run, seen from the schedule alone).
-    """
-    level = diagnosis.worst_severity
-    if is_problem(diagnosis) and (level is None or level < Severity.WARNING):
-        level = Severity.WARNING
-    return level
+    """The severity a diagnosis reaches, for ``--fail-on`` (see :attr:`Diagnosis.level`)."""
+    return diagnosis.level
 
 
 def reaches(report: Report, fail_on: str) -> bool:

@@ -1077,9 +1077,8 @@ class Watcher:
         step = getattr(diagnosis, "first_problem_step", None)
         if step is None:
             step = run.last_step
-        worst = diagnosis.worst_severity if hasattr(diagnosis, "worst_severity") else None
-        if worst is None and verdict not in _QUIET_VERDICTS:
-            worst = Severity.WARNING
+        # The same level as report --fail-on: a problem verdict is at least a warning.
+        worst = diagnosis.level
         metric = str(evidence.get("metric") or "loss")
         value, point_time = self._value_at(state, run, metric, step, evidence)
         lr, phase = (None, "unknown") if step is None else self._lr_at(state, run.metric_map, step)
