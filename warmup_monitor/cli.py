@@ -9,7 +9,7 @@ import click
 
 from . import __version__
 from .commands import plan, report, watch
-from .errors import WarmupMonitorError
+from .errors import WarmupMonitorError, one_line
 
 __all__ = ["main"]
 
@@ -26,13 +26,8 @@ class _Group(click.Group):
         except WarmupMonitorError as err:
             click.echo(f"Error: {err}", err=True)
             ctx.exit(EXIT_USAGE)
-        except PermissionError as err:
-            click.echo(
-                f"Error: permission denied: '{err.filename}'. Check its permissions", err=True
-            )
-            ctx.exit(EXIT_USAGE)
-        except FileNotFoundError as err:
-            click.echo(f"Error: '{err.filename}' does not exist. Check the path", err=True)
+        except (PermissionError, FileNotFoundError) as err:
+            click.echo(f"Error: {one_line(err)}", err=True)
             ctx.exit(EXIT_USAGE)
 
 

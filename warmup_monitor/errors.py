@@ -8,6 +8,7 @@ __all__ = [
     "InputError",
     "MetricNotFoundError",
     "WarmupMonitorError",
+    "one_line",
 ]
 
 
@@ -34,3 +35,13 @@ class MetricNotFoundError(WarmupMonitorError):
 
 class ConfigError(WarmupMonitorError):
     """A configuration file or option is invalid."""
+
+
+def one_line(err: BaseException) -> str:
+    """Any exception as one line; a missing or unreadable file says what to check."""
+    if isinstance(err, PermissionError):
+        return f"permission denied: '{err.filename}'. Check its permissions"
+    if isinstance(err, FileNotFoundError):
+        return f"'{err.filename}' does not exist. Check the path"
+    text = " ".join(str(err).split())
+    return text or type(err).__name__

@@ -18,7 +18,7 @@ from detectors._types import Severity
 
 from .diagnosis import Diagnosis, Verdict, diagnose
 from .discover import RunRef, find_runs, read_run
-from .errors import InputError, WarmupMonitorError
+from .errors import InputError, WarmupMonitorError, one_line
 from .run import Run
 
 __all__ = [
@@ -162,15 +162,6 @@ def drop_before(run: Run, step: int) -> Run:
     return run.between(first_step=step, note=f"points before step {step} ignored (--since {step})")
 
 
-def _one_line(err: BaseException) -> str:
-    if isinstance(err, PermissionError):
-        return f"permission denied: '{err.filename}'. Check its permissions"
-    if isinstance(err, FileNotFoundError):
-        return f"'{err.filename}' does not exist. Check the path"
-    text = " ".join(str(err).split())
-    return text or type(err).__name__
-
-
 def build_report(
     paths: Sequence[str | os.PathLike[str]],
     *,
@@ -206,7 +197,7 @@ def build_report(
             diagnosis = diagnose(run)
         except (WarmupMonitorError, OSError) as err:
             errors.append(err)
-            out.append(RunReport(ref.name, ref.path, ref.format, error=_one_line(err)))
+            out.append(RunReport(ref.name, ref.path, ref.format, error=one_line(err)))
             continue
         except Exception as err:
             # A bug in one reader or detector must not hide the other runs of the report; with
@@ -214,7 +205,7 @@ def build_report(
             if total == 1:
                 raise
             errors.append(err)
-            text = f"unexpected {type(err).__name__}: {_one_line(err)} (a bug: please report it)"
+            text = f"unexpected {type(err).__name__}: {one_line(err)} (a bug: please report it)"
             out.append(RunReport(ref.name, ref.path, ref.format, error=text))
             continue
         out.append(RunReport(run.name, ref.path, run.source, run=run, diagnosis=diagnosis))
@@ -227,7 +218,7 @@ def build_report(
             if isinstance(only, OSError) and not isinstance(
                 only, (PermissionError, FileNotFoundError)
             ):
-                raise InputError(_one_line(only), "Check the path") from only
+                raise InputError(one_line(only), "Check the path") from only
             raise only
         raise InputError(
             f"none of the {len(out)} runs could be read (first: {out[0].name}: {out[0].error})",
