@@ -24,6 +24,15 @@ from .nonfinite import (
     detect_nonfinite,
     detect_zeroed_loss,
 )
+from .progress import (
+    ProgressConfig,
+    area_under,
+    smooth,
+    smooth_window,
+    steps_to_target,
+    tail_mean,
+    value_at,
+)
 from .schedule import ScheduleConfig, detect_schedule, infer_lr_schedule, schedule_findings
 from .slow_decline import FlatStart, SlowDeclineConfig, detect_slow_decline, flat_start
 from .spikes import SpikeConfig, detect_spikes
@@ -37,6 +46,7 @@ __all__ = [
     "Finding",
     "FlatStart",
     "NonFiniteConfig",
+    "ProgressConfig",
     "ScheduleConfig",
     "ScheduleFit",
     "Severity",
@@ -44,6 +54,7 @@ __all__ = [
     "SpikeConfig",
     "ZeroedLossConfig",
     "all_detectors",
+    "area_under",
     "detect_clip_rate",
     "detect_divergence",
     "detect_hidden_nan",
@@ -57,6 +68,11 @@ __all__ = [
     "infer_lr_schedule",
     "median_spacing",
     "schedule_findings",
+    "smooth",
+    "smooth_window",
+    "steps_to_target",
+    "tail_mean",
+    "value_at",
 ]
 
 
