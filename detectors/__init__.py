@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._common import median_spacing
+from ._common import median_spacing, shared_work
 from ._types import Finding, ScheduleFit, Severity
 from .clip_rate import ClipRateConfig, detect_clip_rate
 from .collapse import CollapseConfig, detect_no_progress
@@ -68,6 +68,7 @@ __all__ = [
     "infer_lr_schedule",
     "median_spacing",
     "schedule_findings",
+    "shared_work",
     "smooth",
     "smooth_window",
     "steps_to_target",

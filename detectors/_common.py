@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import numpy as np
@@ -17,6 +19,46 @@ MAD_TO_SIGMA = 1.4826
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+# Results computed inside :func:`shared_work`, keyed by the identity of the input arrays.
+_SHARED: ContextVar[dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] | None] = ContextVar(
+    "detectors_shared_work", default=None
+)
+
+
+@contextlib.contextmanager
+def shared_work() -> Iterator[None]:
+    """Let the detectors called inside this block share their cleaned series and medians.
+
+    Several detectors run on the same loss: each cleans it, moves it to log scale and takes
+    trailing medians of it. Inside the block, work done on the same array objects is done once
+    and shared (the results are read-only arrays). The arrays passed in must not change while
+    the block runs. Outside the block nothing is kept.
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _shared(what: Any, inputs: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """``compute()``, or its earlier result for the same ``inputs`` inside :func:`shared_work`."""
+    cache = _SHARED.get()
+    if cache is None:
+        return compute()
+    key = (what, *map(id, inputs))
+    hit = cache.get(key)
+    if hit is not None:
+        return hit[1]  # type: ignore[no-any-return]
+    result = compute()
+    for part in result if isinstance(result, tuple) else (result,):
+        if isinstance(part, np.ndarray):
+            part.flags.writeable = False
+    # Keeping the inputs alive keeps their ids from being reused by other arrays.
+    cache[key] = (inputs, result)
+    return result
 
 
 def quiet(func: F) -> F:
@@ -64,9 +106,13 @@ def as_series(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def finite_series(steps: Any, values: Any) -> tuple[np.ndarray, np.ndarray]:
     """:func:`as_series` without the points whose value is NaN or ±Inf."""
-    s, v = as_series(steps, values)
-    finite = np.isfinite(v)
-    return s[finite], v[finite]
+
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        s, v = as_series(steps, values)
+        finite = np.isfinite(v)
+        return s[finite], v[finite]
+
+    return _shared("finite_series", (steps, values), compute)
 
 
 def check_int(owner: str, name: str, value: Any, low: int, high: float = math.inf) -> None:
@@ -154,6 +200,10 @@ def to_scale(values: np.ndarray) -> tuple[np.ndarray, bool]:
     exact zeros (a tiny loss rounded to 4 decimals by the logger) are lifted to half the smallest
     positive value; series with negative values or mostly zeros stay linear (``False``).
     """
+    return _shared("to_scale", (values,), lambda: _to_scale(values))
+
+
+def _to_scale(values: np.ndarray) -> tuple[np.ndarray, bool]:
     finite = values[np.isfinite(values)]
     if finite.size == 0 or np.any(finite < 0):
         return values.astype(np.float64, copy=True), False
@@ -173,6 +223,11 @@ def trailing_median(x: np.ndarray, window: int) -> np.ndarray:
     Even windows are widened by one so the median is a single middle value. The first
     ``window - 1`` points use the values available so far. ``x`` must be finite.
     """
+    key = ("trailing_median", max(1, window | 1))
+    return _shared(key, (x,), lambda: _trailing_median(x, window))
+
+
+def _trailing_median(x: np.ndarray, window: int) -> np.ndarray:
     n = x.size
     if n == 0:
         return x.astype(np.float64, copy=True)
@@ -201,11 +256,16 @@ def _prefix_medians(x: np.ndarray, m: int) -> np.ndarray:
 
 def preceding_median(x: np.ndarray, window: int) -> np.ndarray:
     """Median of the ``window`` values *before* each point (NaN for the first point)."""
+    key = ("preceding_median", max(1, window | 1))
+    return _shared(key, (x,), lambda: _preceding_median(x, window))
+
+
+def _preceding_median(x: np.ndarray, window: int) -> np.ndarray:
     n = x.size
     out = np.full(n, np.nan)
     if n < 2:
         return out
-    out[1:] = trailing_median(x[:-1], window)
+    out[1:] = _trailing_median(x[:-1], window)
     return out
 
 

@@ -8,6 +8,7 @@ point-to-point noise, so per-step noisy losses need a longer climb than window-a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from ._common import (
     robust_noise,
     to_scale,
     trailing_median,
+    true_runs,
 )
 from ._types import Finding, Severity
 
@@ -81,7 +83,9 @@ class DivergenceConfig:
         check_optional_int(owner, "after_step", self.after_step, 0)
 
 
-def smoothing_width(y: np.ndarray, rise: float, cfg: DivergenceConfig) -> int:
+def smoothing_width(
+    y: np.ndarray, rise: float, cfg: DivergenceConfig, *, sigma: float | None = None
+) -> int:
     """Trailing-median width so that a climb of ``rise`` stands clear of the noise.
 
     The median of ``w`` points has a standard deviation of about ``1.25 * sigma / sqrt(w)``.
@@ -89,8 +93,10 @@ def smoothing_width(y: np.ndarray, rise: float, cfg: DivergenceConfig) -> int:
     running minimum of ``m`` medians sits about ``sqrt(2 ln m)`` of them below the true level
     (the extreme of many noisy values), hence the second term. Short series are capped at a
     quarter of their length; the noise bands of :func:`detect_divergence` guard them.
+    ``sigma`` is ``robust_noise(y)`` when the caller already has it.
     """
-    sigma = robust_noise(y)
+    if sigma is None:
+        sigma = robust_noise(y)
     if not math.isfinite(sigma) or sigma <= 0 or rise <= 0:
         return cfg.smooth
     extreme = math.sqrt(2.0 * math.log(max(2.0, y.size / cfg.smooth)))
@@ -130,7 +136,8 @@ def detect_divergence(
         with np.errstate(over="ignore", invalid="ignore"):
             y = y / scale
         rise_needed = cfg.ratio - 1.0
-    width = smoothing_width(y, rise_needed, cfg)
+    sigma = robust_noise(y)
+    width = smoothing_width(y, rise_needed, cfg, sigma=sigma)
     ys = trailing_median(y, width)
     level0 = float(np.median(v[: min(3, v.size)]))
     out: list[Finding] = []
@@ -138,7 +145,6 @@ def detect_divergence(
     # Running minimum of the smoothed curve *before* each point. Early points are medians of
     # fewer values and noisier: a climb must also clear both medians' noise bands, so a lucky
     # low first point of a noisy per-step loss does not become the "best".
-    sigma = robust_noise(y)
     band = cfg.noise_sigmas * 1.25 * (sigma if math.isfinite(sigma) else 0.0) / math.sqrt(2.0)
     n_used = np.minimum(np.arange(n) + 1, width).astype(np.float64)
     upper = ys + band / np.sqrt(n_used)
@@ -152,31 +158,16 @@ def detect_divergence(
         above = (
             (ys - prev_min >= rise_needed) & (lower >= prev_upper) & (cur_lin - base_lin >= min_abs)
         )
-    i = 0
-    while i < n:
-        if not above[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < n and above[j + 1]:
-            j += 1
-        if j - i + 1 < cfg.patience and j < n - 1:
-            i = j + 1
-            continue
-        if j - i + 1 < cfg.patience:
-            break  # the climb is still too short to tell at the end of the series
+    # Index of the best smoothed point before each climb (the first minimum, as argmin).
+    best_before = _running_argmin(ys)
+    for i, _, k in _climbs(above, ys, prev_min, rise_needed / 2, cfg.patience):
         base = float(prev_min[i])
         # Onset: the first raw point of the smoothing window that is above the threshold and
         # after the best point so far.
-        best_i = int(np.argmin(ys[:i])) if i > 0 else 0
+        best_i = best_before(i)
         lo = max(best_i + 1, i - width + 1)
         raw_above = np.flatnonzero(y[lo : i + 1] - base >= rise_needed)
         onset = lo + int(raw_above[0]) if raw_above.size else i
-        # The climb ends once the smoothed loss falls back below half the threshold.
-        k = j
-        with np.errstate(invalid="ignore"):
-            while k + 1 < n and ys[k + 1] - base >= rise_needed / 2:
-                k += 1
         recovered = k < n - 1
         length = k - onset + 1
         peak_i = onset + int(np.argmax(y[onset : k + 1]))
@@ -218,11 +209,74 @@ def detect_divergence(
                 },
             )
         )
-        i = k + 1
     if cfg.after_step is not None:
         out.extend(_above_start(s, v, ys, logged, level0, width, cfg, metric, out))
     out.sort(key=lambda f: (f.step, f.kind))
     return out
+
+
+def _climbs(
+    above: np.ndarray, ys: np.ndarray, prev_min: np.ndarray, half: float, patience: int
+) -> list[tuple[int, int, int]]:
+    """``(first, last_above, end)`` indices of each climb, in order.
+
+    A climb is a stretch of at least ``patience`` consecutive ``above`` points (a shorter one at
+    the very end is too early to tell and ends the search); it lasts until the smoothed value
+    ``ys`` falls back below ``half`` the threshold above the best before the climb, and the
+    next climb is looked for after it. Found stretch by stretch, never point by point.
+    """
+    n = above.size
+    out: list[tuple[int, int, int]] = []
+    i = 0
+    for a, j in true_runs(above):
+        if j < i:
+            continue  # inside the previous climb
+        a = max(a, i)
+        if j - a + 1 < patience:
+            if j < n - 1:
+                continue
+            break
+        k = _last_of_stretch(ys, j, float(prev_min[a]), half)
+        out.append((a, j, k))
+        i = k + 1
+    return out
+
+
+def _running_argmin(ys: np.ndarray) -> Callable[[int], int]:
+    """``i -> np.argmin(ys[:i])`` (0 for ``i == 0``) without rescanning the prefix each time.
+
+    The first minimum is kept, as ``np.argmin`` does: an index counts when it is strictly below
+    everything before it. With NaN in ``ys`` (``np.argmin`` then picks the first NaN) each
+    prefix is scanned.
+    """
+    if ys.size == 0 or np.isnan(ys).any():
+        return lambda i: int(np.argmin(ys[:i])) if i > 0 else 0
+    before = np.minimum.accumulate(ys)[:-1]
+    records = np.flatnonzero(np.concatenate(([True], ys[1:] < before)))
+
+    def best(i: int) -> int:
+        return 0 if i <= 0 else int(records[np.searchsorted(records, i - 1, side="right") - 1])
+
+    return best
+
+
+def _last_of_stretch(ys: np.ndarray, j: int, base: float, half: float) -> int:
+    """The last index ``k >= j`` such that ``ys[j+1 : k+1] - base >= half`` holds throughout.
+
+    Looked at in growing chunks, so the cost follows the length of the stretch, not the series.
+    """
+    n = ys.size
+    k = j
+    chunk = 64
+    while k + 1 < n:
+        with np.errstate(invalid="ignore"):
+            ok = ys[k + 1 : k + 1 + chunk] - base >= half
+        if ok.all():
+            k += ok.size
+            chunk *= 2
+            continue
+        return k + int(np.argmin(ok))
+    return k
 
 
 def _above_start(
@@ -244,12 +298,17 @@ def _above_start(
     idx = np.flatnonzero(after & (ys > start))
     if idx.size < cfg.patience:
         return []
-    # First stretch of ``patience`` consecutive points.
-    for a in idx:
-        if a + cfg.patience - 1 < s.size and np.all(ys[a : a + cfg.patience] > start):
-            break
-    else:
+    # First stretch of ``patience`` consecutive points (the first one after ``after_step``).
+    p = cfg.patience
+    if s.size < p:
         return []
+    gt = ys > start
+    stretch = np.lib.stride_tricks.sliding_window_view(gt, p).all(axis=1)
+    firsts = idx[idx <= s.size - p]
+    firsts = firsts[stretch[firsts]]
+    if firsts.size == 0:
+        return []
+    a = int(firsts[0])
     step = int(s[a])
     if any(f.step <= step <= (f.end_step or f.step) for f in found):
         return []

@@ -53,6 +53,7 @@ from detectors import (
     infer_lr_schedule,
     median_spacing,
     schedule_findings,
+    shared_work,
 )
 
 from . import guide
@@ -325,6 +326,12 @@ def _is_problem(f: Finding) -> bool:
 # ------------------------------------------------------------------------------------ diagnose
 def diagnose(run: Run) -> Diagnosis:
     """Diagnose ``run``. Deterministic; works on a prefix of a run."""
+    # The detectors share the cleaned loss and its trailing medians instead of each redoing them.
+    with shared_work():
+        return _diagnose(run)
+
+
+def _diagnose(run: Run) -> Diagnosis:
     loss = _series(run, "loss")
     grad = _series(run, "grad_norm")
     evl = _series(run, "eval_loss")

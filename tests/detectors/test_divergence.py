@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from _synth import healthy, with_divergence
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors import DivergenceConfig, Severity, detect_divergence
+from detectors.divergence import _climbs, _running_argmin
 
 # A smooth fall to 1.0, then a step up to 1.3 (x1.3) from step 100.
 SMOOTH_BUMP = [3.0, 2.5, 2.0, 1.6, 1.3, 1.1, 1.0, 1.0, 1.0, 1.3, 1.3, 1.3, 1.3, 1.3]
@@ -96,3 +101,82 @@ def test_config_validation_messages(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError) as err:
         DivergenceConfig(**kwargs)
     assert str(err.value) == message
+
+
+def _climbs_reference(
+    above: np.ndarray, ys: np.ndarray, prev_min: np.ndarray, half: float, patience: int
+) -> list[tuple[int, int, int]]:
+    """The climbs walked point by point: the plain definition ``_climbs`` must match."""
+    n = above.size
+    out = []
+    i = 0
+    while i < n:
+        if not above[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and above[j + 1]:
+            j += 1
+        if j - i + 1 < patience and j < n - 1:
+            i = j + 1
+            continue
+        if j - i + 1 < patience:
+            break
+        base = float(prev_min[i])
+        k = j
+        while k + 1 < n and ys[k + 1] - base >= half:
+            k += 1
+        out.append((i, j, k))
+        i = k + 1
+    return out
+
+
+@st.composite
+def climb_inputs(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``above``, ``ys`` and ``prev_min`` made of stretches, some longer than a chunk."""
+    parts = draw(
+        st.lists(st.tuples(st.booleans(), st.integers(1, 200), st.integers(0, 4)), max_size=8)
+    )
+    levels = [math.nan, -1.0, 0.4, 1.0, 3.0]
+    above = np.concatenate([np.full(k, b) for b, k, _ in parts] or [np.zeros(0, bool)])
+    ys = np.concatenate([np.full(k, levels[lv]) for _, k, lv in parts] or [np.zeros(0)])
+    n = above.size
+    flips = draw(st.lists(st.integers(0, max(0, n - 1)), max_size=5)) if n else []
+    ys[flips] = 0.0
+    prev_min = np.full(n, draw(st.sampled_from([0.0, -math.inf, math.inf, 0.5])))
+    return above, ys, prev_min
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=climb_inputs(), half=st.floats(0.0, 3.0), patience=st.integers(1, 5))
+def test_climbs_match_the_point_by_point_walk(
+    data: tuple[np.ndarray, np.ndarray, np.ndarray], half: float, patience: int
+) -> None:
+    """Stretch-wise climbs equal the point-by-point walk on any input, NaN included."""
+    a, y, p = data
+    assert _climbs(a, y, p, half, patience) == _climbs_reference(a, y, p, half, patience)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, math.inf, -math.inf]), max_size=60))
+def test_running_argmin_is_the_argmin_of_each_prefix(values: list[float]) -> None:
+    """The first minimum before each index, as ``np.argmin`` picks it."""
+    ys = np.asarray(values, dtype=np.float64)
+    best = _running_argmin(ys)
+    assert best(0) == 0
+    for i in range(1, ys.size + 1):
+        assert best(i) == int(np.argmin(ys[:i]))
+    with_nan = np.array([1.0, math.nan, 0.0])
+    assert [_running_argmin(with_nan)(i) for i in range(4)] == [0, 0, 1, 1]
+
+
+def test_a_long_run_with_many_climbs() -> None:
+    """Many climbs in a long series are all found (the walk is stretch-wise, not quadratic)."""
+    rng = np.random.default_rng(3)
+    n = 200_000
+    y = np.full(n, 1.0) * np.exp(rng.normal(0.0, 0.001, n))
+    for a in range(1000, n, 10_000):
+        y[a : a + 30] = 3.0
+    got = detect_divergence(np.arange(n), y)
+    assert len(got) == 20
+    assert [f.severity for f in got] == [Severity.WARNING] * 20

@@ -145,3 +145,35 @@ def test_evidence_is_json_serialisable() -> None:
             ClipRateConfig(max_grad_norm=1.0) if det.kind == "clip_rate" else None,
         ):
             json.dumps(dict(f.evidence), allow_nan=True)
+
+
+@st.composite
+def loss_like(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    """A falling noisy loss with an optional climb, NaN and rewritten steps."""
+    n = draw(st.integers(0, 300))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = np.arange(n, dtype=np.float64)
+    noise = draw(st.sampled_from([0.0, 0.01, 0.1, 0.5]))
+    values = (2.0 * np.exp(-x / max(1.0, n / 4)) + 0.5) * np.exp(rng.normal(0.0, noise, n))
+    if n and draw(st.booleans()):
+        a = draw(st.integers(0, n - 1))
+        values[a : a + draw(st.integers(1, 60))] *= draw(st.floats(1.0, 6.0))
+    if n and draw(st.booleans()):
+        values[rng.integers(0, n, 2)] = draw(st.sampled_from([math.nan, math.inf, 0.0]))
+    steps = np.arange(n, dtype=np.int64) * draw(st.integers(1, 10))
+    if n > 2 and draw(st.booleans()):
+        steps[n // 2 :] -= 2 * (steps[1] - steps[0])  # a resume re-writes a few steps
+    return steps, values
+
+
+@SETTINGS
+@given(data=st.one_of(series(), loss_like()))
+def test_shared_work_changes_no_finding(data: tuple[np.ndarray, np.ndarray]) -> None:
+    """Detectors sharing their cleaned series and medians find exactly what each finds alone."""
+    steps, values = data
+    alone = [repr(det(steps, values)) for det in all_detectors()]
+    with detectors.shared_work():
+        shared = [repr(det(steps, values)) for det in all_detectors()]
+        again = [repr(det(steps, values)) for det in all_detectors()]
+    assert shared == alone
+    assert again == alone
