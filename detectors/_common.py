@@ -12,7 +12,6 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 # 1.4826 * MAD estimates the standard deviation of normally distributed data.
 MAD_TO_SIGMA = 1.4826
@@ -237,6 +236,9 @@ def _trailing_median(x: np.ndarray, window: int) -> np.ndarray:
         return x.copy()
     if w >= n:
         return _prefix_medians(x, n)
+    # Imported here: scipy takes longer to import than most diagnoses take to run.
+    from scipy.ndimage import median_filter
+
     # A trailing window is a centred one shifted by half its width (C speed, O(n * w)).
     out = median_filter(x, size=w, origin=(w - 1) // 2, mode="nearest")
     out[: w - 1] = _prefix_medians(x, w - 1)

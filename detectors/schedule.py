@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from ._common import as_series, check_float, check_int, median_spacing
 from ._types import Finding, ScheduleFit, Severity
@@ -280,6 +279,8 @@ def _decay_fits(
     # Cosine (half period D): a bounded 1-D search.
     def cos_err(d: float) -> float:
         return _rms(y - 0.5 * (1.0 + np.cos(np.pi * np.minimum(x / d, 1.0))))
+
+    from scipy.optimize import minimize_scalar  # slow to import: only when fitting
 
     res = minimize_scalar(
         cos_err,

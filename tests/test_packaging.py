@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -45,6 +46,40 @@ def test_detectors_import_alone() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "[]"
+
+
+HEAVY = ("numpy", "pandas", "scipy", "matplotlib", "yaml", "detectors")
+
+
+def _loaded_after(args: list[str], tmp_path: Path) -> set[str]:
+    """Top-level packages of :data:`HEAVY` loaded by running the CLI with ``args``."""
+    code = (
+        "import json, sys\n"
+        "from warmup_monitor.cli import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_help_loads_no_heavy_library(tmp_path: Path) -> None:
+    """``--help`` starts without numpy, pandas, scipy, matplotlib or the detectors."""
+    assert _loaded_after(["--help"], tmp_path) == set()
+    assert _loaded_after(["plan", "--help"], tmp_path) <= {"numpy", "yaml"}
+
+
+def test_a_json_report_does_not_load_matplotlib(tmp_path: Path) -> None:
+    """Only the HTML page draws plots: a JSON report never imports matplotlib."""
+    run = ROOT / "sample_logs" / "healthy"
+    loaded = _loaded_after(["report", str(run), "--format", "json"], tmp_path)
+    assert "matplotlib" not in loaded
+    assert "pandas" in loaded  # the report did read the run
 
 
 def test_version_and_help() -> None:

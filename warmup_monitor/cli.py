@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
 import click
 
 from . import __version__
-from .commands import plan, report, watch
 from .errors import WarmupMonitorError, one_line
 
 __all__ = ["main"]
@@ -17,8 +17,29 @@ __all__ = ["main"]
 EXIT_USAGE = 2
 
 
+# Each command lives in its own module under ``warmup_monitor.commands``, imported only when
+# that command runs: ``--help`` and ``plan`` then start without loading numpy, pandas or scipy.
+_COMMANDS = ("report", "watch", "plan")
+
+
 class _Group(click.Group):
-    """Turns library errors into one ``Error: …`` line and exit code 2, never a traceback."""
+    """Turns library errors into one ``Error: …`` line and exit code 2, never a traceback.
+
+    Commands are loaded on first use; the group's own help lists them from its docstring.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*_COMMANDS, *(c for c in super().list_commands(ctx) if c not in _COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module = importlib.import_module(f".commands.{cmd_name}", __package__)
+        command: click.Command = module.command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        pass  # listed in the docstring, so that --help imports no command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -42,12 +63,6 @@ def main() -> None:
     watch   follow a live run and alert on NaN, divergence or a wasteful warmup
     plan    check a training config's warmup before the run starts
     """
-
-
-# Each command lives in its own module under ``warmup_monitor.commands``.
-main.add_command(report.command, "report")
-main.add_command(watch.command, "watch")
-main.add_command(plan.command, "plan")
 
 
 if __name__ == "__main__":  # pragma: no cover

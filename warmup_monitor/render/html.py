@@ -28,7 +28,6 @@ from ._common import (
     verdict_of,
     warmup_end,
 )
-from ._plots import comparison_figure, run_figure
 
 __all__ = ["render_html"]
 
@@ -225,6 +224,8 @@ def _run_section(rr: RunReport, index: int) -> str:
     if d.summary:
         parts.append(f"<p>{_e(d.summary)}</p>")
     parts.append(_advice_block(rr))
+    from ._plots import run_figure  # matplotlib: only for the HTML page
+
     svg = run_figure(rr, prefix=f"r{index}-")
     if svg is not None:
         parts.append(f'<figure aria-label="curves of {_e(rr.name)}">{svg}</figure>')
@@ -249,6 +250,8 @@ def render_html(report: Report, *, title: str = "Warmup report") -> str:
     body = [f"<h1>{_e(title)}</h1><p class='sub'>{sub} · warmup-monitor {_e(__version__)}</p>"]
     if n > 1:
         body.append(f"<section><h2>Summary</h2>{_summary_table(report)}")
+        from ._plots import comparison_figure
+
         drawn = comparison_figure(report.worst_first())
         if drawn is not None:
             svg, caption = drawn
