@@ -163,3 +163,21 @@ def test_commands_reject_a_missing_path_in_one_line(tmp_path: Path, command: str
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and "does not exist" in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_every_subpackage_goes_into_the_wheel() -> None:
+    """The packages setuptools is told to build are every folder of the source tree (an
+    explicit list of the two top-level packages left readers/, render/ … out of the wheel)."""
+    tomllib = pytest.importorskip("tomllib")
+    from setuptools import find_packages
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    find = config.get("packages", {})
+    assert isinstance(find, dict), "packages must be found, not listed"
+    built = set(find_packages(str(ROOT), **find["find"]))
+    present = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("warmup_monitor", "detectors")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert present <= built
