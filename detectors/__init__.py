@@ -33,12 +33,25 @@ from .progress import (
     tail_mean,
     value_at,
 )
-from .schedule import ScheduleConfig, detect_schedule, infer_lr_schedule, schedule_findings
+from .schedules import (
+    SCHEDULE_KINDS,
+    ScheduleComparison,
+    ScheduleConfig,
+    ScheduleKwargsError,
+    compare_schedule,
+    detect_schedule,
+    infer_lr_schedule,
+    lr_at,
+    lr_phase,
+    lr_schedule,
+    schedule_findings,
+)
 from .slow_decline import FlatStart, SlowDeclineConfig, detect_slow_decline, flat_start
 from .spikes import SpikeConfig, detect_spikes
 
 __all__ = [
     "REGISTRY",
+    "SCHEDULE_KINDS",
     "ClipRateConfig",
     "CollapseConfig",
     "Detector",
@@ -47,14 +60,17 @@ __all__ = [
     "FlatStart",
     "NonFiniteConfig",
     "ProgressConfig",
+    "ScheduleComparison",
     "ScheduleConfig",
     "ScheduleFit",
+    "ScheduleKwargsError",
     "Severity",
     "SlowDeclineConfig",
     "SpikeConfig",
     "ZeroedLossConfig",
     "all_detectors",
     "area_under",
+    "compare_schedule",
     "detect_clip_rate",
     "detect_divergence",
     "detect_hidden_nan",
@@ -66,6 +82,9 @@ __all__ = [
     "detect_zeroed_loss",
     "flat_start",
     "infer_lr_schedule",
+    "lr_at",
+    "lr_phase",
+    "lr_schedule",
     "median_spacing",
     "schedule_findings",
     "shared_work",

@@ -407,3 +407,17 @@ def test_hidden_nan_without_grad_norm_is_not_called_healthy() -> None:
     assert d.verdict is not Verdict.HEALTHY, d.summary
     (zeroed,) = [f for f in d.findings if f.evidence.get("rule") == "zeroed"]
     assert zeroed.severity is Severity.WARNING and zeroed.step == 20
+
+
+def test_logged_lr_against_the_configured_schedule() -> None:
+    """The config asks for a 10% warmup through warmup_ratio, the log shows none (transformers
+    5 dropped warmup_ratio): a warning naming both; a log that follows the config says nothing."""
+    cfg = {"learning_rate": 1e-4, "lr_scheduler_type": "linear", "warmup_ratio": 0.1}
+    ignored = diagnose(make_run(falling(100), warmup=0, config=cfg))
+    (found,) = [f for f in ignored.findings if f.evidence.get("problem") == "config_schedule"]
+    assert found.severity == Severity.WARNING and found.metric == "learning_rate"
+    assert "asks for 100 warmup steps (warmup_ratio), the log shows none" in found.message
+    assert "warmup_ratio ignored" in found.message
+    assert found.evidence["configured_warmup"] == 100 and found.evidence["logged_warmup"] == 0
+    follows = diagnose(make_run(falling(100), warmup=100, config=cfg))
+    assert not [f for f in follows.findings if f.evidence.get("problem") == "config_schedule"]

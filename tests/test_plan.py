@@ -5,24 +5,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from warmup_monitor.errors import ConfigError
-from warmup_monitor.plan import (
-    SCHEDULE_KINDS,
-    PlanResult,
-    load_config,
-    lr_schedule,
-    parse_model_size,
-    plan,
-    render_text,
-)
+from warmup_monitor.plan import PlanResult, load_config, parse_model_size, plan
+from warmup_monitor.render.plan import render_text
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch = pytest.importorskip("torch")
@@ -521,130 +512,6 @@ def test_text_report_names_rules_and_numbers() -> None:
     assert "157 = ceil(625 / 4 accumulation) (transformers >= 4.52)" in text
     assert "471 = ceil(3 epochs x 157 steps per epoch)" in text
     assert "warmup_ratio 0.1: ceil(0.1 x 471) = 48" in text
-
-
-# --- LR schedules ---------------------------------------------------------------------------------
-_KIND_KWARGS: list[tuple[str, dict]] = [
-    ("linear", {}),
-    ("cosine", {}),
-    ("cosine", {"num_cycles": 1.5}),
-    ("cosine_with_restarts", {"num_cycles": 3}),
-    ("polynomial", {"lr_end": 1e-6, "power": 2.0}),
-    ("constant", {}),
-    ("constant_with_warmup", {}),
-    ("inverse_sqrt", {}),
-    ("inverse_sqrt", {"timescale": 40}),
-    ("cosine_with_min_lr", {"min_lr_rate": 0.1}),
-    ("cosine_with_min_lr", {"min_lr": 2e-5}),
-    ("cosine_warmup_with_min_lr", {"min_lr_rate": 0.05}),
-    ("warmup_stable_decay", {"num_decay_steps": 80}),
-    (
-        "warmup_stable_decay",
-        {
-            "num_decay_steps": 50,
-            "warmup_type": "cosine",
-            "decay_type": "1-sqrt",
-            "min_lr_ratio": 0.1,
-        },
-    ),
-    (
-        "warmup_stable_decay",
-        {
-            "num_decay_steps": 120,
-            "num_stable_steps": 100,
-            "warmup_type": "1-sqrt",
-            "decay_type": "linear",
-        },
-    ),
-]
-
-
-def _reference(kind: str, peak: float, warmup: int, total: int, kwargs: dict) -> np.ndarray:
-    """LR after each scheduler step from transformers' own scheduler on a dummy optimizer."""
-    from transformers import get_scheduler
-
-    param = torch.nn.Parameter(torch.zeros(1))
-    optimizer = torch.optim.SGD([param], lr=peak)
-    values = []
-    with warnings.catch_warnings():
-        # wsd warns when given both num_training_steps and num_stable_steps, as the Trainer does.
-        warnings.simplefilter("ignore")
-        scheduler = get_scheduler(
-            kind,
-            optimizer=optimizer,
-            num_warmup_steps=warmup,
-            num_training_steps=total,
-            scheduler_specific_kwargs=dict(kwargs),
-        )
-        values.append(optimizer.param_groups[0]["lr"])
-        for _ in range(total + 5):
-            optimizer.step()
-            scheduler.step()
-            values.append(optimizer.param_groups[0]["lr"])
-    return np.asarray(values)
-
-
-@pytest.mark.parametrize(("kind", "kwargs"), _KIND_KWARGS)
-@pytest.mark.parametrize(("warmup", "total"), [(30, 300), (0, 120), (47, 471)])
-def test_schedule_matches_transformers(kind: str, kwargs: dict, warmup: int, total: int) -> None:
-    """lr_schedule equals transformers.get_scheduler's LR at every step, past the end too."""
-    peak = 2e-4
-    reference = _reference(kind, peak, warmup, total, kwargs)
-    ours = lr_schedule(kind, np.arange(len(reference)), peak, warmup, total, **kwargs)
-    np.testing.assert_allclose(ours, reference, rtol=1e-9, atol=1e-15)
-
-
-def test_every_schedule_kind_is_covered() -> None:
-    """Each kind the plan can draw is compared with transformers above."""
-    assert {kind for kind, _ in _KIND_KWARGS} == set(SCHEDULE_KINDS)
-
-
-def test_schedule_rejects_unknown_kind_and_kwargs() -> None:
-    """Unknown kinds and kwargs the Trainer would refuse are ConfigErrors."""
-    with pytest.raises(ConfigError):
-        lr_schedule("triangular", [0, 1], 1e-4, 1, 10)
-    with pytest.raises(ConfigError):
-        lr_schedule("linear", [0, 1], 1e-4, 1, 10, num_cycles=2)
-    with pytest.raises(ConfigError):
-        lr_schedule("cosine_with_min_lr", [0, 1], 1e-4, 1, 10)
-
-
-@st.composite
-def _schedules(draw: st.DrawFn) -> tuple[str, dict, float, int, int]:
-    kind = draw(st.sampled_from(SCHEDULE_KINDS))
-    total = draw(st.integers(1, 3000))
-    warmup = draw(st.integers(0, total))
-    peak = draw(st.floats(1e-7, 1e-2))
-    kwargs: dict = {}
-    if kind in ("cosine", "cosine_with_min_lr", "cosine_warmup_with_min_lr"):
-        kwargs["num_cycles"] = draw(st.sampled_from([0.5, 0.25, 1.0]))
-    if kind == "cosine_with_restarts":
-        kwargs["num_cycles"] = draw(st.integers(1, 5))
-    if kind in ("cosine_with_min_lr", "cosine_warmup_with_min_lr"):
-        kwargs["min_lr_rate"] = draw(st.floats(0.0, 0.9))
-    if kind == "polynomial":
-        kwargs["lr_end"] = peak * draw(st.floats(0.0, 0.9))
-        kwargs["power"] = draw(st.floats(0.5, 3.0))
-    if kind == "warmup_stable_decay":
-        kwargs["num_decay_steps"] = draw(st.integers(0, total))
-        kwargs["warmup_type"] = draw(st.sampled_from(["linear", "cosine", "1-sqrt"]))
-        kwargs["decay_type"] = draw(st.sampled_from(["linear", "cosine", "1-sqrt"]))
-        kwargs["min_lr_ratio"] = draw(st.floats(0.0, 0.5))
-    return kind, kwargs, peak, warmup, total
-
-
-@settings(max_examples=200, deadline=None)
-@given(_schedules())
-def test_schedule_bounded_and_warmup_monotone(case: tuple[str, dict, float, int, int]) -> None:
-    """Every schedule stays within [0, peak] and never falls during the warmup."""
-    kind, kwargs, peak, warmup, total = case
-    steps = np.arange(0, total + 3)
-    values = lr_schedule(kind, steps, peak, warmup, total, **kwargs)
-    assert np.all(np.isfinite(values))
-    assert values.min() >= 0.0
-    assert values.max() <= peak * (1 + 1e-12)
-    rising = values[:warmup]
-    assert np.all(np.diff(rising) >= -peak * 1e-12)
 
 
 def test_recommendation_rounds_like_the_trainer() -> None:

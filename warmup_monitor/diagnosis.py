@@ -41,6 +41,7 @@ from detectors import (
     Severity,
     SlowDeclineConfig,
     SpikeConfig,
+    compare_schedule,
     detect_clip_rate,
     detect_divergence,
     detect_hidden_nan,
@@ -51,6 +52,8 @@ from detectors import (
     detect_zeroed_loss,
     flat_start,
     infer_lr_schedule,
+    lr_at,
+    lr_phase,
     median_spacing,
     schedule_findings,
     shared_work,
@@ -196,15 +199,7 @@ class _Schedule:
     def lr_at(self, step: int) -> float | None:
         if self.lr_steps is None or self.lr_values is None or self.lr_steps.size == 0:
             return None
-        ok = np.isfinite(self.lr_values)
-        if not ok.any():
-            return None
-        xs, ys = self.lr_steps[ok], self.lr_values[ok]
-        if step < xs[0] and xs.size >= 2 and ys[1] > ys[0] and xs[1] > xs[0]:
-            # Before the first log of a rising LR: follow the warmup ramp back (towards 0).
-            slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
-            return float(max(0.0, ys[0] - slope * (xs[0] - step)))
-        return float(np.interp(step, xs, ys))
+        return lr_at(self.lr_steps, self.lr_values, step)
 
     def lowest_lr_between(self, after: int, upto: int) -> float | None:
         """The lowest LR over training steps ``after + 1 .. upto`` (a logging window)."""
@@ -216,20 +211,7 @@ class _Schedule:
         return float(min(values))
 
     def phase_at(self, step: int) -> str | None:
-        fit = self.fit
-        if fit is not None:
-            if fit.lr_never_moves:
-                return "constant"
-            lr = self.lr_at(step)
-            if lr is not None and fit.peak_lr > 0:
-                if lr >= 0.95 * fit.peak_lr:
-                    return (
-                        "constant" if fit.decay == "constant" and step > fit.peak_step else "peak"
-                    )
-                return "warmup" if step < fit.peak_step else "decay"
-        if self.warmup_end is not None:
-            return "warmup" if step < self.warmup_end else "peak"
-        return None
+        return lr_phase(self.fit, step, self.lr_at(step), warmup_end=self.warmup_end)
 
     @property
     def share(self) -> float | None:
@@ -270,6 +252,38 @@ def _schedule(run: Run, last_step: int) -> _Schedule:
     if cfg_warmup is not None:
         return replace(known, source="config", warmup_end=cfg_warmup, warmup_steps=cfg_warmup)
     return known
+
+
+def _against_config(run: Run, sched: _Schedule) -> list[Finding]:
+    """The logged LR against the schedule the config asks for, when the config says enough:
+    nothing when it follows, a warning when the configured warmup is missing or differs, a
+    note when the peak or the shape differs."""
+    cfg = run.config
+    total, peak = guide.planned_total_steps(cfg), _num(cfg.get("learning_rate"))
+    warmup = guide.configured_warmup(cfg, total)
+    kwargs = cfg.get("lr_scheduler_kwargs")
+    if sched.lr_steps is None or not total or peak is None or warmup is None:
+        return []
+    by_ratio = not _num(cfg.get("warmup_steps")) and bool(_num(cfg.get("warmup_ratio")))
+    got = compare_schedule(
+        sched.lr_steps,
+        sched.lr_values,
+        kind=str(cfg.get("lr_scheduler_type") or "linear"),
+        peak_lr=peak,
+        warmup_steps=warmup,
+        total_steps=total,
+        kwargs=kwargs if isinstance(kwargs, dict) else None,
+        warmup_setting="warmup_ratio" if by_ratio else "warmup_steps",
+        fit=sched.fit,
+    )
+    if got is None or got.follows:
+        return []
+    bad = got.agreement in ("warmup_missing", "warmup_differs")
+    evidence = {k: v for k, v in got.to_dict().items() if k not in ("message", "tolerance")}
+    evidence.update(value=got.max_error, threshold=got.tolerance, problem="config_schedule")
+    first, last = int(sched.lr_steps[0]), int(sched.lr_steps[-1])
+    severity = Severity.WARNING if bad else Severity.INFO
+    return [Finding("schedule", severity, "learning_rate", first, last, got.message, evidence)]
 
 
 def _rising_warmup(
@@ -383,6 +397,7 @@ def _diagnose(run: Run) -> Diagnosis:
             findings += detect_clip_rate(*grad, ClipRateConfig(max_grad_norm=mgn))
     if fit is not None:
         findings += _while_running(schedule_findings(fit), run, sched, last_step)
+        findings += _against_config(run, sched)
     findings.sort(key=lambda f: (f.step, -f.severity.rank, f.kind, f.metric))
 
     problems = [f for f in findings if _is_problem(f)]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..plan import load_config, parse_model_size, plan, plot_schedule, render_json, render_text
+from ..plan import load_config, parse_model_size, plan
+from ..render.plan import plot_schedule, render_json, render_text
 from ._options import format_option
 
 __all__ = ["command"]

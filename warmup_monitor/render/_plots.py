@@ -11,6 +11,7 @@ import io
 import itertools
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -25,6 +26,8 @@ from detectors._types import Finding, Severity
 from ..report import RunReport, displayed_loss
 from ._common import warmup_end
 
+# Dates make two renders of the same data differ.
+_NO_DATE = {".svg": {"Date": None}, ".png": {}}
 # Points drawn per series; beyond this a series is thinned (min/max per bucket).
 MAX_DRAWN = 1500
 
@@ -262,6 +265,41 @@ def run_figure(rr: RunReport, prefix: str = "run-") -> str | None:
             _mark_findings(axes, d.findings)
         axs[-1].set_xlabel("step")
         return _to_svg(fig, prefix)
+
+
+def schedule_figure(
+    steps: np.ndarray,
+    lrs: np.ndarray,
+    *,
+    warmup: int,
+    label: str,
+    warmup_label: str,
+    title: str,
+) -> Figure:
+    """A planned LR schedule over the run, in the report's style, the warmup shaded."""
+    with matplotlib.rc_context(_RC):
+        fig = _figure(1, panel=3.2, extra_bottom=0.1)
+        ax = fig.subplots()
+        ax.plot(steps, lrs, color="#00695c", lw=1.6, label=label)
+        if warmup > 0:
+            ax.axvline(warmup, color="#00695c", ls="--", lw=1.0, alpha=0.8, label=warmup_label)
+            ax.axvspan(0, warmup, color="#00695c", alpha=0.08, lw=0)
+        ax.set_xlim(0, max(int(steps[-1]), 1))
+        ax.set_ylim(bottom=0)
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("learning rate")
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.legend(loc="best", fontsize=8, frameon=False)
+    return fig
+
+
+def save_figure(fig: Figure, path: Path) -> None:
+    """Write ``fig`` as PNG or SVG (by the extension), with the report's style settings."""
+    with matplotlib.rc_context(_RC):
+        fig.savefig(
+            path, format=path.suffix.lower().lstrip("."), metadata=_NO_DATE[path.suffix.lower()]
+        )
 
 
 def _short(name: str) -> str:

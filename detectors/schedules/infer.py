@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ._common import as_series, check_float, check_int, median_spacing
-from ._types import Finding, ScheduleFit, Severity
+from .._common import as_series, check_float, check_int, median_spacing
+from .._types import Finding, ScheduleFit, Severity
 
 __all__ = ["ScheduleConfig", "detect_schedule", "infer_lr_schedule", "schedule_findings"]
 
