@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 
 from detectors._types import Finding, ScheduleFit, Severity
+from detectors.schedules import lr_schedule
 from warmup_monitor.diagnosis import Diagnosis, Verdict
 from warmup_monitor.discover import RunRef
 from warmup_monitor.points import Points
 from warmup_monitor.run import Run
 from warmup_monitor.sources import Source
-from warmup_monitor.watch import NON_FINITE_KIND, PointBuffer, Watcher, lr_phase
+from warmup_monitor.watch import NON_FINITE_KIND, AlertEngine, PointBuffer, Watcher
 
 
 # ---------------------------------------------------------------------------------- fixtures
@@ -180,36 +181,20 @@ def test_buffer_rejects_a_tiny_cap() -> None:
 
 
 # ---------------------------------------------------------------------------------- LR phase
-_LR_STEPS = np.arange(0, 300)
-_LR_WARMUP_THEN_DECAY = np.where(
-    _LR_STEPS < 100, (_LR_STEPS + 1) / 100 * 1e-3, 1e-3 * (1 - (_LR_STEPS - 100) / 200)
-)
+@pytest.mark.parametrize("step", [60, 96, 99, 100, 101, 150, 250])
+def test_watch_and_diagnosis_share_the_lr_phase(tmp_path: Path, step: int) -> None:
+    """A NaN alerted straight from the batch gets the phase the diagnosis gives that step,
+    near the peak too (one rule: detectors.schedules.lr_phase)."""
+    from warmup_monitor.diagnosis import _schedule
 
-
-@pytest.mark.parametrize(
-    ("lr_steps", "lrs", "step", "phase"),
-    [
-        (_LR_STEPS[:50], _LR_WARMUP_THEN_DECAY[:50], 49, "warmup"),  # still climbing
-        (_LR_STEPS, _LR_WARMUP_THEN_DECAY, 30, "warmup"),
-        (_LR_STEPS, _LR_WARMUP_THEN_DECAY, 100, "peak"),
-        (_LR_STEPS, _LR_WARMUP_THEN_DECAY, 250, "decay"),
-        (_LR_STEPS, np.zeros(300), 10, "zero"),
-        (np.array([], dtype=np.int64), np.array([]), 10, "unknown"),
-    ],
-)
-def test_lr_phase_from_the_logged_lr(
-    lr_steps: np.ndarray, lrs: np.ndarray, step: int, phase: str
-) -> None:
-    """The phase follows the LR logged so far when no schedule has been fitted."""
-    assert lr_phase(lr_steps, lrs, step)[1] == phase
-
-
-def test_lr_phase_prefers_the_fitted_schedule() -> None:
-    """A fitted schedule decides the phase (its warmup end, its peak)."""
-    fit = ScheduleFit(0, 299, 100, "linear", 1e-3, 100, "linear", 300, True, False, False)
-    lr, phase = lr_phase(_LR_STEPS, _LR_WARMUP_THEN_DECAY, 99, fit)
-    assert phase == "warmup" and lr == pytest.approx(1e-3)
-    assert lr_phase(_LR_STEPS, _LR_WARMUP_THEN_DECAY, 200, fit)[1] == "decay"
+    lrs = lr_schedule("linear", np.arange(0, 300), 1e-3, 100, 300)
+    rows = [("train/learning_rate", s, float(lrs[s]), 1000.0 + s) for s in range(step + 1)]
+    rows += [("train/loss", s, 3.0 - 0.001 * s, 1000.0 + s) for s in range(step)]
+    rows.append(("train/loss", step, math.nan, 1000.0 + step))
+    engine = AlertEngine("a", diagnose=lambda run: _Diag())
+    (event,) = engine.add(Points.from_rows(rows))
+    expected = _schedule(engine.run(), step).phase_at(step)
+    assert event.lr_phase == expected
 
 
 # ---------------------------------------------------------------------------------- watcher
@@ -485,3 +470,25 @@ def test_streaming_a_real_log_ends_with_the_whole_file_verdict(tmp_path: Path) -
         assert watcher.stats.points_read == len(whole_source.poll())
     keys = [(e.detector, e.metric, e.step) for e in events if e.event == "finding"]
     assert len(keys) == len(set(keys))  # nothing reported twice
+
+
+# ---------------------------------------------------------------------------------- engine
+def test_engine_fed_point_by_point_alerts_once_without_files() -> None:
+    """An in-process feed (one logging step at a time, no files): the NaN is alerted at once
+    and once, the real diagnosis then turns it into a verdict, said once."""
+    engine = AlertEngine("live", config={"max_steps": 300}, diagnose_every=0.0)
+    events = []
+    for step in range(1, 60):
+        lr = min(1.0, step / 30) * 1e-3
+        loss = 3.0 - 0.01 * step if step < 50 else math.nan
+        events += engine.log(step, {"loss": loss, "learning_rate": lr, "epoch": "n/a"})
+    events += engine.diagnose()  # the throttle may have skipped the last points on a busy machine
+    nan = [e for e in events if e.event == "finding" and e.detector == NON_FINITE_KIND]
+    assert [(e.metric, e.step, e.severity) for e in nan] == [("loss", 50, Severity.CRITICAL)]
+    assert nan[0].lr_phase == "constant" and nan[0].is_alert  # flat after the warmup
+    verdicts = [e.verdict for e in events if e.event == "verdict"]
+    assert verdicts and verdicts[-1] not in ("healthy", "insufficient_data")
+    assert len(verdicts) == len(set(verdicts))
+    assert engine.stats.points_read == 2 * 59
+    engine.log(60, {"loss": math.nan, "learning_rate": 1e-3})
+    assert engine.diagnose() == []  # the same NaN stretch, the same verdict: nothing new

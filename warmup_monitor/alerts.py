@@ -25,7 +25,7 @@ from typing import IO, Any
 from detectors._types import Severity
 
 from .errors import ConfigError
-from .watch import WatchEvent, _fmt_value
+from .watch.events import WatchEvent, fmt_value
 
 __all__ = [
     "ENV_PREFIX",
@@ -69,9 +69,9 @@ def _where(event: WatchEvent) -> str:
     if event.metric == "learning_rate":
         pass  # the LR part below says it
     elif event.metric:
-        parts.append(f"{event.metric} {_fmt_value(event.value)}")
+        parts.append(f"{event.metric} {fmt_value(event.value)}")
     elif event.value is not None:
-        parts.append(f"value {_fmt_value(event.value)}")
+        parts.append(f"value {fmt_value(event.value)}")
     if event.lr is not None:
         parts.append(f"LR {event.lr:.3g} in {event.lr_phase or 'unknown'} phase")
     elif event.lr_phase and event.lr_phase != "unknown":

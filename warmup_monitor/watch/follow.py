@@ -1,0 +1,535 @@
+"""Following live runs on disk: find runs as they appear, read what was appended.
+
+The :class:`Watcher` keeps one :class:`~warmup_monitor.sources.Source` per run, polls the ones
+that changed (woken by file-system notifications where available, by a timer otherwise) and
+hands what is new to the run's :class:`~warmup_monitor.watch.engine.AlertEngine`, which decides
+what to say. It adds the events of following itself: runs appearing and disappearing, reader
+warnings, a run that finished or crashed. It only ever reads the watched folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from detectors._types import Severity
+
+from ..discover import RunRef, find_runs, open_source
+from ..errors import InputError, WarmupMonitorError
+from ..sources import Source
+from .engine import AlertEngine, DiagnoseFn, default_diagnose
+from .events import WatchEvent, WatchStats
+from .memory import AlertMemory
+
+__all__ = ["Watcher"]
+
+
+# ---------------------------------------------------------------------------------- watcher
+@dataclass
+class _RunState:
+    ref: RunRef
+    source: Source
+    engine: AlertEngine
+    warnings_seen: int = 0
+    status: str = "unknown"
+    poll_failed: str | None = None
+
+    @property
+    def dirty(self) -> bool:
+        return self.engine.dirty
+
+
+class _Notifier:
+    """Wakes the watch loop on file-system changes (inotify via watchdog) and remembers which
+    paths changed. Only writes, creations, deletions and moves are listened to: our own reads
+    must not wake us."""
+
+    def __init__(self, root: Path) -> None:
+        from watchdog.events import (
+            DirCreatedEvent,
+            DirDeletedEvent,
+            DirMovedEvent,
+            FileClosedEvent,
+            FileCreatedEvent,
+            FileDeletedEvent,
+            FileModifiedEvent,
+            FileMovedEvent,
+            FileSystemEventHandler,
+        )
+        from watchdog.observers import Observer
+
+        self.wake = threading.Event()
+        self._lock = threading.Lock()
+        self._changed: set[str] = set()
+        self._structural = False
+        notifier = self
+        structural_types = (
+            DirCreatedEvent,
+            DirDeletedEvent,
+            DirMovedEvent,
+            FileCreatedEvent,
+            FileDeletedEvent,
+            FileMovedEvent,
+        )
+
+        class _Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                with notifier._lock:
+                    notifier._changed.add(os.fsdecode(event.src_path))
+                    if isinstance(event, structural_types):
+                        notifier._structural = True
+                        dest = getattr(event, "dest_path", "")
+                        if dest:
+                            notifier._changed.add(os.fsdecode(dest))
+                notifier.wake.set()
+
+        # watchdog logs a warning when stopped while events are queued; a shutdown is not news.
+        logging.getLogger("watchdog").setLevel(logging.ERROR)
+        self._observer = Observer()
+        target = root if root.is_dir() else root.parent
+        self._observer.schedule(
+            _Handler(),
+            os.path.abspath(target),
+            recursive=root.is_dir(),
+            event_filter=[
+                FileCreatedEvent,
+                FileModifiedEvent,
+                FileDeletedEvent,
+                FileMovedEvent,
+                FileClosedEvent,
+                DirCreatedEvent,
+                DirDeletedEvent,
+                DirMovedEvent,
+            ],
+        )
+        self._observer.daemon = True
+        self._observer.start()
+
+    def take(self) -> tuple[set[str], bool]:
+        """The paths changed since the last call and whether folders/files came or went."""
+        with self._lock:
+            changed, structural = self._changed, self._structural
+            self._changed, self._structural = set(), False
+        return changed, structural
+
+    @property
+    def alive(self) -> bool:
+        return self._observer.is_alive()
+
+    def stop(self) -> None:
+        self._observer.stop()
+        self._observer.join(timeout=2)
+
+
+class Watcher:
+    """Follows every run under ``path`` and yields :class:`WatchEvent` objects.
+
+    ``interval`` is the polling period (with notifications: the fallback period, so that a
+    missed notification costs at most one interval). ``diagnose_every`` is the shortest time
+    between two diagnoses of one run (stretched to twice the last diagnosis time on slow
+    machines, so diagnosis never takes more than about a third of a core). ``metrics``
+    overrides the canonical-name mapping like ``report --metric``. ``wait`` waits for a
+    missing path instead of raising :class:`InputError`. ``coalesce`` is how long to let a
+    burst of notifications gather before reading (seconds).
+
+    ``diagnose``, ``find`` and ``opener`` default to the library's own functions.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        metrics: Mapping[str, str] | None = None,
+        interval: float = 1.0,
+        notify: bool = True,
+        wait: bool = False,
+        diagnose_every: float = 0.2,
+        rescan_every: float = 30.0,
+        max_points_per_tag: int = 20_000,
+        coalesce: float = 0.01,
+        diagnose: DiagnoseFn | None = None,
+        find: Callable[[Path], list[RunRef]] | None = None,
+        opener: Callable[[RunRef], Source] | None = None,
+    ) -> None:
+        if interval <= 0:
+            raise InputError(f"interval must be > 0 seconds, got {interval}", "Pass --interval 1")
+        self.path = Path(path)
+        self.metrics = dict(metrics or {})
+        self.interval = float(interval)
+        self.notify = notify
+        self.wait_for_path = wait
+        self.diagnose_every = float(diagnose_every)
+        self.rescan_every = float(rescan_every)
+        self.max_points_per_tag = max_points_per_tag
+        self.coalesce = float(coalesce)
+        self.stats = WatchStats()
+        self._diagnose = diagnose if diagnose is not None else default_diagnose
+        self._find = find if find is not None else find_runs
+        self._open = opener if opener is not None else _open_ref
+        self._runs: dict[Path, _RunState] = {}
+        self._memory: dict[str, AlertMemory] = {}
+        self._known: set[Path] = set()
+        self._gone: set[Path] = set()
+        self._notifier: _Notifier | None = None
+        self._stop = threading.Event()
+        self._dir_mtimes: dict[str, float] = {}
+        self._next_rescan = 0.0
+        self._followup = math.inf
+        self._next_full_poll = 0.0
+        self._next_mtime_check = 0.0
+        self._need_rescan = True
+        self._root_state = "unknown"  # "ok" | "missing" | "empty"
+
+    # -------------------------------------------------------------- public
+    @property
+    def notifying(self) -> bool:
+        """True when file-system notifications are active (else the watcher polls)."""
+        return self._notifier is not None and self._notifier.alive
+
+    def check(self) -> None:
+        """Raise :class:`InputError` for a path that is missing (unless waiting) or unreadable."""
+        if not self.path.exists():
+            if self.wait_for_path:
+                return
+            raise InputError(
+                f"path '{self.path}' does not exist",
+                "Check the path, or pass --wait to wait for it to appear",
+            )
+        if not os.access(self.path, os.R_OK) or (
+            self.path.is_dir() and not os.access(self.path, os.X_OK)
+        ):
+            raise InputError(f"path '{self.path}' is not readable", "Check its permissions")
+        if self.path.is_dir():
+            # os.access trusts the permission bits; listing is the real test (e.g. for root
+            # squash on network mounts, ACLs).
+            try:
+                with os.scandir(self.path) as it:
+                    next(it, None)
+            except PermissionError as err:
+                raise InputError(
+                    f"path '{self.path}' is not readable", "Check its permissions"
+                ) from err
+
+    def once(self) -> list[WatchEvent]:
+        """One pass over what exists now: read everything, diagnose every run, return events.
+
+        Raises :class:`InputError` when there is no run to read.
+        """
+        self.check()
+        if not self.path.exists():
+            raise InputError(f"path '{self.path}' does not exist", "Check the path")
+        refs = self._find(self.path)  # raises InputError when nothing is there
+        events = self._sync_runs(refs, time.time())
+        for state in list(self._runs.values()):
+            events.extend(self._poll(state, time.time()))
+        for state in list(self._runs.values()):
+            events.extend(self._run_diagnosis(state, time.time()))
+        return events
+
+    def follow(self) -> Iterator[WatchEvent]:
+        """Watch until :meth:`stop` is called (or the consumer stops iterating)."""
+        self.check()
+        while not self._stop.is_set():
+            yield from self.step()
+            self._sleep(self._timeout())
+
+    def step(self) -> list[WatchEvent]:
+        """One pass of the live loop: rediscover runs if needed, poll, diagnose what is due."""
+        now = time.time()
+        events: list[WatchEvent] = []
+        changed: set[str] | None = None
+        if self._notifier is not None:
+            # Cleared before taking the changes: a write after this point wakes us again.
+            self._notifier.wake.clear()
+            changed, structural = self._notifier.take()
+            if structural:
+                self._need_rescan = True
+                # A folder's files can be created before its watch is in place: look again
+                # one interval later.
+                self._followup = now + self.interval
+            if not self._notifier.alive:
+                self._notifier = None
+        elif self.notify and self.path.exists():
+            self._start_notifier()
+        if now >= self._next_mtime_check and self._notifier is None:
+            self._next_mtime_check = now + self.interval
+            if self._dirs_changed():
+                self._need_rescan = True
+        if self._need_rescan or now >= min(self._next_rescan, self._followup):
+            if now >= self._followup:
+                self._followup = math.inf
+            events.extend(self._rescan(now))
+        full = changed is None or now >= self._next_full_poll
+        if full:
+            self._next_full_poll = now + self.interval
+        for state in list(self._runs.values()):
+            if full or _touches(state.ref.path, changed or set()):
+                events.extend(self._poll(state, now))
+        now = time.time()
+        for state in list(self._runs.values()):
+            if state.engine.due(now):
+                events.extend(self._run_diagnosis(state, now))
+        return events
+
+    def stop(self) -> None:
+        """Ask :meth:`follow` to return (safe from another thread or a signal handler)."""
+        self._stop.set()
+        if self._notifier is not None:
+            self._notifier.wake.set()
+
+    def summary(self) -> WatchEvent:
+        s = self.stats
+        verdicts = {name: mem.verdict for name, mem in sorted(self._memory.items())}
+        stats = s.as_dict()
+        stats["verdicts"] = verdicts
+        plural = "s" if s.runs_watched != 1 else ""
+        message = (
+            f"watched {s.runs_watched} run{plural}, read {s.points_read} points, "
+            f"{s.findings} finding{'s' if s.findings != 1 else ''}"
+        )
+        if s.by_severity:
+            counts = sorted(s.by_severity.items(), key=lambda kv: -Severity(kv[0]).rank)
+            message += " (" + ", ".join(f"{n} {k}" for k, n in counts) + ")"
+        message += f", {s.alerts} alert{'s' if s.alerts != 1 else ''}"
+        return WatchEvent("summary", "", time.time(), message=message, stats=stats)
+
+    def close(self) -> None:
+        """Stop notifications and close every source."""
+        if self._notifier is not None:
+            self._notifier.stop()
+            self._notifier = None
+        for state in self._runs.values():
+            _close_quietly(state.source)
+        self._runs.clear()
+
+    def __enter__(self) -> Watcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- waiting
+    def _start_notifier(self) -> None:
+        try:
+            self._notifier = _Notifier(self.path)
+            # Whatever appeared before the notifications started must be found by a scan.
+            self._need_rescan = True
+        except (OSError, ImportError, RuntimeError):
+            # inotify limits reached, unsupported file system …: polling still works.
+            self._notifier = None
+            self.notify = False
+
+    def _timeout(self) -> float:
+        now = time.time()
+        due = [s.engine.next_diagnosis - now for s in self._runs.values() if s.dirty]
+        return max(0.0, min([self.interval, *due]))
+
+    def _sleep(self, timeout: float) -> None:
+        if self._notifier is not None:
+            if self._notifier.wake.wait(timeout) and self.coalesce > 0:
+                # A writer flushing every step wakes us thousands of times a second: let a
+                # burst gather for a few milliseconds and read it in one go.
+                self._stop.wait(self.coalesce)
+        else:
+            self._stop.wait(timeout)
+
+    def _dirs_changed(self) -> bool:
+        """Cheap check for polling mode: did a known folder's mtime change (a file or folder
+        was created, removed or renamed in it)?"""
+        for d, mtime in self._dir_mtimes.items():
+            try:
+                if os.stat(d).st_mtime != mtime:
+                    return True
+            except OSError:
+                return True
+        return not self._dir_mtimes
+
+    def _snapshot_dirs(self) -> None:
+        mtimes: dict[str, float] = {}
+        if not self.path.is_dir():
+            # A single file: its folder changes when the file is replaced or removed.
+            with contextlib.suppress(OSError):
+                mtimes[str(self.path.parent)] = os.stat(self.path.parent).st_mtime
+            self._dir_mtimes = mtimes
+            return
+        for dirpath, dirnames, _ in os.walk(self.path):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            try:
+                mtimes[dirpath] = os.stat(dirpath).st_mtime
+            except OSError:
+                continue
+            if len(mtimes) > 10_000:  # huge trees: rely on the slow timer
+                break
+        self._dir_mtimes = mtimes
+
+    # -------------------------------------------------------------- discovery
+    def _rescan(self, now: float) -> list[WatchEvent]:
+        self._need_rescan = False
+        self._next_rescan = now + self.rescan_every
+        if self._notifier is None:
+            self._snapshot_dirs()
+        try:
+            refs = self._find(self.path)
+        except InputError as err:
+            if not self.path.exists():
+                state, message = "missing", f"'{self.path}' does not exist (yet); waiting for it"
+            else:
+                state, message = "empty", f"no runs under '{self.path}' yet ({err}); waiting"
+            events = []
+            if state != self._root_state:
+                events.append(WatchEvent("notice", "", now, message=message, path=str(self.path)))
+            self._root_state = state
+            if state == "missing" and self._notifier is not None:
+                self._notifier.stop()
+                self._notifier = None
+            # The runs we had are gone with the root (or moved): say so once each.
+            events.extend(self._sync_runs([], now))
+            return events
+        self._root_state = "ok"
+        return self._sync_runs(refs, now)
+
+    def _sync_runs(self, refs: list[RunRef], now: float) -> list[WatchEvent]:
+        events: list[WatchEvent] = []
+        current = {ref.path: ref for ref in refs}
+        for path in list(self._runs):
+            if path not in current and not path.exists():
+                events.append(self._remove(path, now))
+        for path, ref in current.items():
+            if path in self._runs:
+                continue
+            try:
+                source = self._open(ref)
+            except (WarmupMonitorError, OSError) as err:
+                if path not in self._gone:
+                    self._gone.add(path)
+                    events.append(
+                        WatchEvent(
+                            "notice",
+                            ref.name,
+                            now,
+                            message=f"cannot open run '{ref.name}': {err}",
+                            severity=Severity.WARNING,
+                            path=str(path),
+                        )
+                    )
+                continue
+            self._gone.discard(path)
+            engine = AlertEngine(
+                ref.name,
+                path=ref.path,
+                source=ref.format,
+                metrics=self.metrics,
+                # Looked up at each diagnosis: a replaced diagnose function applies at once.
+                diagnose=lambda run: self._diagnose(run),
+                diagnose_every=self.diagnose_every,
+                max_points_per_tag=self.max_points_per_tag,
+                memory=self._memory.setdefault(ref.name, AlertMemory()),
+                stats=self.stats,
+            )
+            self._runs[path] = _RunState(ref, source, engine)
+            if path not in self._known:
+                self._known.add(path)
+                self.stats.runs_watched += 1
+            detail = f" ({source.display_name})" if source.display_name else ""
+            also = f"; also found {', '.join(ref.also)}" if ref.also else ""
+            events.append(
+                WatchEvent(
+                    "run_added",
+                    ref.name,
+                    now,
+                    message=f"watching {ref.format} run '{ref.name}'{detail}{also}",
+                    path=str(path),
+                )
+            )
+        return events
+
+    def _remove(self, path: Path, now: float) -> WatchEvent:
+        state = self._runs.pop(path)
+        _close_quietly(state.source)
+        others = len(self._runs)
+        return WatchEvent(
+            "run_removed",
+            state.ref.name,
+            now,
+            message=(
+                f"run '{state.ref.name}' disappeared ({path}); "
+                f"still watching {others} other run{'s' if others != 1 else ''}"
+            ),
+            path=str(path),
+        )
+
+    # -------------------------------------------------------------- reading
+    def _poll(self, state: _RunState, now: float) -> list[WatchEvent]:
+        name = state.ref.name
+        try:
+            batch = state.source.poll()
+        except (WarmupMonitorError, OSError) as err:
+            if not state.ref.path.exists():
+                return [self._remove(state.ref.path, now)]
+            message = f"cannot read run '{name}': {err}"
+            kind = type(err).__name__  # said once per kind: offsets in messages change
+            if kind == state.poll_failed:
+                return []
+            state.poll_failed = kind
+            return [WatchEvent("notice", name, now, message=message, severity=Severity.WARNING)]
+        state.poll_failed = None
+        events = self._source_notices(state, now)
+        events.extend(state.engine.add(batch, now))
+        return events
+
+    def _source_notices(self, state: _RunState, now: float) -> list[WatchEvent]:
+        events = []
+        source = state.source
+        warnings = source.warnings
+        for text in warnings[state.warnings_seen :]:
+            events.append(WatchEvent("notice", state.ref.name, now, message=text))
+        state.warnings_seen = len(warnings)
+        if source.status != state.status:
+            if source.status in ("finished", "crashed", "aborted"):
+                severity = Severity.WARNING if source.status != "finished" else None
+                events.append(
+                    WatchEvent(
+                        "notice",
+                        state.ref.name,
+                        now,
+                        message=f"run '{state.ref.name}' {source.status}",
+                        severity=severity,
+                    )
+                )
+            state.status = source.status
+        return events
+
+    # -------------------------------------------------------------- diagnosis
+    def _run_diagnosis(self, state: _RunState, now: float) -> list[WatchEvent]:
+        source, engine = state.source, state.engine
+        engine.config, engine.status = source.config, source.status
+        engine.warnings = source.warnings
+        return engine.diagnose(now)
+
+
+# ---------------------------------------------------------------------------------- internals
+def _open_ref(ref: RunRef) -> Source:
+    return open_source(ref.path, format=ref.format)
+
+
+def _close_quietly(source: Source) -> None:
+    # Closing a vanished file must not stop the watch.
+    with contextlib.suppress(Exception):
+        source.close()
+
+
+def _touches(run_path: Path, changed: set[str]) -> bool:
+    """True when a changed path is the run path or lies inside it."""
+    if not changed:
+        return False
+    base = os.path.abspath(run_path)
+    prefix = base.rstrip(os.sep) + os.sep
+    return any(p == base or p.startswith(prefix) for p in changed)
