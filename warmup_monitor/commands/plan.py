@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from ..plan import load_config, parse_model_size, plan
-from ..render.plan import plot_schedule, render_json, render_text
 from ._options import format_option
 
 __all__ = ["command"]
@@ -60,6 +58,10 @@ def command(
     HF Trainer computes them, where the warmup sits against the guide's ranges, and what
     to change.
     """
+    # Loaded here, not at import: `plan --help` needs neither the detectors nor the renderers.
+    from ..plan import load_config, parse_model_size, plan
+    from ..render.plan import plot_schedule, render_json, render_text
+
     size = None if model_size is None else parse_model_size(model_size)
     result = plan(
         load_config(config),
