@@ -19,9 +19,11 @@ from .collapse import CollapseConfig, detect_no_progress
 from .divergence import DivergenceConfig, detect_divergence
 from .nonfinite import (
     NonFiniteConfig,
+    ScalerSkipConfig,
     ZeroedLossConfig,
     detect_hidden_nan,
     detect_nonfinite,
+    detect_scaler_skips,
     detect_zeroed_loss,
 )
 from .progress import (
@@ -33,6 +35,7 @@ from .progress import (
     tail_mean,
     value_at,
 )
+from .rise import RiseConfig, detect_sustained_rise
 from .schedules import (
     SCHEDULE_KINDS,
     ScheduleComparison,
@@ -60,6 +63,8 @@ __all__ = [
     "FlatStart",
     "NonFiniteConfig",
     "ProgressConfig",
+    "RiseConfig",
+    "ScalerSkipConfig",
     "ScheduleComparison",
     "ScheduleConfig",
     "ScheduleFit",
@@ -76,9 +81,11 @@ __all__ = [
     "detect_hidden_nan",
     "detect_no_progress",
     "detect_nonfinite",
+    "detect_scaler_skips",
     "detect_schedule",
     "detect_slow_decline",
     "detect_spikes",
+    "detect_sustained_rise",
     "detect_zeroed_loss",
     "flat_start",
     "infer_lr_schedule",
@@ -129,6 +136,13 @@ REGISTRY: dict[str, Detector] = {
             DivergenceConfig,
             ("loss", "eval_loss"),
             "loss climbs well above its best and stays there",
+        ),
+        Detector(
+            "sustained_rise",
+            detect_sustained_rise,
+            RiseConfig,
+            ("loss", "eval_loss"),
+            "loss rises above its best by a modest share and never comes back",
         ),
         Detector(
             "spike",

@@ -18,9 +18,11 @@ from ._types import Finding, Severity
 
 __all__ = [
     "NonFiniteConfig",
+    "ScalerSkipConfig",
     "ZeroedLossConfig",
     "detect_hidden_nan",
     "detect_nonfinite",
+    "detect_scaler_skips",
     "detect_zeroed_loss",
 ]
 
@@ -267,6 +269,100 @@ def detect_zeroed_loss(
                     "points": int(points),
                     "hidden": True,
                     "rule": "zeroed",
+                },
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class ScalerSkipConfig:
+    """When non-finite grad norms are a dynamic loss scaler skipping steps (fp16), not a failure.
+
+    fp16 training with a dynamic loss scaler (torch's ``GradScaler``, DeepSpeed, Apex) starts
+    with a large scale; the first steps overflow, the scaler skips them and halves the scale, and
+    every so often it grows the scale back until one step overflows again. The trainer logs the
+    grad norm of such a step as Inf/NaN while the loss stays finite and the run goes on learning.
+
+    Attributes:
+        max_points: a stretch of at most this many consecutive non-finite grad-norm logged
+            points can be skips. Default 5.
+        max_share: skips stay benign while at most this share of the grad-norm points is
+            non-finite; more means the scale never settles. Default 0.1.
+        rise_tol: the loss after a stretch may be at most this share above the loss before it
+            (the median of up to 3 logged points on each side). Default 0.2.
+    """
+
+    max_points: int = 5
+    max_share: float = 0.1
+    rise_tol: float = 0.2
+
+    def __post_init__(self) -> None:
+        check_int("ScalerSkipConfig", "max_points", self.max_points, 1)
+        check_float("ScalerSkipConfig", "max_share", self.max_share, 0.0, 1.0)
+        check_float("ScalerSkipConfig", "rise_tol", self.rise_tol, 0.0)
+
+
+@quiet
+def detect_scaler_skips(
+    loss_steps: Any,
+    loss_values: Any,
+    grad_steps: Any,
+    grad_values: Any,
+    config: ScalerSkipConfig | None = None,
+) -> list[Finding]:
+    """Stretches of non-finite grad norm that look like loss-scaler skips: one info each.
+
+    A stretch qualifies when it is short, the logged loss is finite and non-zero throughout it,
+    the grad norm is finite again afterwards, and the loss after it is no higher than before
+    it (within ``rise_tol``). Nothing is returned when non-finite grad norms exceed
+    ``max_share`` of the points: then they are not isolated skips.
+    """
+    cfg = config or ScalerSkipConfig()
+    ls, lv = as_series(loss_steps, loss_values)
+    gs, gv = as_series(grad_steps, grad_values)
+    if ls.size == 0 or gs.size == 0:
+        return []
+    bad = ~np.isfinite(gv)
+    if not bad.any() or float(bad.mean()) > cfg.max_share:
+        return []
+    out = []
+    for a, b in true_runs(bad):
+        if b - a + 1 > cfg.max_points or b == gs.size - 1:
+            continue  # too long, or at the last point (cannot be told from a failure yet)
+        first, last = int(gs[a]), int(gs[b])
+        # The loss points the stretch's steps contributed to: up to the next grad-norm point.
+        upto = int(gs[b + 1])
+        inside = (ls >= first) & (ls < upto)
+        if not np.all(np.isfinite(lv[inside]) & (lv[inside] != 0.0)):
+            continue
+        before = lv[(ls < first) & np.isfinite(lv)][-3:]
+        after = lv[(ls >= first) & np.isfinite(lv)][:3]
+        if after.size == 0:
+            continue
+        ref = float(np.median(before)) if before.size else float(after[0])
+        if float(np.median(after)) > (1.0 + cfg.rise_tol) * ref:
+            continue
+        where = f"at step {first}" if a == b else f"from step {first} to step {last}"
+        out.append(
+            Finding(
+                kind="loss_scale_skip",
+                severity=Severity.INFO,
+                metric="grad_norm",
+                step=first,
+                end_step=last,
+                message=(
+                    f"grad_norm is {_describe(gv[a : b + 1])} {where} while the loss stays "
+                    f"finite and keeps falling ({fmt(ref)} -> {fmt(float(np.median(after)))}, "
+                    f"threshold +{100 * cfg.rise_tol:.0f}%): a dynamic loss scaler (fp16) "
+                    "skipping overflowed steps, not a failure"
+                ),
+                evidence={
+                    "value": None,
+                    "threshold": cfg.rise_tol,
+                    "baseline": ref,
+                    "points": int(b - a + 1),
+                    "share": float(bad.mean()),
                 },
             )
         )

@@ -47,8 +47,10 @@ from detectors import (
     detect_hidden_nan,
     detect_no_progress,
     detect_nonfinite,
+    detect_scaler_skips,
     detect_slow_decline,
     detect_spikes,
+    detect_sustained_rise,
     detect_zeroed_loss,
     flat_start,
     infer_lr_schedule,
@@ -71,6 +73,7 @@ __all__ = [
     "LR_NEAR_ZERO",
     "MIN_POINTS",
     "SOON_AFTER_SHARE",
+    "STALL_LR_SHARE",
     "Advice",
     "Diagnosis",
     "Verdict",
@@ -90,6 +93,9 @@ FLAT_SHARE_OF_RUN = 0.05
 ADEQUATE_WARMUP_SHARE = 0.08
 # Instability within this share of the run after the LR peaked still counts as "soon after".
 SOON_AFTER_SHARE = 0.15
+# A stall counts as a failure only once the LR has reached this share of its peak (a loss that
+# sits still while the LR is still small is what a long warmup looks like).
+STALL_LR_SHARE = 0.5
 
 
 class Verdict(str, enum.Enum):
@@ -323,23 +329,70 @@ def _mask_steps(
     return s, v
 
 
-# A problem finding: evidence for a verdict other than healthy.
-def _is_problem(f: Finding) -> bool:
+# A problem finding: evidence for a verdict other than healthy. A warning that says the run
+# failed (it stopped learning, or its loss went back above where it started) is one too: such
+# a run is never ``healthy``.
+def _is_problem(f: Finding, loss_metric: str = "loss") -> bool:
     if f.kind == "non_finite":
         return f.severity >= Severity.CRITICAL and not f.metric.startswith("eval")
-    if f.kind == "divergence":
-        if f.evidence.get("rule") == "above_start":
-            # Above the starting level but back down again is weak evidence on its own.
-            return f.metric == "loss" and f.severity >= Severity.CRITICAL
-        return f.metric == "loss" and f.severity >= Severity.WARNING
-    if f.kind == "spike":
-        return f.metric == "loss" and f.severity >= Severity.CRITICAL
+    if f.metric != loss_metric:
+        return False
+    if f.kind in ("divergence", "no_progress"):
+        return f.severity >= Severity.WARNING
+    if f.kind in ("spike", "sustained_rise"):
+        return f.severity >= Severity.CRITICAL
     return False
+
+
+def _unrecovered(f: Finding) -> bool:
+    """A problem the run did not come back from (it decides the verdict over a transient)."""
+    if f.kind in ("non_finite", "no_progress", "sustained_rise"):
+        return True
+    return f.severity >= Severity.CRITICAL
+
+
+def _deciding(problems: list[Finding]) -> Finding:
+    """The finding a verdict rests on: the first one the run did not recover from.
+
+    An earlier transient that came back down is context, not the cause: the climb that ended
+    the run is what the verdict, its step and its summary cite. With only transients, the
+    first of them.
+    """
+    # A stall's step is where it began, not an onset: any other problem comes first.
+    for pool in (
+        [f for f in problems if _unrecovered(f) and f.kind != "no_progress"],
+        [f for f in problems if f.kind != "no_progress"],
+        problems,
+    ):
+        if pool:
+            return min(pool, key=lambda f: (f.step, -f.severity.rank))
+    raise ValueError("no problem finding to decide on")
+
+
+def _stalled_at_low_lr(f: Finding, sched: _Schedule) -> bool:
+    """A no-progress stall while the LR never got near its peak: a long warmup, not a failure."""
+    peak = sched.peak_lr
+    if f.kind != "no_progress" or not peak or sched.lr_steps is None:
+        return False
+    end = f.end_step if f.end_step is not None else f.step
+    lrs = [sched.lr_at(x) for x in (f.step, (f.step + end) // 2, end)]
+    top = max((x for x in lrs if x is not None), default=None)
+    return top is not None and top < STALL_LR_SHARE * peak
 
 
 # ------------------------------------------------------------------------------------ diagnose
 def diagnose(run: Run) -> Diagnosis:
-    """Diagnose ``run``. Deterministic; works on a prefix of a run."""
+    """Diagnose ``run``: one verdict with its evidence and advice.
+
+    Deterministic, and works on any prefix of a run (``run.prefix(step)``), which is how the
+    live watcher uses it. A run that logs no training loss but enough eval-loss points is
+    judged from its eval loss.
+
+    >>> import warmup_monitor as wm  # doctest: +SKIP
+    >>> d = wm.diagnose(wm.read_run("output/"))  # doctest: +SKIP
+    >>> d.verdict.value, d.first_problem_step, d.summary  # doctest: +SKIP
+    ('warmup_too_short', 3, 'warmup_too_short: loss climbs from its best 4.08 ...')
+    """
     # The detectors share the cleaned loss and its trailing medians instead of each redoing them.
     with shared_work():
         return _diagnose(run)
@@ -354,26 +407,35 @@ def _diagnose(run: Run) -> Diagnosis:
     sched = _schedule(run, last_step)
     fit = sched.fit
     findings: list[Finding] = []
+    loss_metric = "loss"
+    if _finite_count(loss) < MIN_POINTS and _finite_count(evl) >= MIN_POINTS:
+        # Eval-only logs: the eval loss is the only curve there is; judge the warmup on it.
+        loss, loss_metric = evl, "eval_loss"
 
     # --- detectors ---------------------------------------------------------------------------
-    if loss is not None:
+    if loss is not None and loss_metric == "loss":
         findings += detect_nonfinite(*loss, metric="loss")
     if grad is not None:
-        findings += detect_nonfinite(*grad, metric="grad_norm")
-        if loss is not None:
+        grad_found = detect_nonfinite(*grad, metric="grad_norm")
+        if grad_found and loss is not None and loss_metric == "loss":
+            # fp16 loss-scaler skips: a non-finite grad norm the run shrugs off is no failure.
+            skips = detect_scaler_skips(*loss, *grad)
+            grad_found = [f for f in grad_found if not _covered(f, skips)] + skips
+        findings += grad_found
+        if loss is not None and loss_metric == "loss":
             hidden = detect_hidden_nan(*loss, *grad, metric="loss")
             findings += hidden
             if hidden:
                 # Those 0.0 losses stand for NaN: keep them out of the curve-shape detectors.
                 loss = _mask_steps(loss, hidden)
-    elif loss is not None:
+    elif loss is not None and loss_metric == "loss":
         # No grad norm to tell a hidden NaN for sure: a loss that jumps to exactly 0.0 is
         # still worth a warning, and is no real loss for the curve-shape detectors either.
         zeroed = detect_zeroed_loss(*loss, metric="loss")
         findings += zeroed
         if zeroed:
             loss = _mask_steps(loss, zeroed)
-    n_loss = int(np.isfinite(loss[1]).sum()) if loss is not None else 0
+    n_loss = _finite_count(loss)
     if evl is not None:
         findings += detect_nonfinite(*evl, metric="eval_loss")
     if loss is not None and n_loss >= MIN_POINTS:
@@ -381,15 +443,17 @@ def _diagnose(run: Run) -> Diagnosis:
         if sched.warmup_end is not None:
             after = int(sched.warmup_end + max(sched.warmup_steps or 0, 0))
         div_cfg = DivergenceConfig(ratio=DIVERGENCE_RATIO, after_step=after)
-        findings += detect_divergence(*loss, div_cfg, metric="loss")
+        findings += detect_divergence(*loss, div_cfg, metric=loss_metric)
+        findings += detect_sustained_rise(*loss, metric=loss_metric)
         logging_steps = _num(cfg.get("logging_steps"))
-        spike_cfg = SpikeConfig(averaged_over=int(logging_steps) if logging_steps else None)
-        findings += detect_spikes(*loss, spike_cfg, metric="loss")
-        findings += detect_no_progress(*loss, metric="loss")
+        averaged = int(logging_steps) if logging_steps and logging_steps >= 1 else None
+        if loss_metric == "loss":
+            findings += detect_spikes(*loss, SpikeConfig(averaged_over=averaged), metric="loss")
+        findings += detect_no_progress(*loss, metric=loss_metric)
         slow_cfg = SlowDeclineConfig(
             warmup_end_step=sched.warmup_end if sched.warmup_end and sched.warmup_end > 0 else None
         )
-        findings += detect_slow_decline(*loss, slow_cfg, metric="loss")
+        findings += detect_slow_decline(*loss, slow_cfg, metric=loss_metric)
     if grad is not None:
         findings += detect_spikes(*grad, metric="grad_norm")
         mgn = _num(cfg.get("max_grad_norm"))
@@ -400,7 +464,9 @@ def _diagnose(run: Run) -> Diagnosis:
         findings += _against_config(run, sched)
     findings.sort(key=lambda f: (f.step, -f.severity.rank, f.kind, f.metric))
 
-    problems = [f for f in findings if _is_problem(f)]
+    problems = [
+        f for f in findings if _is_problem(f, loss_metric) and not _stalled_at_low_lr(f, sched)
+    ]
     # --- 1. too little data ------------------------------------------------------------------
     if not problems and n_loss < MIN_POINTS:
         what = "no loss series" if loss is None else f"{n_loss} finite loss points"
@@ -418,20 +484,32 @@ def _diagnose(run: Run) -> Diagnosis:
     if problems:
         # A slow or stalled loss is then a consequence of the instability, not a second problem.
         findings = [
-            replace(f, severity=Severity.INFO) if f.kind in ("slow_decline", "no_progress") else f
+            replace(f, severity=Severity.INFO)
+            if f.kind in ("slow_decline",) or (f.kind == "no_progress" and f not in problems)
+            else f
             for f in findings
         ]
-        return _instability(run, sched, findings, problems, loss, last_step)
+        return _instability(run, sched, findings, problems, loss, last_step, loss_metric)
     # --- 3. warmup too long ------------------------------------------------------------------
     long = _long_warmup(run, sched, loss, last_step, findings)
     if long is not None and long["cost"]:
-        return _too_long(run, sched, findings, long)
+        return _too_long(run, sched, findings, long, loss_metric)
     if long is None:
         # A slow start under a normal-length warmup is what warmup is for: a note, not a warning.
         findings = [
             replace(f, severity=Severity.INFO) if f.kind == "slow_decline" else f for f in findings
         ]
-    return _healthy(run, sched, findings, long, n_loss)
+    return _healthy(run, sched, findings, long, n_loss, loss_metric)
+
+
+def _finite_count(series: tuple[np.ndarray, np.ndarray] | None) -> int:
+    return int(np.isfinite(series[1]).sum()) if series is not None else 0
+
+
+def _covered(f: Finding, by: list[Finding]) -> bool:
+    """``f``'s steps lie inside one of the findings ``by``."""
+    end = f.end_step if f.end_step is not None else f.step
+    return any(g.step <= f.step and end <= (g.end_step or g.step) for g in by)
 
 
 # ------------------------------------------------------------------------------- instability
@@ -442,8 +520,9 @@ def _instability(
     problems: list[Finding],
     loss: tuple[np.ndarray, np.ndarray] | None,
     last_step: int,
+    loss_metric: str = "loss",
 ) -> Diagnosis:
-    first = min(problems, key=lambda f: (f.step, -f.severity.rank))
+    first = _deciding(problems)
     onset = first.step
     lr = sched.lr_at(onset)
     peak = sched.peak_lr
@@ -742,7 +821,13 @@ def _long_warmup(
     return facts
 
 
-def _too_long(run: Run, sched: _Schedule, findings: list[Finding], f: dict[str, Any]) -> Diagnosis:
+def _too_long(
+    run: Run,
+    sched: _Schedule,
+    findings: list[Finding],
+    f: dict[str, Any],
+    loss_metric: str = "loss",
+) -> Diagnosis:
     cfg = run.config
     w, total, share = f["warmup_steps"], f["total_steps"], f["share"]
     ft = cfg.get("finetuning_type")
@@ -824,6 +909,7 @@ def _healthy(
     findings: list[Finding],
     long: dict[str, Any] | None,
     n_loss: int,
+    loss_metric: str = "loss",
 ) -> Diagnosis:
     conf = 0.8
     if sched.source != "log":
