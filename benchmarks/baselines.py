@@ -311,13 +311,20 @@ BASELINES: dict[str, Callable[[Run], str]] = {
 }
 
 
-def baseline_verdicts(run: Run, timings: dict[str, float] | None = None) -> dict[str, str]:
-    """The verdict of every baseline on ``run``; ``crash`` where one raised.
+def baseline_verdicts(
+    run: Run,
+    timings: dict[str, float] | None = None,
+    only: tuple[str, ...] | None = None,
+) -> dict[str, str]:
+    """The verdict of every baseline (or of those named in ``only``) on ``run``; ``crash``
+    where one raised.
 
     ``timings``, when given, accumulates each baseline's seconds under its name.
     """
     out: dict[str, str] = {}
     for name, baseline in BASELINES.items():
+        if only is not None and name not in only:
+            continue
         t0 = time.perf_counter()
         try:
             with _quiet():

@@ -1,63 +1,96 @@
-"""Accuracy of ``diagnose`` on every labeled run: the sample runs and the real-world runs.
+"""Accuracy of ``diagnose`` on every labelled run, beside three baselines on the same runs.
 
-    python benchmarks/bench_accuracy.py                # both sets
-    python benchmarks/bench_accuracy.py --no-stream    # skip the point-by-point replay
-    python benchmarks/bench_accuracy.py --markdown     # the tables as Markdown only
+    python benchmarks/bench_accuracy.py                 # every set, baselines, live replay
+    python benchmarks/bench_accuracy.py --no-stream     # skip the point-by-point replay
+    python benchmarks/bench_accuracy.py --no-peers      # diagnose and the rule of thumb only
+    python benchmarks/bench_accuracy.py --markdown      # the tables only
+    python benchmarks/bench_accuracy.py --jobs 2        # runs evaluated in 2 processes
 
-Labeled runs:
+Labelled sets:
 
-* ``sample_logs/MANIFEST.json``: each scenario's ``label`` (or ``acceptable_verdicts``).
-* ``../shared/realworld/*/case.json`` beside the repository root, when present:
-  ``acceptable_verdicts`` (``null`` for unclear cases, which only must not crash).
+* ``sweep-calibration`` / ``sweep-test``: the sweep corpus (``benchmarks/sweeps/labels.json``),
+  runs labelled by a script from sibling runs that differ only in warmup, split by regime into
+  two fixed halves. Thresholds are tuned on the calibration half only; the test half is the
+  honest figure.
+* ``sample``: ``sample_logs/MANIFEST.json`` (the shipped sample runs).
+* ``realworld``: ``../shared/realworld/*/case.json`` beside the repository root, when present
+  (real runs from public repositories, labelled by a careful human reading; ``unclear`` runs
+  only must not crash).
 
-For each run it prints the verdict, a confusion table (expected label x verdict), the misses
-with the diagnosis summary, and for unstable runs how many logged loss points after the first
-anomaly the verdict first appears when the run is replayed point by point (``run.prefix``).
+Every run gets a *kind* from its acceptable verdicts: ``strictly healthy`` (only ``healthy`` is
+right: any other verdict is a false alarm), ``problem`` (``healthy`` is wrong), ``borderline``
+(``healthy`` and a problem verdict are both right) and ``unclear`` (anything but a crash). The
+baselines (``benchmarks/baselines.py``: a three-line rule of thumb, ``trainpulse`` and
+``training-doctor``, each mapped to the verdict vocabulary as documented there) see the same
+series.
+
+It prints per set: false alarms on strictly-healthy runs and the share of problem runs whose
+verdict is acceptable, for ``diagnose`` and each baseline; the confusion table of ``diagnose``;
+a reliability table (for verdicts given at confidence c, the share that is right); and, replaying
+runs point by point (``run.prefix``), the prefixes of strictly-healthy runs that ever show a
+problem verdict and how many logged points after the onset an unstable run is flagged.
 A benchmark, not a test: it reports, it does not fail.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
 
-from warmup_monitor import read_run  # noqa: E402
-from warmup_monitor.diagnosis import Verdict, diagnose  # noqa: E402
+from baselines import BASELINES, baseline_verdicts  # noqa: E402
+
+from warmup_monitor import diagnose, read_run  # noqa: E402
+from warmup_monitor.diagnosis import Verdict  # noqa: E402
 from warmup_monitor.run import Run  # noqa: E402
 
 SAMPLES = ROOT / "sample_logs"
 REALWORLD = ROOT / ".." / "shared" / "realworld"
+SWEEP = HERE / "sweeps"
 UNSTABLE = {
     Verdict.WARMUP_TOO_SHORT.value,
     Verdict.LR_TOO_HIGH.value,
     Verdict.NUMERICAL_INSTABILITY.value,
 }
 VERDICTS = [v.value for v in Verdict]
+GROUPS = ("sweep-calibration", "sweep-test", "sample", "realworld")
 STREAM_WINDOW = 40  # logged points replayed after the onset before giving up
-LIVE_PREFIXES = 40  # prefixes of a healthy run replayed to count live false alarms
+LIVE_PREFIXES = 40  # prefixes of a strictly-healthy run replayed to count live false alarms
+CONFIDENCE_BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 1.01)
 
 
 @dataclass
 class Case:
-    """One labeled run."""
+    """One labelled run."""
 
     name: str
-    group: str  # "sample" or "realworld"
+    group: str
     label: str
-    acceptable: set[str] | None  # None: unclear, anything goes
+    acceptable: frozenset[str] | None  # None: unclear, anything but a crash
     path: Path
     onset: int | None = None  # training step of the first anomaly, when the label gives it
+
+    @property
+    def kind(self) -> str:
+        if self.acceptable is None:
+            return "unclear"
+        if self.acceptable == {"healthy"}:
+            return "strictly healthy"
+        return "borderline" if "healthy" in self.acceptable else "problem"
 
 
 @dataclass
@@ -69,36 +102,49 @@ class Result:
     first_problem_step: int | None
     seconds: float
     error: str | None = None
+    baselines: dict[str, str] = field(default_factory=dict)
     latency: int | None = None  # logged points after the onset until the verdict appears
     latency_note: str = ""
-    live_alarms: int | None = None  # prefixes of a healthy run with a problem verdict
+    live_alarms: int | None = None  # prefixes of a strictly-healthy run with a problem verdict
     live_checked: int = 0
     live_first: str = ""
+
+
+# ---------------------------------------------------------------------------------- the cases
+def _sweep_cases() -> list[Case]:
+    labels = SWEEP / "labels.json"
+    if not labels.is_file():
+        return []
+    out = []
+    for x in json.loads(labels.read_text(encoding="utf-8"))["runs"]:
+        path = SWEEP / x["run"]
+        if not path.is_dir():
+            continue
+        acc = frozenset(x["acceptable_verdicts"])
+        label = x["label"] + (" (borderline)" if len(acc) > 1 else "")
+        out.append(Case(x["run"][5:], f"sweep-{x['split']}", label, acc, path, x.get("onset_step")))
+    return out
 
 
 def _sample_cases() -> list[Case]:
     manifest = SAMPLES / "MANIFEST.json"
     if not manifest.is_file():
         return []
-    data: Any = json.loads(manifest.read_text(encoding="utf-8"))
-    if isinstance(data, dict) and "scenarios" in data:
-        data = data["scenarios"]
-    if isinstance(data, dict):
-        data = [
-            dict(v, name=k) if isinstance(v, dict) else {"name": k, "label": v}
-            for k, v in data.items()
-        ]
     out = []
-    for entry in data:
-        name = entry.get("name") or entry.get("scenario")
-        label = entry.get("label")
-        if not name or not label:
-            continue
-        path = SAMPLES / entry.get("path", name)
-        acceptable = entry.get("acceptable_verdicts")
-        acc = set(acceptable) if acceptable else ({label} if label in VERDICTS else None)
+    for entry in json.loads(manifest.read_text(encoding="utf-8"))["scenarios"]:
+        label = entry["label"]
+        acc = entry.get("acceptable_verdicts") or [label]
         onset = entry.get("onset_step") or entry.get("first_problem_step")
-        out.append(Case(name, "sample", label, acc, path, int(onset) if onset else None))
+        out.append(
+            Case(
+                entry["name"],
+                "sample",
+                label,
+                frozenset(acc),
+                SAMPLES / entry.get("path", entry["name"]),
+                int(onset) if onset else None,
+            )
+        )
     return out
 
 
@@ -114,26 +160,29 @@ def _realworld_cases() -> list[Case]:
                 c.get("id", case_file.parent.name),
                 "realworld",
                 c.get("label", "unclear"),
-                set(acc) if acc else None,
+                frozenset(acc) if acc else None,
                 case_file.parent / "raw",
             )
         )
     return out
 
 
+# ---------------------------------------------------------------------------------- evaluation
 def _loss_steps(run: Run) -> np.ndarray:
-    if not run.has("loss"):
-        return np.asarray(sorted(set(run.scalars["step"].tolist())))
-    return run.series("loss")[0]
+    for name in ("loss", "eval_loss"):
+        if run.has(name):
+            return run.series(name)[0]
+    return np.asarray(sorted(set(run.scalars["step"].tolist())))
 
 
 def _replay(run: Run, case: Case, onset: int) -> tuple[int | None, str]:
     """Feed the run point by point from the onset; points until an acceptable verdict."""
     steps = _loss_steps(run)
     start = int(np.searchsorted(steps, onset))
+    accept = case.acceptable or frozenset(UNSTABLE)
     for k, step in enumerate(steps[start : start + STREAM_WINDOW + 1]):
         d = diagnose(run.prefix(int(step)))
-        if d.verdict.value in (case.acceptable or UNSTABLE):
+        if d.verdict.value in accept:
             return k, f"step {int(step)}: {d.verdict.value}"
     return None, f"not within {STREAM_WINDOW} points of step {onset}"
 
@@ -147,13 +196,14 @@ def _live_alarms(run: Run) -> tuple[int, int, str]:
     alarms, first = 0, ""
     for i in picks:
         d = diagnose(run.prefix(int(steps[i])))
-        if d.verdict.value not in ("healthy", "insufficient_data"):
+        if d.is_problem:
             alarms += 1
             first = first or f"step {int(steps[i])}: {d.summary}"
     return alarms, len(picks), first
 
 
-def _evaluate(case: Case, stream: bool) -> Result:
+def _evaluate(args: tuple[Case, bool, tuple[str, ...]]) -> Result:
+    case, stream, peers = args
     t0 = time.perf_counter()
     try:
         run = read_run(case.path)
@@ -168,10 +218,10 @@ def _evaluate(case: Case, stream: bool) -> Result:
         d.first_problem_step,
         time.perf_counter() - t0,
     )
-    if stream and case.acceptable is not None and "healthy" in case.acceptable:
+    res.baselines = baseline_verdicts(run, only=peers)
+    if stream and case.kind == "strictly healthy":
         res.live_alarms, res.live_checked, res.live_first = _live_alarms(run)
-    unstable = case.acceptable is not None and case.acceptable <= UNSTABLE
-    if stream and unstable:
+    if stream and case.acceptable is not None and case.acceptable <= UNSTABLE:
         onset = case.onset if case.onset is not None else d.first_problem_step
         if onset is None:
             res.latency_note = "no anomaly found in the full run"
@@ -183,10 +233,54 @@ def _evaluate(case: Case, stream: bool) -> Result:
     return res
 
 
-def _hit(r: Result) -> bool | None:
-    if r.case.acceptable is None:
-        return None if r.error is None else False
-    return r.verdict in r.case.acceptable
+def _right(case: Case, verdict: str | None) -> bool | None:
+    if case.acceptable is None:
+        return None if verdict not in (None, "crash") else False
+    return verdict in case.acceptable
+
+
+# ---------------------------------------------------------------------------------- the tables
+def _scores(rs: list[Result], who: str) -> dict[str, Any]:
+    def verdict(r: Result) -> str | None:
+        return r.verdict if who == "diagnose" else r.baselines.get(who)
+
+    healthy = [r for r in rs if r.case.kind == "strictly healthy"]
+    problems = [r for r in rs if r.case.kind == "problem"]
+    border = [r for r in rs if r.case.kind == "borderline"]
+    return {
+        "false_alarms": sum(1 for r in healthy if verdict(r) != "healthy"),
+        "healthy": len(healthy),
+        "problems_right": sum(1 for r in problems if _right(r.case, verdict(r))),
+        "problems": len(problems),
+        "border_right": sum(1 for r in border if _right(r.case, verdict(r))),
+        "border": len(border),
+        "crashes": sum(1 for r in rs if verdict(r) in (None, "crash")),
+    }
+
+
+def _pct(a: int, b: int) -> str:
+    return f"{a}/{b} ({100 * a / b:.0f}%)" if b else "–"
+
+
+def _comparison(results: list[Result], peers: tuple[str, ...]) -> str:
+    who = ("diagnose", *peers)
+    lines = [
+        "| set | runs | method | false alarms on strictly-healthy | problem runs right "
+        "| borderline right | crashes |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for group in (*GROUPS, "all"):
+        rs = results if group == "all" else [r for r in results if r.case.group == group]
+        if not rs:
+            continue
+        for i, w in enumerate(who):
+            s = _scores(rs, w)
+            lines.append(
+                f"| {group if i == 0 else ''} | {len(rs) if i == 0 else ''} | {w} "
+                f"| {s['false_alarms']}/{s['healthy']} | {_pct(s['problems_right'], s['problems'])}"
+                f" | {_pct(s['border_right'], s['border'])} | {s['crashes']} |"
+            )
+    return "\n".join(lines)
 
 
 def _confusion(results: list[Result]) -> str:
@@ -198,51 +292,56 @@ def _confusion(results: list[Result]) -> str:
     for r in results:
         counts[r.case.label][r.verdict or "crash"] += 1
     lines = [
-        "| label \\ verdict | " + " | ".join(cols) + " | accuracy |",
+        "| label \\ verdict | " + " | ".join(cols) + " | right |",
         "|---|" + "---|" * (len(cols) + 1),
     ]
     for lab in labels:
         rs = [r for r in results if r.case.label == lab]
-        hits = [_hit(r) for r in rs]
+        hits = [_right(r.case, r.verdict) for r in rs]
         scored = [h for h in hits if h is not None]
-        acc = f"{sum(scored)}/{len(scored)}" if scored else "n/a (must not crash)"
+        acc = (
+            f"{sum(scored)}/{len(scored)}"
+            if scored
+            else "n/a (no crash: " + (f"{sum(1 for r in rs if not r.error)}/{len(rs)})")
+        )
         row = " | ".join(str(counts[lab][c]) if counts[lab][c] else "" for c in cols)
         lines.append(f"| {lab} | {row} | {acc} |")
     return "\n".join(lines)
 
 
-def _summary(results: list[Result]) -> list[str]:
-    healthy = [r for r in results if r.case.label == "healthy"]
-    problems = [r for r in results if r.case.acceptable and "healthy" not in r.case.acceptable]
-    unclear = [r for r in results if r.case.acceptable is None]
+def _reliability(results: list[Result]) -> str:
+    scored = [r for r in results if r.confidence is not None and r.case.acceptable is not None]
+    lines = ["| confidence | verdicts | right |", "|---|---:|---:|"]
+    for lo, hi in itertools.pairwise(CONFIDENCE_BINS):
+        rs = [r for r in scored if lo <= (r.confidence or 0) < hi]
+        if not rs:
+            continue
+        right = sum(1 for r in rs if _right(r.case, r.verdict))
+        hi_txt = "1.0" if hi > 1 else f"{hi:.1f}"
+        lines.append(f"| {lo:.1f}–{hi_txt} | {len(rs)} | {_pct(right, len(rs))} |")
+    return "\n".join(lines)
+
+
+def _live(results: list[Result]) -> list[str]:
     out = []
-    if healthy:
-        ok = sum(1 for r in healthy if r.verdict == "healthy")
-        out.append(f"healthy runs called healthy (no false alarm): {ok}/{len(healthy)}")
-    if problems:
-        ok = sum(1 for r in problems if _hit(r))
-        out.append(
-            f"problem runs in their acceptable set: {ok}/{len(problems)} "
-            f"({100 * ok / len(problems):.0f}%)"
-        )
-    if unclear:
-        crashed = sum(1 for r in unclear if r.error)
-        out.append(f"unclear runs without a crash: {len(unclear) - crashed}/{len(unclear)}")
     live = [r for r in results if r.live_alarms is not None]
     if live:
         flagged = sum(1 for r in live if r.live_alarms)
         total = sum(r.live_checked for r in live)
         alarms = sum(r.live_alarms or 0 for r in live)
         out.append(
-            f"healthy runs replayed live: {flagged}/{len(live)} ever show a problem verdict "
-            f"({alarms} of {total} prefixes)"
+            f"strictly-healthy runs replayed live that ever show a problem verdict: "
+            f"{flagged}/{len(live)} ({alarms} of {total} prefixes)"
         )
     lat = [r.latency for r in results if r.latency is not None]
-    if lat:
+    missed = sum(1 for r in results if r.latency is None and r.latency_note)
+    if lat or missed:
         within = sum(1 for x in lat if x <= 2)
+        med = f"median {int(np.median(lat))}, " if lat else ""
         out.append(
-            f"unstable runs flagged within 2 logged points of the onset: {within}/{len(lat)} "
-            f"(median {int(np.median(lat))}, max {max(lat)})"
+            "unstable runs flagged within 2 logged points of the onset: "
+            f"{within}/{len(lat) + missed} ({med}not flagged within {STREAM_WINDOW} points: "
+            f"{missed})"
         )
     return out
 
@@ -250,58 +349,73 @@ def _summary(results: list[Result]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-stream", action="store_true", help="skip the point-by-point replay")
+    ap.add_argument("--no-peers", action="store_true", help="skip trainpulse and training-doctor")
     ap.add_argument("--markdown", action="store_true", help="print the Markdown tables only")
+    ap.add_argument("--jobs", type=int, default=1, help="evaluate runs in N processes")
+    ap.add_argument("--only", choices=GROUPS, action="append", help="evaluate only these sets")
     args = ap.parse_args(argv)
-    cases = _sample_cases() + _realworld_cases()
+    cases = _sweep_cases() + _sample_cases() + _realworld_cases()
+    if args.only:
+        cases = [c for c in cases if c.group in args.only]
     if not cases:
-        print("no labeled runs found (sample_logs/MANIFEST.json, ../shared/realworld)")
+        print("no labelled runs found (benchmarks/sweeps, sample_logs, ../shared/realworld)")
         return 0
-    results = [_evaluate(c, stream=not args.no_stream) for c in cases]
-    for group in ("sample", "realworld"):
+    peers = ("rule_of_thumb",) if args.no_peers else tuple(BASELINES)
+    t0 = time.perf_counter()
+    work = [(c, not args.no_stream, peers) for c in cases]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            results = list(pool.map(_evaluate, work, chunksize=4))
+    else:
+        results = [_evaluate(w) for w in work]
+    print(f"{len(results)} labelled runs evaluated in {time.perf_counter() - t0:.0f} s\n")
+    print("### diagnose beside the baselines\n")
+    print(_comparison(results, peers))
+    for group in GROUPS:
         rs = [r for r in results if r.case.group == group]
         if not rs:
             continue
-        title = "sample_logs" if group == "sample" else "real-world runs"
-        print(f"\n### {title} ({len(rs)} runs)\n")
+        print(f"\n### {group} ({len(rs)} runs): diagnose\n")
         print(_confusion(rs))
         print()
-        for line in _summary(rs):
+        for line in _live(rs):
             print(f"- {line}")
-    print("\n### all labeled runs\n")
-    print(_confusion(results))
-    print()
-    for line in _summary(results):
+    test = [r for r in results if r.case.group == "sweep-test"]
+    print("\n### reliability of the confidence" + (" (sweep test half)" if test else "") + "\n")
+    print(_reliability(test or results))
+    print("\n### live replay, all sets\n")
+    for line in _live(results):
         print(f"- {line}")
     if args.markdown:
         return 0
     print("\n### per run\n")
     for r in results:
-        hit = _hit(r)
-        mark = {True: "ok ", False: "MISS", None: "·  "}[hit]
+        mark = {True: "ok  ", False: "MISS", None: "·   "}[_right(r.case, r.verdict)]
         lat = f" latency={r.latency}" if r.latency is not None else ""
+        base = " ".join(f"{k}={v}" for k, v in r.baselines.items())
         print(
-            f"{mark} {r.case.group:9s} {r.case.name[:44]:44s} label={r.case.label:22s} "
-            f"-> {r.verdict or 'CRASH'} ({r.confidence}) {1000 * r.seconds:.0f} ms{lat}"
+            f"{mark} {r.case.group:17s} {r.case.name[:42]:42s} {r.case.label:30s} -> "
+            f"{r.verdict or 'CRASH'} ({r.confidence}){lat}  [{base}]"
         )
-    misses = [r for r in results if _hit(r) is False]
+    misses = [r for r in results if _right(r.case, r.verdict) is False]
     if misses:
         print("\n### misses\n")
         for r in misses:
-            accepted = sorted(r.case.acceptable or [])
-            print(f"- {r.case.name}: expected one of {accepted}, got {r.verdict}")
+            print(
+                f"- {r.case.group} {r.case.name}: expected one of "
+                f"{sorted(r.case.acceptable or [])}, got {r.verdict}"
+            )
             print(f"    {r.error or r.summary}")
     noisy = [r for r in results if r.live_alarms]
     if noisy:
-        print("\n### live false alarms on healthy runs\n")
+        print("\n### live false alarms on strictly-healthy runs\n")
         for r in noisy:
-            print(
-                f"- {r.case.name}: {r.live_alarms}/{r.live_checked} prefixes; first {r.live_first}"
-            )
+            print(f"- {r.case.name}: {r.live_alarms}/{r.live_checked} prefixes; {r.live_first}")
     slow = [r for r in results if r.latency_note and (r.latency is None or r.latency > 2)]
     if slow:
         print("\n### late or missing live detection\n")
         for r in slow:
-            print(f"- {r.case.name}: {r.latency_note}")
+            print(f"- {r.case.group} {r.case.name}: {r.latency_note}")
     return 0
 
 

@@ -184,13 +184,38 @@ def test_without_lr_series_early_divergence_still_gets_a_verdict() -> None:
     assert without.confidence < with_lr.confidence
 
 
-def test_isolated_nan_grad_norm_with_falling_loss_is_a_warning_only() -> None:
-    """One NaN grad norm (an fp16 skip) in a smoothly falling run stays healthy."""
+def test_isolated_nan_grad_norm_with_falling_loss_is_a_loss_scaler_skip() -> None:
+    """One NaN grad norm (an fp16 skip) in a smoothly falling run stays healthy, info only."""
     grad = np.ones(100)
     grad[60] = math.nan
     d = diagnose(make_run(falling(100), grad=grad))
     assert d.verdict is Verdict.HEALTHY
-    assert any(f.kind == "non_finite" and f.severity.value == "warning" for f in d.findings)
+    assert not any(f.kind == "non_finite" for f in d.findings)
+    skips = [f for f in d.findings if f.kind == "loss_scale_skip"]
+    assert [(f.step, f.severity.value) for f in skips] == [(610, "info")]
+
+
+def test_loss_scaler_skips_at_the_start_and_later_are_benign() -> None:
+    """fp16: grad norm Inf at the first 3 logged steps and isolated later, loss finite and
+    falling: a dynamic loss scaler skipping overflowed steps, not numerical instability."""
+    grad = np.ones(100)
+    grad[:3] = math.inf
+    grad[[40, 75]] = math.nan
+    d = diagnose(make_run(falling(100), grad=grad))
+    assert d.verdict is Verdict.HEALTHY
+    assert d.level is None or d.level.value == "info"
+    assert len([f for f in d.findings if f.kind == "loss_scale_skip"]) == 3
+
+
+def test_nan_grad_norm_with_a_climbing_loss_is_not_a_skip() -> None:
+    """Non-finite grad norms after which the loss climbs are a failure, not scaler skips."""
+    loss = falling(100)
+    loss[50:] = loss[49] * np.linspace(3.0, 4.0, 50)
+    grad = np.ones(100)
+    grad[50:53] = math.nan
+    d = diagnose(make_run(loss, grad=grad))
+    assert d.is_problem
+    assert not any(f.kind == "loss_scale_skip" for f in d.findings)
 
 
 def test_evidence_is_json_serialisable_and_diagnosis_deterministic() -> None:

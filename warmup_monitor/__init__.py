@@ -1,4 +1,24 @@
-"""warmup-monitor: diagnose learning-rate warmup problems from training logs."""
+"""warmup-monitor: diagnose learning-rate warmup problems from training logs.
+
+Read a run (any supported log: a TensorBoard logdir, a SwanLab run, an HF ``output_dir`` with
+``trainer_state.json``, LLaMA-Factory's ``trainer_log.jsonl``, a Lightning ``metrics.csv``) and
+diagnose its warmup::
+
+    >>> import warmup_monitor as wm
+    >>> run = wm.read_run("sample_logs/warmup_too_short_spikes")
+    >>> d = wm.diagnose(run)
+    >>> d.verdict.value
+    'warmup_too_short'
+    >>> d.first_problem_step
+    3
+    >>> [a.parameter for a in d.advice]
+    ['warmup_steps', 'learning_rate']
+    >>> sorted(d.to_dict())[:4]
+    ['advice', 'confidence', 'evidence', 'findings']
+
+``wm.find_runs(path)`` lists the runs under a folder; ``wm.open_source(path).poll()`` returns only
+the points written since the last poll (what ``warmup-monitor watch`` does).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +26,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .diagnosis import Advice, Diagnosis, Verdict, diagnose
     from .discover import RunRef, find_runs, open_source, read_run, read_runs
     from .errors import (
         ConfigError,
@@ -21,7 +42,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Advice",
     "ConfigError",
+    "Diagnosis",
     "FormatError",
     "InputError",
     "MetricNotFoundError",
@@ -30,8 +53,10 @@ __all__ = [
     "Run",
     "RunRef",
     "Source",
+    "Verdict",
     "WarmupMonitorError",
     "__version__",
+    "diagnose",
     "find_runs",
     "open_source",
     "read_run",
@@ -41,6 +66,10 @@ __all__ = [
 # Where each public name lives. They are imported on first use, so that the command line
 # (``warmup-monitor --help``, ``plan``) starts without numpy, pandas or scipy.
 _HOME = {
+    "Advice": "diagnosis",
+    "Diagnosis": "diagnosis",
+    "Verdict": "diagnosis",
+    "diagnose": "diagnosis",
     "RunRef": "discover",
     "find_runs": "discover",
     "open_source": "discover",

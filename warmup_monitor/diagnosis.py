@@ -165,6 +165,13 @@ class Diagnosis:
             level = Severity.WARNING
         return level
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON types only: the fields of a run in ``report --format json`` that describe the
+        diagnosis (NaN/Inf written as ``null`` and listed under ``non_finite``)."""
+        from .render.jsonout import diagnosis_to_dict
+
+        return diagnosis_to_dict(self)
+
 
 # --------------------------------------------------------------------------------------- helpers
 def _num(x: Any) -> float | None:

@@ -16,10 +16,16 @@ from typing import Any
 
 from detectors._types import Finding, ScheduleFit
 
-from ..diagnosis import Advice
+from ..diagnosis import Advice, Diagnosis
 from ..report import Report, RunReport
 
-__all__ = ["SCHEMA_VERSION", "load_schema", "render_json", "report_to_dict"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "diagnosis_to_dict",
+    "load_schema",
+    "render_json",
+    "report_to_dict",
+]
 
 SCHEMA_VERSION = 1
 
@@ -103,6 +109,29 @@ def _advice(a: Advice, conv: _Converter, i: int) -> dict[str, Any]:
     }
 
 
+def _diagnosis_fields(d: Diagnosis, conv: _Converter) -> dict[str, Any]:
+    level = d.level
+    return {
+        "verdict": d.verdict.value,
+        "confidence": conv(d.confidence, "confidence"),
+        "summary": d.summary,
+        "level": level.value if level is not None else None,
+        "first_problem_step": d.first_problem_step,
+        "schedule": _schedule(d.schedule, conv),
+        "findings": [_finding(f) for f in d.findings],
+        "advice": [_advice(a, conv, i) for i, a in enumerate(d.advice)],
+        "evidence": conv(dict(d.evidence), "evidence"),
+    }
+
+
+def diagnosis_to_dict(d: Diagnosis) -> dict[str, Any]:
+    """One diagnosis as JSON types (the diagnosis fields of a report's run, same rules)."""
+    conv = _Converter()
+    out = _diagnosis_fields(d, conv)
+    out["non_finite"] = conv.non_finite
+    return out
+
+
 def _run(rr: RunReport) -> dict[str, Any]:
     conv = _Converter()
     out: dict[str, Any] = {
@@ -114,20 +143,32 @@ def _run(rr: RunReport) -> dict[str, Any]:
     d = rr.diagnosis
     run = rr.run
     level = rr.level
+    empty: dict[str, Any] = {
+        "verdict": None,
+        "confidence": None,
+        "summary": None,
+        "level": None,
+        "first_problem_step": None,
+        "schedule": None,
+        "findings": [],
+        "advice": [],
+        "evidence": {},
+    }
+    fields = _diagnosis_fields(d, conv) if d is not None else empty
     out.update(
         {
-            "verdict": d.verdict.value if d is not None else None,
-            "confidence": conv(d.confidence, "confidence") if d is not None else None,
-            "summary": d.summary if d is not None else None,
+            "verdict": fields["verdict"],
+            "confidence": fields["confidence"],
+            "summary": fields["summary"],
             "level": level.value if level is not None else None,
-            "first_problem_step": d.first_problem_step if d is not None else None,
+            "first_problem_step": fields["first_problem_step"],
             "status": run.status if run is not None else None,
             "last_step": rr.last_step,
             "final_loss": conv(rr.final_loss, "final_loss"),
-            "schedule": _schedule(d.schedule, conv) if d is not None else None,
-            "findings": [_finding(f) for f in d.findings] if d is not None else [],
-            "advice": [_advice(a, conv, i) for i, a in enumerate(d.advice)] if d else [],
-            "evidence": conv(dict(d.evidence), "evidence") if d is not None else {},
+            "schedule": fields["schedule"],
+            "findings": fields["findings"],
+            "advice": fields["advice"],
+            "evidence": fields["evidence"],
             "metrics": dict(run.metric_map) if run is not None else {},
             "config": conv(dict(run.config), "config") if run is not None else {},
             "resumes": (
