@@ -30,9 +30,7 @@ import generate  # noqa: E402
 from detectors.progress import ProgressConfig, smooth, steps_to_target, value_at  # noqa: E402
 
 RUNS = HERE / "runs"
-SPLIT = {
-    r.name: ("calibration" if i % 2 == 0 else "test") for i, r in enumerate(generate.REGIMES)
-}
+SPLIT = {r.name: ("calibration" if i % 2 == 0 else "test") for i, r in enumerate(generate.REGIMES)}
 LABELS = HERE / "labels.json"
 
 # --- the rules' numbers (README.md explains each) ---------------------------------------------
@@ -155,11 +153,7 @@ def label_group(runs: list[RunFacts]) -> list[dict[str, Any]]:
     out = []
     for r in runs:
         stt = steps_to_target(r.steps, r.loss, target, SMOOTH) if best is not None else None
-        ratio = (
-            (stt / best_steps if stt is not None else math.inf)
-            if best_steps
-            else math.nan
-        )
+        ratio = (stt / best_steps if stt is not None else math.inf) if best_steps else math.nan
         longer_stable = sorted(
             o.share
             for o in runs
@@ -181,8 +175,9 @@ def label_group(runs: list[RunFacts]) -> list[dict[str, Any]]:
                 "acceptable_verdicts": acceptable,
                 "strictly_healthy": acceptable == ["healthy"],
                 "why": why,
-                "onset_step": onset if label in ("warmup_too_short", "lr_too_high",
-                                                 "numerical_instability") else None,
+                "onset_step": onset
+                if label in ("warmup_too_short", "lr_too_high", "numerical_instability")
+                else None,
                 "numbers": {
                     "climb": round(r.climb, 3),
                     "nonfinite_step": r.nonfinite_step,
