@@ -450,8 +450,12 @@ def _diagnose(run: Run) -> Diagnosis:
         if sched.warmup_end is not None:
             after = int(sched.warmup_end + max(sched.warmup_steps or 0, 0))
         div_cfg = DivergenceConfig(ratio=DIVERGENCE_RATIO, after_step=after)
-        findings += detect_divergence(*loss, div_cfg, metric=loss_metric)
-        findings += detect_sustained_rise(*loss, metric=loss_metric)
+        diverged = detect_divergence(*loss, div_cfg, metric=loss_metric)
+        findings += diverged
+        # A climb the divergence rule already reports is not reported twice.
+        findings += [
+            f for f in detect_sustained_rise(*loss, metric=loss_metric) if not _covered(f, diverged)
+        ]
         logging_steps = _num(cfg.get("logging_steps"))
         averaged = int(logging_steps) if logging_steps and logging_steps >= 1 else None
         if loss_metric == "loss":
@@ -490,9 +494,11 @@ def _diagnose(run: Run) -> Diagnosis:
     # --- 2. instability ----------------------------------------------------------------------
     if problems:
         # A slow or stalled loss is then a consequence of the instability, not a second problem.
+        # A stall decides only when nothing else went wrong.
+        stall_decides = all(f.kind == "no_progress" for f in problems)
         findings = [
             replace(f, severity=Severity.INFO)
-            if f.kind in ("slow_decline",) or (f.kind == "no_progress" and f not in problems)
+            if f.kind == "slow_decline" or (f.kind == "no_progress" and not stall_decides)
             else f
             for f in findings
         ]
