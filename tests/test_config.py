@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -147,12 +148,44 @@ def test_run_folder_wins_over_parent(tmp_path: Path) -> None:
 
 
 def test_unrelated_folders_are_not_searched(tmp_path: Path) -> None:
-    """Only the run folder and its parent are read (plus the grandparent for runs/ and the like)."""
+    """A parent's config is read only in an output_dir layout, never two levels up."""
     _yaml(tmp_path / "training_args.yaml", {"learning_rate": 1e-4})
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
     assert read_config_near(deep) == {}
+    # A stray config in a folder of unrelated runs is not applied to every run below it.
+    assert read_config_near(tmp_path / "a") == {}
+    # It is once the folder is an output_dir (a trainer_log.jsonl, a checkpoint …).
+    (tmp_path / "trainer_log.jsonl").write_text("")
     assert read_config_near(tmp_path / "a") == {"learning_rate": 1e-4}
+
+
+def test_a_stray_parent_config_does_not_reach_runs_below(
+    tmp_path: Path, write_tb_run: Callable[..., None]
+) -> None:
+    """A folder of repros with one stray training_args.yaml: the runs keep their own config."""
+    from warmup_monitor.discover import read_runs
+
+    _yaml(tmp_path / "training_args.yaml", {"learning_rate": 0.5, "warmup_steps": 400})
+    write_tb_run(tmp_path / "bug1")
+    _yaml(tmp_path / "bug2" / "hparams.yaml", {"learning_rate": 1e-3})
+    write_tb_run(tmp_path / "bug2")
+    runs = {r.name: r for r in read_runs(tmp_path)}
+    assert runs["bug1"].config == {}
+    assert runs["bug2"].config == {"learning_rate": 1e-3}
+    assert "config read from hparams.yaml (learning_rate)" in runs["bug2"].notes
+
+
+def test_notes_say_which_file_supplied_what(tmp_path: Path) -> None:
+    """In an output_dir layout the notes name the file behind each key."""
+    _yaml(tmp_path / "training_args.yaml", {"learning_rate": 1e-4, "warmup_ratio": 0.1})
+    tb = tmp_path / "runs" / "Nov29_12-00-00_host"
+    _yaml(tb / "hparams.yaml", {"learning_rate": 5e-4})
+    notes: list[str] = []
+    read_config_near(tb, notes=notes)
+    assert notes == [
+        "config read from hparams.yaml (learning_rate); ../../training_args.yaml (warmup_ratio)"
+    ]
 
 
 def test_unrelated_yaml_is_ignored(tmp_path: Path) -> None:

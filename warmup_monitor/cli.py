@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import WarmupMonitorError, one_line
+from .errors import WarmupMonitorError, one_line, printable
 
 __all__ = ["main"]
 
@@ -45,10 +45,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except WarmupMonitorError as err:
-            click.echo(f"Error: {err}", err=True)
+            click.echo(printable(f"Error: {err}"), err=True)
             ctx.exit(EXIT_USAGE)
-        except (PermissionError, FileNotFoundError) as err:
-            click.echo(f"Error: {one_line(err)}", err=True)
+        except OSError as err:  # an output file that cannot be written, …
+            click.echo(printable(f"Error: {one_line(err)}"), err=True)
             ctx.exit(EXIT_USAGE)
 
 

@@ -34,13 +34,16 @@ files record what was asked — with ``max_steps`` set, HF's arguments still say
 
 from __future__ import annotations
 
-import json
 import math
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .untrusted import MAX_DEPTH, load_json, load_yaml, read_regular
 
 __all__ = ["CANONICAL_KEYS", "canonical_config", "read_config_near"]
 
@@ -113,6 +116,11 @@ _RECIPE_MARKERS = frozenset(
 )
 # Folders that hold runs rather than being one: look one level further up for the config.
 _LOG_CONTAINERS = frozenset(("runs", "swanlog", "lightning_logs", "logs", "tb_logs", "tensorboard"))
+# Files only an HF/LLaMA-Factory output_dir holds (with checkpoint-* folders).
+_OUTPUT_DIR_MARKERS = frozenset(
+    ("trainer_state.json", "trainer_log.jsonl", "training_args.bin", "all_results.json")
+)
+_CHECKPOINT = re.compile(r"^checkpoint-\d+$")
 _MAX_CONFIG_BYTES = 2_000_000  # a config file is small; anything bigger is not one
 _MAX_RECIPES = 20  # a folder of many YAML files is a recipe collection, not one run's config
 
@@ -124,14 +132,16 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
-def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
+def _flatten(raw: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
     """Top-level keys, then leaf keys of nested sections (top level wins)."""
     flat: dict[str, Any] = {}
     nested: dict[str, Any] = {}
     for key, value in raw.items():
         value = _unwrap(value)
         if isinstance(value, Mapping):
-            for sub_key, sub_value in _flatten(value).items():
+            if depth >= MAX_DEPTH:
+                continue  # no real config nests this deep
+            for sub_key, sub_value in _flatten(value, depth + 1).items():
                 nested.setdefault(sub_key, sub_value)
         else:
             flat[str(key)] = value
@@ -144,7 +154,10 @@ def _to_float(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
-        out = float(value)
+        try:
+            out = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            return None
     elif isinstance(value, str):
         try:
             out = float(value.strip())
@@ -209,9 +222,18 @@ def canonical_config(raw: Mapping[str, Any], warnings: list[str] | None = None) 
             coerced = _scheduler_name(value)
         else:
             coerced = None if isinstance(value, (Mapping, list)) else str(value)
+        if coerced is not None and not _in_range(key, coerced):
+            if key == "max_grad_norm" and coerced == 0:
+                continue  # 0 turns clipping off
+            if warnings is not None:
+                warnings.append(
+                    f"config value {key}={_shown(value)} is outside its valid range "
+                    f"({_RANGES[key][2]}); ignored"
+                )
+            continue
         if coerced is None:
             if warnings is not None:
-                warnings.append(f"config value {key}={value!r} is not usable; ignored")
+                warnings.append(f"config value {key}={_shown(value)} is not usable; ignored")
             continue
         out[key] = coerced
     if out.get("max_steps", 1) <= 0:
@@ -220,6 +242,35 @@ def canonical_config(raw: Mapping[str, Any], warnings: list[str] | None = None) 
         del out["num_train_epochs"]
     _resolve_warmup(out)
     return out
+
+
+# Valid ranges (low, high, as said in a warning); max_steps <= 0 is HF's "unset" and dropped.
+_RANGES: dict[str, tuple[float, float, str]] = {
+    "learning_rate": (1e-300, math.inf, "> 0"),
+    "warmup_steps": (0, math.inf, ">= 0"),
+    "warmup_ratio": (0, 1, "0 to 1"),
+    "max_steps": (-math.inf, math.inf, "any"),
+    "num_train_epochs": (1e-300, math.inf, "> 0"),
+    "per_device_train_batch_size": (1, math.inf, ">= 1"),
+    "gradient_accumulation_steps": (1, math.inf, ">= 1"),
+    "max_grad_norm": (1e-300, math.inf, "> 0"),
+    "logging_steps": (1, math.inf, ">= 1"),
+    "adam_beta2": (0, 1 - 1e-16, "0 to 1, below 1"),
+    "quantization_bit": (1, 64, "1 to 64"),
+    "max_samples": (1, math.inf, ">= 1"),
+    "train_batch_size": (1, math.inf, ">= 1"),
+    "global_step": (0, math.inf, ">= 0"),
+}
+
+
+def _in_range(key: str, value: Any) -> bool:
+    bounds = _RANGES.get(key)
+    return bounds is None or bounds[0] <= value <= bounds[1]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _resolve_warmup(config: dict[str, Any]) -> None:
@@ -232,22 +283,24 @@ def _resolve_warmup(config: dict[str, Any]) -> None:
 
 
 def _load_file(path: Path, warnings: list[str]) -> Mapping[str, Any] | None:
+    # trainer_state.json is a log that grows with the run (4 MB at 30k logged steps); only its
+    # top level is config, so the cap for config files does not apply to it.
+    limit = None if path.name == "trainer_state.json" else _MAX_CONFIG_BYTES
     try:
-        # trainer_state.json is a log that grows with the run (4 MB at 30k logged steps); only
-        # its top level is config, so the cap for config files does not apply to it.
-        if path.name != "trainer_state.json" and path.stat().st_size > _MAX_CONFIG_BYTES:
-            warnings.append(f"config file {path.name} is larger than 2 MB; ignored")
-            return None
-        text = path.read_text(encoding="utf-8", errors="replace")
+        raw = read_regular(path, None if limit is None else limit + 1)
     except OSError as err:
         warnings.append(f"config file {path.name} is unreadable ({err.strerror}); ignored")
         return None
+    if limit is not None and len(raw) > limit:
+        warnings.append(f"config file {path.name} is larger than 2 MB; ignored")
+        return None
+    text = raw.decode("utf-8-sig", errors="replace")
     if not text.strip():
         # SwanLab rewrites config.yaml in place: an empty read is a write in progress.
         warnings.append(f"config file {path.name} is empty; ignored")
         return None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = load_json(text) if path.suffix == ".json" else load_yaml(text)
     except (ValueError, yaml.YAMLError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         warnings.append(f"config file {path.name} cannot be parsed ({first}); ignored")
@@ -285,33 +338,54 @@ def _files_in(folder: Path) -> list[Path]:
     return files
 
 
+def _is_output_dir(folder: Path) -> bool:
+    """A folder the HF Trainer or LLaMA-Factory wrote as its ``output_dir``."""
+    try:
+        names = {p.name for p in folder.iterdir()}
+    except OSError:
+        return False
+    return bool(_OUTPUT_DIR_MARKERS & names) or any(_CHECKPOINT.match(n) for n in names)
+
+
 def _folders_near(path: Path) -> list[Path]:
-    """The folders whose config describes the run at ``path``, farthest first."""
+    """The folders whose config describes the run at ``path``, farthest first.
+
+    The run folder itself, and folders above it only in an HF/LLaMA-Factory ``output_dir``
+    layout: a log folder in ``<output_dir>/runs/`` (``swanlog/`` …) or a ``checkpoint-*`` folder
+    gets the output_dir's config, and so does a run folder right inside an output_dir. A config
+    file in any other parent (a folder of many unrelated runs) is not applied to them.
+    """
     here = path if path.is_dir() else path.parent
     folders = [here]
     parent = here.parent
-    if parent != here:
+    if parent == here:
+        return folders
+    if parent.name in _LOG_CONTAINERS and parent.parent != parent:
+        folders += [parent, parent.parent]
+    elif _CHECKPOINT.match(here.name) or _is_output_dir(parent):
         folders.append(parent)
-        if parent.name in _LOG_CONTAINERS and parent.parent != parent:
-            folders.append(parent.parent)
     return folders[::-1]
 
 
-def read_config_near(path: Path, warnings: list[str] | None = None) -> dict[str, Any]:
+def read_config_near(
+    path: Path, warnings: list[str] | None = None, notes: list[str] | None = None
+) -> dict[str, Any]:
     """Canonical config from the files next to the run at ``path`` (a file or a folder).
 
     See the module docstring for the files and their precedence. Problems are appended to
-    ``warnings``; this function never raises for a bad or missing config.
+    ``warnings``; which file supplied which keys is appended to ``notes``. This function never
+    raises for a bad or missing config.
     """
-    notes: list[str] = []
+    problems: list[str] = []
     merged: dict[str, Any] = {}
+    origin: dict[str, Path] = {}
     folders = _folders_near(Path(path))
     states = [f / "trainer_state.json" for f in folders if (f / "trainer_state.json").is_file()]
     for file in [file for folder in folders for file in _files_in(folder)] + states:
         file_notes: list[str] = []
         data = _load_file(file, file_notes)
         if data is None:
-            notes += file_notes
+            problems += file_notes
             continue
         is_recipe = file.suffix in (".yaml", ".yml") and file.name not in (
             "hparams.yaml",
@@ -320,8 +394,19 @@ def read_config_near(path: Path, warnings: list[str] | None = None) -> dict[str,
         )
         if is_recipe and not _RECIPE_MARKERS & set(_flatten(data)):
             continue  # some other YAML (a dataset card, a CI file …)
-        merged.update(canonical_config(data, notes))
+        found = canonical_config(data, problems)
+        merged.update(found)
+        origin.update(dict.fromkeys(found, file))
     _resolve_warmup(merged)
     if warnings is not None:
-        warnings.extend(n for n in notes if n not in warnings)
+        warnings.extend(n for n in problems if n not in warnings)
+    if notes is not None and merged:
+        here = folders[-1]
+        by_file: dict[Path, list[str]] = {}
+        for key in merged:
+            by_file.setdefault(origin[key], []).append(key)
+        parts = [
+            f"{os.path.relpath(file, here)} ({', '.join(keys)})" for file, keys in by_file.items()
+        ]
+        notes.append("config read from " + "; ".join(parts))
     return merged

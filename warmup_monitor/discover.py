@@ -252,7 +252,7 @@ def open_source(path: str | os.PathLike[str], *, format: str | None = None) -> S
         ref = _single(p)
         fmt, where = _format_named(ref.format), ref.path
     source = fmt.open_source(where)
-    source.config = {**read_config_near(where, source.warnings), **source.config}
+    source.config = {**read_config_near(where, source.warnings, source.notes), **source.config}
     return source
 
 
@@ -336,7 +336,8 @@ def read_run(
         assert first_error is not None
         raise first_error
     notes = list(source.notes)
-    warnings = list(source.warnings) + failed
+    # A finished read: a partial last record will not complete, so say what was left unread.
+    warnings = list(source.warnings) + source.pending() + failed
     status = source.status
     by_rank = sorted([*others, (*chosen, source)], key=lambda o: -_rank(o[0]))
     config: dict[str, Any] = {}
@@ -346,7 +347,7 @@ def read_run(
     for _fmt, _, other in reversed(by_rank):
         if status == "unknown":
             status = other.status  # e.g. TensorBoard cannot tell; the trainer state can
-    config.update(read_config_near(chosen[1], warnings))
+    config.update(read_config_near(chosen[1], warnings, notes))
     config.update(source.config)
     # What ran (the trainer state's and the log's step counts) beats what arguments asked for.
     for fmt, _, other in by_rank:

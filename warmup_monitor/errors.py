@@ -9,6 +9,7 @@ __all__ = [
     "MetricNotFoundError",
     "WarmupMonitorError",
     "one_line",
+    "printable",
 ]
 
 
@@ -45,3 +46,16 @@ def one_line(err: BaseException) -> str:
         return f"'{err.filename}' does not exist. Check the path"
     text = " ".join(str(err).split())
     return text or type(err).__name__
+
+
+def printable(text: str) -> str:
+    """``text`` with the lone surrogates of undecodable file names shown as ``\\udcff`` escapes.
+
+    A folder name that is not valid UTF-8 reaches Python as lone surrogates, which no UTF-8
+    stream or file accepts; the escape is readable, and valid inside a JSON string.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

@@ -47,6 +47,14 @@ class Source(abc.ABC):
     def poll(self) -> Points:
         """Return the points added since the last poll."""
 
+    def pending(self) -> list[str]:
+        """What the last poll held back as "not yet" (a partial last record or line).
+
+        While a run is written that is normal; after a finished read (``report``) or once the
+        file stopped growing, those bytes will never complete, so the reader says what they are.
+        """
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release open files. Sources hold no state that needs flushing."""
 

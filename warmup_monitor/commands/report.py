@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import printable
 from ..report import FAIL_ON_CHOICES, Report, build_report, reaches
 from ._options import format_option, metric_option
 
@@ -27,11 +28,17 @@ def _build(paths: tuple[Path, ...], metrics: dict[str, str], since: int | None) 
         return build_report(paths, metrics=metrics or None, since=since, progress=progress)
 
 
+def _save(path: Path, text: str) -> None:
+    # A folder name that is not valid UTF-8 reaches the text as lone surrogates: they are
+    # written as "\udcff" escapes (valid JSON, readable in text and HTML), never a crash.
+    path.write_text(printable(text), encoding="utf-8")
+
+
 def _write(text: str, output: Path | None, *, color: bool) -> None:
     if output is None:
-        click.echo(text, nl=False, color=color)
+        click.echo(printable(text), nl=False, color=color)
     else:
-        output.write_text(text, encoding="utf-8")
+        _save(output, text)
 
 
 @click.command("report")
@@ -89,8 +96,8 @@ def command(
 
     report = _build(paths, metrics, since)
     if html_out is not None:
-        html_out.write_text(render_html(report), encoding="utf-8")
-        click.echo(f"HTML report written to {html_out}", err=True)
+        _save(html_out, render_html(report))
+        click.echo(printable(f"HTML report written to {html_out}"), err=True)
     if fmt == "json":
         _write(render_json(report), output, color=False)
     else:
@@ -98,6 +105,6 @@ def command(
         color = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         _write(render_text(report, color=color, quiet=quiet), output, color=color)
     for rr in report.failed:
-        click.echo(f"Warning: run '{rr.name}' was not read: {rr.error}", err=True)
+        click.echo(printable(f"Warning: run '{rr.name}' was not read: {rr.error}"), err=True)
     if reaches(report, fail_on):
         click.get_current_context().exit(1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ import yaml
 
 from ..errors import ConfigError
 from ..guide import method_key
+from ..untrusted import load_json, load_yaml, read_regular
 
 __all__ = ["TrainingConfig", "load_config", "parse_model_size"]
 
@@ -79,7 +79,7 @@ def load_config(path: str | Path) -> TrainingConfig:
             "Give a LLaMA-Factory .yaml/.yml file or a TrainingArguments .json file",
         )
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_regular(p).decode("utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"'{p}' does not exist", "Check the path") from None
     except IsADirectoryError:
@@ -87,8 +87,8 @@ def load_config(path: str | Path) -> TrainingConfig:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read '{p}': {_one_line(err)}", "Check the file") from None
     try:
-        data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as err:
+        data = load_json(text) if suffix == ".json" else load_yaml(text)
+    except (yaml.YAMLError, ValueError) as err:
         kind = "JSON" if suffix == ".json" else "YAML"
         raise ConfigError(
             f"'{p}' is not valid {kind}: {_one_line(err)}", "Fix the syntax"
@@ -115,8 +115,8 @@ def _config_from_mapping(data: Mapping[str, Any], path: str) -> TrainingConfig:
     kwargs = data.get("lr_scheduler_kwargs") or {}
     if isinstance(kwargs, str):
         try:
-            kwargs = json.loads(kwargs)
-        except json.JSONDecodeError:
+            kwargs = load_json(kwargs)
+        except ValueError:
             raise ConfigError(
                 f"lr_scheduler_kwargs '{kwargs}' is not a JSON object", "Write it as a mapping"
             ) from None
@@ -175,12 +175,19 @@ def _scheduler_name(value: Any) -> str:
     return name
 
 
+def _float(value: Any, key: str, kind: str) -> float:
+    """``float(value)``, or a ConfigError saying ``key`` must be ``kind`` ("a number" …)."""
+    try:
+        return float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        raise ConfigError(f"{key} is far too large", f"Set {key} to {kind}") from None
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} is {value!r}, not {kind}", f"Set {key} to {kind}") from None
+
+
 def _num(value: Any, key: str, *, positive: bool = False) -> float:
     # PyYAML reads "5e-5" (no dot) as a string, as YAML 1.1 requires; the Trainer accepts it.
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} is {value!r}, not a number", f"Set {key} to a number") from None
+    number = _float(value, key, "a number")
     if isinstance(value, bool) or not math.isfinite(number) or number < 0:
         raise ConfigError(f"{key} is {value!r}", f"Set {key} to a finite number >= 0")
     if positive and number == 0:
@@ -189,12 +196,7 @@ def _num(value: Any, key: str, *, positive: bool = False) -> float:
 
 
 def _int(value: Any, key: str, *, minimum: int | None = None) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(
-            f"{key} is {value!r}, not an integer", f"Set {key} to an integer"
-        ) from None
+    number = _float(value, key, "an integer")
     if isinstance(value, bool) or not number.is_integer():
         raise ConfigError(f"{key} is {value!r}, not an integer", f"Set {key} to an integer")
     if minimum is not None and number < minimum:

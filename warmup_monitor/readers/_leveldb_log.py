@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 from ..errors import FormatError
+from ..untrusted import open_regular
 
 __all__: list[str] = []
 
@@ -54,12 +55,29 @@ class _LevelDBLog:
         self._pieces: list[bytes] = []  # pieces of a record whose last piece is not on disk yet
         self._pieces_at = 0
         self._ahead = False  # the offset was moved past the end of the file by a skip
+        self._tail = b""  # the last bytes consumed, to notice a file rewritten in place
         #: True when the last read() stopped at its size cap with more bytes on disk.
         self.more = False
 
+    @property
+    def offset(self) -> int:
+        """Bytes of the file consumed so far."""
+        return self._offset
+
+    def same_tail(self) -> bool:
+        """True when the bytes just before the offset are still the ones read there."""
+        if not self._tail:
+            return True
+        try:
+            with open_regular(self.path) as fh:
+                fh.seek(self._offset - len(self._tail))
+                return fh.read(len(self._tail)) == self._tail
+        except OSError:
+            return False
+
     def _read_tail(self) -> bytes:
         try:
-            with open(self.path, "rb") as fh:
+            with open_regular(self.path) as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if size < self._offset and self._ahead:
                     return b""  # skipped a damaged block whose tail is not on disk yet
@@ -163,6 +181,8 @@ class _LevelDBLog:
                     pieces.clear()
         self._offset = base + pos
         self._ahead = pos > end
+        if not self._ahead and pos:
+            self._tail = buf[max(0, pos - 16) : pos]
         return records
 
     def _resync(self, buf: bytes, pos: int, base: int, left_in_block: int, why: str) -> bool:

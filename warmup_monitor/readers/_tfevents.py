@@ -446,6 +446,11 @@ def _decode_slow(
             else:
                 out.undecodable.append(r)
             continue
+        # Checked before deciding what to keep: a flipped bit in a field number can turn a
+        # scalar into a record that would be skipped, and its point would vanish unnoticed.
+        if masked_crc32c(payload) != stored:
+            out.bad_crc.append(r)
+            continue
         kind = event.WhichOneof("what")
         wanted = []
         if kind == "summary":
@@ -457,10 +462,7 @@ def _decode_slow(
         elif kind == "session_log" and event.session_log.status == SessionLog.START:
             wanted.append((None, "restart", False))
         if not wanted:
-            continue  # file version, graphs, images …: nothing to check or keep
-        if masked_crc32c(payload) != stored:
-            out.bad_crc.append(r)
-            continue
+            continue  # file version, graphs, images …: nothing to keep
         for value, which, has_meta in wanted:
             if which == "restart":
                 out.restarts.append((r, int(event.step)))

@@ -18,9 +18,12 @@ import numpy as np
 
 from ._crc32c import masked_crc32c
 
-__all__ = ["Framing", "frame"]
+__all__ = ["MAX_RECORD", "Framing", "frame"]
 
 _HEADER = 12
+# Protobuf cannot parse a message of 2 GiB or more, so no Event record is that long: a length
+# beyond it (with a valid length checksum) is damage, not a record still being written.
+MAX_RECORD = (1 << 31) - 1
 _OVERHEAD = 16
 _MAX_PERIOD = 128  # tags logged per step that can be predicted
 _RECENT = 2 * _MAX_PERIOD
@@ -130,6 +133,10 @@ def frame(buf: np.ndarray, start: int, end: int) -> Framing:
             length, crc = _unpack_header(raw, pos)
             if crc != _expected_length_crc(length):
                 error = "length checksum mismatch"
+                stop = True
+                break
+            if length > MAX_RECORD:
+                error = f"a record length of {length} bytes, beyond any real record"
                 stop = True
                 break
             if end - pos - _OVERHEAD < length:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..points import Points
+from ..untrusted import to_float
 
 __all__: list[str] = []
 
@@ -59,7 +60,30 @@ def _step(value: object) -> int | None:
 
 
 def _number(value: object) -> float | None:
-    """A JSON scalar as a float (NaN/±Inf kept), or None for strings, bools, nulls, containers."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
+    """A JSON number as a float (NaN/±Inf kept), a number written as a string ("1.5") too;
+    None for other strings, bools, nulls and containers."""
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return to_float(value)
+
+
+class _Dropped:
+    """Counts values skipped because they are not numbers, for one warning with the count."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.example = ""
+
+    def add(self, key: str, step: int, value: object) -> None:
+        self.count += 1
+        if not self.example:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            self.example = f"{key} at step {step}: {shown}"
+
+    def message(self, where: str) -> str | None:
+        if not self.count:
+            return None
+        return f"{where}: skipped {self.count} value(s) that are not numbers (e.g. {self.example})"

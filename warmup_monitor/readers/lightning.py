@@ -14,14 +14,14 @@ that are new or changed. A partial last row (no newline yet) waits for the next 
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import FormatError
 from ..points import Points
 from ..sources import Source
-from ._whole_file import _Emitted, _signature, _step
+from ..untrusted import open_regular
+from ._whole_file import _Dropped, _Emitted, _number, _signature, _step
 
 __all__ = ["LightningCsvSource", "claims", "open_source"]
 
@@ -30,12 +30,20 @@ _MAX_ROW_WARNINGS = 10
 
 
 def _header(file: Path) -> list[str] | None:
-    try:
-        with open(file, encoding="utf-8", errors="replace", newline="") as fh:
-            line = fh.readline(65536)
-    except OSError:
+    """The header cells; None when there is none. ``OSError`` when the file cannot be read."""
+    with open_regular(file) as fh:
+        line = fh.readline(65536).decode("utf-8-sig", errors="replace")
+    return _cells(line.rstrip("\r\n")) if line else None
+
+
+def _cells(line: str) -> list[str] | None:
+    """The cells of one CSV line; None when a quote is left open."""
+    if line.count('"') % 2:
         return None
-    return next(csv.reader([line]), None) if line else None
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:  # a stray carriage return or NUL inside the line
+        return None
 
 
 def claims(path: Path) -> bool:
@@ -47,7 +55,11 @@ def claims(path: Path) -> bool:
         return False
     if not path.is_file():
         return False
-    header = _header(path)
+    try:
+        header = _header(path)
+    except OSError:
+        # Claimed so that reading it says why it cannot be read ("permission denied").
+        return path.name == FILE_NAME
     return header is not None and "step" in [h.strip() for h in header]
 
 
@@ -67,6 +79,7 @@ class LightningCsvSource(Source):
         self._emitted = _Emitted()
         self._signature: tuple[int, int, int] | None = None
         self._polled = False
+        self.pending_bytes = 0  # an incomplete last row held back
 
     def poll(self) -> Points:
         """Points new or changed since the last poll."""
@@ -80,34 +93,61 @@ class LightningCsvSource(Source):
         if signature == self._signature:
             return Points.empty()
         try:
-            with open(self.file, encoding="utf-8", errors="replace", newline="") as fh:
-                text = fh.read()
-        except OSError:
+            with open_regular(self.file) as fh:
+                data = fh.read()
+        except OSError as err:
+            message = f"cannot read '{self.file}' ({err.strerror})"
+            if not self._polled:
+                raise FormatError(message, "Check the file's permissions") from None
+            self._warn(f"{message}; will try again")
             return Points.empty()
         self._polled = True
+        text = data.decode("utf-8-sig", errors="replace")
         end = text.rfind("\n") + 1
         if end == 0:
             return Points.empty()  # not even a complete header yet
         self._signature = signature
+        self.pending_bytes = 0
+        if end < len(text) and self._whole_row(text[:end], text[end:]):
+            end = len(text)  # a last row saved without its newline
+        elif end < len(text):
+            self.pending_bytes = len(text[end:].encode("utf-8", errors="replace"))
         rows = self._parse(text[:end])
         return self._emitted.new_points(rows)
 
-    def _rows(self, text: str) -> Iterator[tuple[int, list[str]]]:
-        """(line number, cells) of each row; stops with a warning where the CSV breaks."""
-        reader = csv.reader(io.StringIO(text))
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as err:
-                self._warn(f"{FILE_NAME} line {reader.line_num}: {err}; stopped reading there")
-                return
-            yield reader.line_num, cells
+    def pending(self) -> list[str]:
+        if not self.pending_bytes:
+            return []
+        return [
+            f"{FILE_NAME} ends with an incomplete row ({self.pending_bytes} bytes without a "
+            "newline, fewer cells than the header); not read"
+        ]
+
+    @staticmethod
+    def _whole_row(head: str, tail: str) -> bool:
+        """True when ``tail`` (no newline) has the header's cell count and numeric cells."""
+        header = _cells(head[: head.find("\n")])
+        cells = _cells(tail)
+        if header is None or cells is None or len(cells) != len(header):
+            return False
+        try:
+            [float(c) for c in cells if c.strip()]
+        except ValueError:
+            return False
+        return True
+
+    def _rows(self, text: str) -> Iterator[tuple[int, list[str] | None]]:
+        """(line number, cells) of each line; cells None for a line that is not one CSV row.
+
+        Each line is parsed on its own: Lightning writes no quoted newlines, so one unbalanced
+        quote breaks one row instead of swallowing every row up to the next quote.
+        """
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            yield line_no, _cells(line)
 
     def _parse(self, text: str) -> list[tuple[str, int, float]]:
         rows_in = self._rows(text)
-        header = [h.strip() for h in next(rows_in, (0, []))[1]]
+        header = [h.strip() for h in next(rows_in, (0, []))[1] or []]
         if "step" not in header:
             shown = ", ".join(header[:20]) or "none"
             raise FormatError(
@@ -117,7 +157,16 @@ class LightningCsvSource(Source):
         step_col = header.index("step")
         rows: list[tuple[str, int, float]] = []
         bad = 0
+        dropped = _Dropped()
         for line_no, cells in rows_in:
+            if cells is None:
+                bad += 1
+                if bad <= _MAX_ROW_WARNINGS:
+                    self._warn(
+                        f"{FILE_NAME} line {line_no}: not one CSV row (an unbalanced quote "
+                        "or a stray control character); skipped"
+                    )
+                continue
             if not cells:
                 continue
             if len(cells) != len(header):
@@ -128,10 +177,7 @@ class LightningCsvSource(Source):
                         f"{len(header)} columns; skipped"
                     )
                 continue
-            try:
-                step = _step(float(cells[step_col]))
-            except ValueError:
-                step = None
+            step = _step(_number(cells[step_col]))
             if step is None:
                 bad += 1
                 if bad <= _MAX_ROW_WARNINGS:
@@ -141,11 +187,17 @@ class LightningCsvSource(Source):
                     )
                 continue
             for col, cell in enumerate(cells):
-                if col == step_col or not cell:
+                if col == step_col or not cell.strip():
                     continue
                 try:
                     value = float(cell)
                 except ValueError:
-                    continue  # a text column (Lightning writes none; custom loggers may)
+                    dropped.add(header[col], step, cell)
+                    continue
                 rows.append((header[col], step, value))
+        if bad > _MAX_ROW_WARNINGS:
+            self._warn(f"{FILE_NAME}: {bad - _MAX_ROW_WARNINGS} more malformed rows skipped")
+        message = dropped.message(FILE_NAME)
+        if message:
+            self._warn(message)
         return rows

@@ -18,7 +18,6 @@ twice (a resumed run) are emitted in file order, so the later line wins in the R
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterator
@@ -28,7 +27,8 @@ from ..config import canonical_config
 from ..errors import FormatError
 from ..points import Points
 from ..sources import Source
-from ._whole_file import _number, _step
+from ..untrusted import BOM, load_json, open_regular
+from ._whole_file import _Dropped, _number, _step
 
 __all__ = ["TrainerLogSource", "claims", "open_source"]
 
@@ -68,7 +68,7 @@ _MAX_LINE_WARNINGS = 10  # then one summary line, so a garbage file cannot flood
 
 def _is_whole_record(tail: bytes) -> bool:
     try:
-        return isinstance(json.loads(tail.decode("utf-8", errors="strict")), dict)
+        return isinstance(load_json(tail.decode("utf-8", errors="strict")), dict)
     except ValueError:
         return False
 
@@ -101,6 +101,17 @@ class TrainerLogSource(Source):
         self._polled = False
         self._unterminated = False  # the last record read had no newline yet
         self._total: float | None = None  # the last total_steps turned into config
+        self._dropped = _Dropped()
+        self._dropped_reported = 0
+        self._held = 0  # bytes of a partial last line left for a later poll
+
+    def pending(self) -> list[str]:
+        if not self._held:
+            return []
+        return [
+            f"{FILE_NAME} ends with a partial line ({self._held} bytes after line "
+            f"{self._line_no}, no newline and not a whole JSON object); not read"
+        ]
 
     def _bad_line(self, message: str) -> None:
         self._bad_lines += 1
@@ -120,6 +131,8 @@ class TrainerLogSource(Source):
         self._offset = 0
         self._line_no = 0
         self._unterminated = False
+        self._dropped = _Dropped()
+        self._dropped_reported = 0
         self.status = "unknown"
 
     def poll(self) -> Points:
@@ -140,13 +153,22 @@ class TrainerLogSource(Source):
             self._restart("truncated")
         self._inode = st.st_ino
         if st.st_size == self._offset:
+            self._held = 0
             return Points.empty()
         try:
-            with open(self.file, "rb") as fh:
+            with open_regular(self.file) as fh:
                 fh.seek(self._offset)
                 data = fh.read(st.st_size - self._offset)
-        except OSError:
+        except OSError as err:
+            message = f"cannot read '{self.file}' ({err.strerror})"
+            if self._offset == 0 and not self._line_no:
+                raise FormatError(message, "Check the file's permissions") from None
+            self._warn(f"{message}; will try again")
             return Points.empty()
+        if self._offset == 0 and data.startswith(BOM):
+            # A byte-order mark (an editor's or Windows tool's UTF-8): not part of the record.
+            self._offset = len(BOM)
+            data = data[len(BOM) :]
         if self._unterminated and data.startswith(b"\n"):
             # The newline of a record already read without it.
             self._offset += 1
@@ -158,6 +180,7 @@ class TrainerLogSource(Source):
             # final newline): a half-written line never parses, the closing brace comes last.
             end = len(data)
             self._unterminated = True
+        self._held = len(data) - end
         if end == 0:
             return Points.empty()  # a partial line: it is completed by a later write
         chunk = data[:end]
@@ -175,11 +198,18 @@ class TrainerLogSource(Source):
                 batches.append(Points.from_rows(rows))
                 rows = []
         batches.append(Points.from_rows(rows))
+        if self._dropped.count > self._dropped_reported:
+            self._dropped_reported = self._dropped.count
+            message = self._dropped.message(FILE_NAME)
+            prefix = f"{FILE_NAME}: skipped "
+            self.warnings[:] = [w for w in self.warnings if not w.startswith(prefix)]
+            if message:
+                self.warnings.append(message)
         return Points.concat(batches)
 
     def _parse_line(self, raw: bytes, rows: list[tuple[str, int, float, float]]) -> None:
         try:
-            record = json.loads(raw.decode("utf-8", errors="replace"))
+            record = load_json(raw.decode("utf-8", errors="replace"))
         except ValueError:
             self._bad_line("not valid JSON")
             return
@@ -192,8 +222,12 @@ class TrainerLogSource(Source):
             return
         metrics = []
         for key, value in record.items():
+            if key in _SKIP_KEYS:
+                continue
             number = _number(value)
-            if number is None or key in _SKIP_KEYS:
+            if number is None:
+                if not isinstance(value, (dict, list)):
+                    self._dropped.add(str(key), step, value)
                 continue
             metrics.append((_RENAME.get(key, key), number))
         if not metrics:

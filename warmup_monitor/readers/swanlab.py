@@ -40,6 +40,7 @@ from ..config import canonical_config
 from ..errors import InputError
 from ..points import Points
 from ..sources import Source
+from ..untrusted import load_json, load_yaml, open_regular, read_regular, read_text
 from ._leveldb_log import _LevelDBLog
 from ._swanlab_records import (
     SYSTEM_PREFIX,
@@ -62,6 +63,7 @@ _VERSIONS = {0: "json", 1: "json", 2: "protobuf"}
 _CONFIG_RETRIES = 5  # config.yaml is rewritten in place: an empty read is a write in progress
 _CONFIG_RETRY_DELAY = 0.02
 _UNSET = object()
+_MAX_SMALL_FILE = 2_000_000  # config.yaml, swanlab-metadata.json: a few KB in real runs
 
 
 # --------------------------------------------------------------------------- claiming
@@ -75,7 +77,7 @@ def _is_record_file(path: Path) -> bool:
     if name == "backup.swanlab" or name.startswith("run-"):
         return True
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             return fh.read(4) == _IDENT
     except OSError:
         return False
@@ -119,7 +121,7 @@ def _read_text_retrying(path: Path) -> str | None:
     """The file's text, retrying briefly while it reads empty; None when missing."""
     for attempt in range(_CONFIG_RETRIES):
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            text = read_text(path, _MAX_SMALL_FILE)
         except OSError:
             return None
         if text.strip():
@@ -144,7 +146,7 @@ def _pid_alive(pid: int) -> bool:
 def _writer(run_dir: Path) -> tuple[str | None, int | None]:
     """(hostname, pid) of the process that wrote the run, from ``swanlab-metadata.json``."""
     try:
-        meta = json.loads((run_dir / "files" / "swanlab-metadata.json").read_text("utf-8"))
+        meta = load_json(read_regular(run_dir / "files" / "swanlab-metadata.json", _MAX_SMALL_FILE))
     except (OSError, ValueError):
         return None, None
     if not isinstance(meta, dict):
@@ -260,6 +262,7 @@ class SwanLabSource(Source):
         self._killed_warned = False
         self._dropped_reported = 0
         self._info = Decoded()  # run metadata gathered across polls
+        self._file_sig: tuple[int, int, int, int] | None = None
         self._load_config()
 
     # ---- discovery of the record file
@@ -300,8 +303,8 @@ class SwanLabSource(Source):
         if not text:
             return
         try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError:
+            raw = load_yaml(text)
+        except (ValueError, yaml.YAMLError):
             return  # read_config_near (run by discover) reports unparsable config files
         if isinstance(raw, dict):
             notes: list[str] = []
@@ -357,8 +360,48 @@ class SwanLabSource(Source):
 
     # ---- polling
 
+    def _check_rewritten(self) -> None:
+        """Start over when the record file was truncated or replaced, as the other readers do.
+
+        A finished run's file that is rewritten is a new run in the same folder; a live one
+        truncated under the reader would otherwise resume at the old offset and drop the new
+        values as repeats of steps already seen.
+        """
+        log = self._log
+        if log is None or self.record_file is None:
+            return
+        try:
+            st = os.stat(self.record_file)
+        except OSError:
+            return
+        sig = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if sig == self._file_sig:
+            return
+        old, self._file_sig = self._file_sig, sig
+        if old is None or log.offset == 0:
+            return
+        if old[:2] != sig[:2]:
+            why = "was replaced"
+        elif st.st_size < log.offset:
+            why = f"shrank from {log.offset} to {st.st_size} bytes"
+        elif not log.same_tail():
+            why = "was rewritten"
+        else:
+            return
+        self.warnings.append(
+            f"{self.record_file.name} {why}: reading it again from the start "
+            "(its values replace the ones read before)"
+        )
+        self._log = _LevelDBLog(self.record_file, _IDENT, _MAGIC, _VERSIONS)
+        self._keeper = _FirstValueKeeper()
+        self._dropped_reported = 0
+        self._info = Decoded()
+        self._done = False
+        self.status = "unknown"
+
     def poll(self) -> Points:
         self._load_config()
+        self._check_rewritten()
         if self._done:
             return Points.empty()
         cols = Columns()
@@ -452,7 +495,7 @@ class _LocalLogs:
             return
         try:
             rows, exp = _query_local_db(db, self.run_dir.name)
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OSError) as err:
             self.warnings.append(
                 f"cannot read metric names from runs.swanlab ({err}); using folder numbers"
             )
@@ -509,7 +552,7 @@ class _LocalLogs:
     def _new_lines(self, file: Path) -> list[bytes]:
         start = self._offsets.get(file, 0)
         try:
-            with open(file, "rb") as fh:
+            with open_regular(file) as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if size < start:
                     start = 0  # rewritten: read it again; repeats are dropped downstream
@@ -525,7 +568,7 @@ class _LocalLogs:
 def _last_line(path: Path) -> str | None:
     """The last non-empty line of a small text file (the exception message of a traceback)."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             fh.seek(max(0, os.fstat(fh.fileno()).st_size - 4096))
             lines = fh.read().decode("utf-8", "replace").strip().splitlines()
     except OSError:

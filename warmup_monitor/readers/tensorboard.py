@@ -39,6 +39,7 @@ import contextlib
 import mmap
 import os
 import re
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ import numpy as np
 from ..errors import FormatError
 from ..points import Points
 from ..sources import Source
+from ..untrusted import open_regular
+from ._crc32c import masked_crc32c
 from ._tfevents import Decoded, decode
 from ._tfrecord import frame
 
@@ -57,22 +60,41 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _MMAP_MIN = 1 << 20  # read bigger increments through mmap, smaller ones with read()
 _WINDOW = 8 << 20  # bytes framed and decoded at a time: bounds the temporary arrays
 _MAX_RECORD_WARNINGS = 5  # per file and poll; the rest are counted
+_STALE_S = 60.0  # a partial last record unchanged this long will not complete by itself
 _CREATED = re.compile(r"tfevents\.(\d+)")
 _TOKENS = re.compile(r"(\d+)|(\D+)")
 
 
-def _is_event_file(name: str) -> bool:
-    return "tfevents" in name
+def _is_event_file(path: str | os.PathLike[str]) -> bool:
+    """An event file by its writer's name (``…tfevents.<time>…``) or, else, by its content.
+
+    A name merely containing ``tfevents`` (``read_tfevents.py``) is claimed only when the file
+    starts like one: a record header whose length checksum holds, or gzip's magic bytes. A
+    writer's file keeps its claim when its first record is damaged, so the damage is reported.
+    """
+    name = os.path.basename(path)
+    if "tfevents" not in name:
+        return False
+    if _CREATED.search(name):
+        return True
+    try:
+        with open_regular(path) as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    if head[:2] == _GZIP_MAGIC:
+        return True
+    return len(head) == 12 and struct.unpack("<I", head[8:])[0] == masked_crc32c(head[:8])
 
 
 def claims(path: Path) -> bool:
-    """True for an event file, or a directory directly holding ``*tfevents*`` files."""
+    """True for an event file, or a directory directly holding event files."""
     path = Path(path)
     if path.is_file():
-        return _is_event_file(path.name)
+        return _is_event_file(path)
     if path.is_dir():
         with os.scandir(path) as entries:
-            return any(_is_event_file(e.name) and e.is_file() for e in entries)
+            return any(e.is_file() and _is_event_file(e.path) for e in entries)
     return False
 
 
@@ -103,11 +125,15 @@ class _File:
     broken_at: int | None = None  # a corrupted record header stops reading here
     head: bytes = b""  # first bytes read, to recognise a replaced file
     tail: bytes = b""  # the bytes just before ``offset``
+    claimed: int | None = None  # length the held-back partial record claims, when known
+    grown_at: float = 0.0  # monotonic time the file last changed size
+    stale_warned: bool = False
 
     def reset(self) -> None:
         self.offset = self.records = 0
-        self.stopped = self.broken_at = None
+        self.stopped = self.broken_at = self.claimed = None
         self.head = self.tail = b""
+        self.stale_warned = False
 
 
 class TensorBoardSource(Source):
@@ -147,7 +173,7 @@ class TensorBoardSource(Source):
         self._dir_mtime = mtime
         with os.scandir(self.path) as entries:
             for entry in entries:
-                if entry.name not in self._files and _is_event_file(entry.name) and entry.is_file():
+                if entry.name not in self._files and entry.is_file() and _is_event_file(entry.path):
                     self._add(Path(entry.path))
 
     # ------------------------------------------------------------------ polling
@@ -165,7 +191,10 @@ class TensorBoardSource(Source):
                 continue
             ino = (st.st_dev, st.st_ino)
             if st.st_size == f.size and ino == f.ino:
+                self._check_stale(f)
                 continue
+            f.grown_at = time.monotonic()
+            f.stale_warned = False
             if f.size >= 0 and (ino != f.ino or st.st_size < f.size):
                 self._changed(f, st.st_size, ino != f.ino)
             f.ino = ino
@@ -174,6 +203,30 @@ class TensorBoardSource(Source):
                 parts.extend(self._read(f, st.st_size))
         self._check_readable()
         return self._points(parts)
+
+    def _held(self, f: _File) -> str | None:
+        """What a file holds beyond the last complete record, when it cannot be read yet."""
+        if f.stopped is not None or f.broken_at is not None or f.size <= f.offset:
+            return None
+        held = f.size - f.offset
+        claim = f" claiming {f.claimed} bytes" if f.claimed is not None else ""
+        return (
+            f"event file '{f.path.name}' ends with an incomplete record at byte {f.offset} "
+            f"({held} bytes{claim}); the {held} bytes from there are not read"
+        )
+
+    def pending(self) -> list[str]:
+        return [m for m in map(self._held, self._order) if m is not None]
+
+    def _check_stale(self, f: _File) -> None:
+        # A partial record that stays partial is a writer that died mid-record, or a damaged
+        # length that claims more than the file holds: say so once, while watching.
+        if f.stale_warned or time.monotonic() - f.grown_at < _STALE_S:
+            return
+        message = self._held(f)
+        if message is not None:
+            f.stale_warned = True
+            self.warnings.append(f"{message} (the file has not grown for {_STALE_S:.0f} s)")
 
     def _changed(self, f: _File, size: int, replaced: bool) -> None:
         """A file shrank or was replaced: continue if what was read is unchanged, else restart."""
@@ -189,7 +242,7 @@ class TensorBoardSource(Source):
 
     def _same_prefix(self, f: _File) -> bool:
         try:
-            with open(f.path, "rb") as fh:
+            with open_regular(f.path) as fh:
                 head = fh.read(len(f.head))
                 fh.seek(f.offset - len(f.tail))
                 tail = fh.read(len(f.tail))
@@ -201,7 +254,7 @@ class TensorBoardSource(Source):
         name = f.path.name
         start = f.offset
         try:
-            fh = open(f.path, "rb")  # noqa: SIM115 - closed below, after the mmap
+            fh = open_regular(f.path)  # closed below, after the mmap
         except OSError as err:
             self.warnings.append(f"event file '{name}' cannot be read: {err.strerror}")
             return []
@@ -283,7 +336,9 @@ class TensorBoardSource(Source):
                     )
                 break
             if stop == pos:
-                break  # a half-written record: read it on a later poll
+                # A half-written record: read it on a later poll.
+                f.claimed = int(buf[stop : stop + 8].view("<u8")[0]) if end - stop >= 8 else None
+                break
             pos = stop
         self._report(name, sorted(bad), "has a bad payload checksum")
         self._report(name, sorted(undecodable), "cannot be decoded")

@@ -16,7 +16,6 @@ points that are new or whose value changed.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ from ..config import canonical_config
 from ..errors import FormatError
 from ..points import Points
 from ..sources import Source
-from ._whole_file import _Emitted, _number, _signature, _step
+from ..untrusted import load_json, read_text
+from ._whole_file import _Dropped, _Emitted, _number, _signature, _step
 
 __all__ = ["TrainerStateSource", "claims", "open_source", "state_files"]
 
@@ -112,7 +112,7 @@ class TrainerStateSource(Source):
     def _parse(self, file: Path) -> tuple[list[tuple[str, int, float]], dict[str, Any], bool]:
         """Rows, top-level config and "finished" of one file; FormatError when undecodable."""
         try:
-            text = file.read_text(encoding="utf-8", errors="replace")
+            text = read_text(file)
         except OSError as err:
             raise FormatError(
                 f"cannot read '{file}' ({err.strerror})", "Check the file's permissions"
@@ -120,7 +120,7 @@ class TrainerStateSource(Source):
         if not text.strip():
             raise FormatError(f"'{file}' is empty", "Wait for the Trainer to finish saving it")
         try:
-            data = json.loads(text)
+            data = load_json(text)
         except ValueError as err:
             raise FormatError(
                 f"'{file}' is not valid JSON ({err}); the file is truncated or corrupted",
@@ -135,6 +135,7 @@ class TrainerStateSource(Source):
         rows: list[tuple[str, int, float]] = []
         finished = False
         skipped = 0
+        dropped = _Dropped()
         for entry in history:
             if not isinstance(entry, dict):
                 skipped += 1
@@ -147,10 +148,17 @@ class TrainerStateSource(Source):
                 skipped += 1
                 continue
             for key, value in entry.items():
+                if key in _SKIP_KEYS:
+                    continue
                 number = _number(value)
-                if number is None or key in _SKIP_KEYS:
+                if number is None:
+                    if not isinstance(value, (dict, list)):
+                        dropped.add(str(key), step, value)
                     continue
                 rows.append((str(key), step, number))
+        message = dropped.message(_describe(file, self.path))
+        if message:
+            self._warn(message)
         if skipped:
             self._warn(
                 f"{_describe(file, self.path)}: skipped {skipped} log_history entries "
