@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from damage import records
 
 from warmup_monitor.cli import main
 from warmup_monitor.config import canonical_config, read_config_near
@@ -311,16 +312,6 @@ def test_a_folder_name_that_is_not_utf8_is_written_to_every_output(tmp_path: Pat
 # --------------------------------------------------------------------------- TensorBoard
 
 
-def _records(data: bytes) -> list[tuple[int, int]]:
-    """(offset, payload length) of every record of an event file."""
-    out, pos = [], 0
-    while pos + 12 <= len(data):
-        (length,) = struct.unpack_from("<Q", data, pos)
-        out.append((pos, length))
-        pos += length + 16
-    return out
-
-
 def _event_file(folder: Path) -> Path:
     (path,) = (p for p in folder.iterdir() if "tfevents" in p.name)
     return path
@@ -334,7 +325,7 @@ def test_a_flipped_bit_in_the_summary_key_is_a_checksum_warning(
     write_tb_run(tmp_path, steps=30)
     path = _event_file(tmp_path)
     data = bytearray(path.read_bytes())
-    offset, length = _records(bytes(data))[5]
+    offset, length = records(bytes(data))[5]
     payload = bytes(data[offset + 12 : offset + 12 + length])
     key = payload.index(b"\x2a")  # summary: field 5, length-delimited
     data[offset + 12 + key] ^= 0x10  # -> 0x3a: field 7 (log_message)
@@ -350,7 +341,7 @@ def test_a_flipped_bit_in_simple_value_key_is_a_checksum_warning(
     write_tb_run(tmp_path, steps=30)
     path = _event_file(tmp_path)
     data = bytearray(path.read_bytes())
-    offset, length = _records(bytes(data))[7]
+    offset, length = records(bytes(data))[7]
     payload = bytes(data[offset + 12 : offset + 12 + length])
     key = payload.rindex(b"\x15")  # simple_value: field 2, 32-bit
     data[offset + 12 + key] ^= 0x08  # -> 0x1d: field 3, a field no scalar has
@@ -365,34 +356,27 @@ def _claim_length(data: bytearray, offset: int, length: int) -> None:
     data[offset : offset + 12] = header + struct.pack("<I", masked_crc32c(header))
 
 
-def test_a_record_claiming_more_than_the_file_is_reported(
-    tmp_path: Path, write_tb_run: Callable[..., None]
+@pytest.mark.parametrize("claim", ["file", "2**40"])
+def test_a_record_length_past_the_end_is_reported(
+    tmp_path: Path, write_tb_run: Callable[..., None], claim: str
 ) -> None:
-    """Valid length CRC, length past the end: ``report`` says the rest of the file is unread."""
+    """Valid length CRC, length past the end of the file: ``report`` says the rest of the file
+    is unread; a length no record can have (over 2 GiB) is a corrupted header."""
     write_tb_run(tmp_path, steps=30)
     path = _event_file(tmp_path)
     data = bytearray(path.read_bytes())
-    offset, _ = _records(bytes(data))[21]
-    _claim_length(data, offset, len(data))
+    offset, _ = records(bytes(data))[21]
+    length = len(data) if claim == "file" else 1 << 40
+    header = struct.pack("<Q", length)
+    data[offset : offset + 12] = header + struct.pack("<I", masked_crc32c(header))
     path.write_bytes(bytes(data))
     run = read_run(tmp_path)
     assert len(run.scalars) == 20
-    (warning,) = [w for w in run.warnings if "incomplete record" in w]
-    assert f"at byte {offset}" in warning and f"claiming {len(data)} bytes" in warning
-
-
-def test_a_record_length_beyond_any_real_record_is_corruption(
-    tmp_path: Path, write_tb_run: Callable[..., None]
-) -> None:
-    write_tb_run(tmp_path, steps=30)
-    path = _event_file(tmp_path)
-    data = bytearray(path.read_bytes())
-    offset, _ = _records(bytes(data))[21]
-    _claim_length(data, offset, 1 << 40)
-    path.write_bytes(bytes(data))
-    run = read_run(tmp_path)
-    assert len(run.scalars) == 20
-    assert any("corrupted record header" in w and "beyond any real" in w for w in run.warnings)
+    if claim == "file":
+        (warning,) = [w for w in run.warnings if "incomplete record" in w]
+        assert f"at byte {offset}" in warning and f"claiming {length} bytes" in warning
+    else:
+        assert any("corrupted record header" in w and "beyond any real" in w for w in run.warnings)
 
 
 def test_watch_says_when_a_partial_record_stops_growing(
