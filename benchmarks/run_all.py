@@ -6,6 +6,7 @@ Each benchmark is also a command of its own:
 * ``bench_swanlab.py``   SwanLab reading: ``read_run`` vs SwanLab's own reader
 * ``bench_watch.py``     live watch: alert latency, CPU while idle and under load, memory
 * ``bench_accuracy.py``  diagnosis accuracy on every labeled run
+* ``bench_fuzz.py``      damaged real log files: tracebacks, hangs and silent drops (all 0)
 
 The first run writes its data (1M-point logs, made by the real writers) under
 ``benchmarks/_data/``; later runs reuse it.
@@ -25,6 +26,7 @@ BENCHES: tuple[tuple[str, list[str]], ...] = (
     ("bench_swanlab.py", ["--repeat", "1"]),
     ("bench_watch.py", ["--quick"]),
     ("bench_accuracy.py", []),
+    ("bench_fuzz.py", ["--quick"]),
 )
 
 

@@ -77,23 +77,41 @@ def jsonl_line(step: int, **metrics: object) -> str:
     return json.dumps(logs) + "\n"
 
 
-def swanlab_run(root: Path, script: str = "") -> Path:
-    """A finished SwanLab run written by SwanLab itself, offline; returns its run folder."""
+_SWANLAB_RUNS = {
+    "default": "for s in range(1, 21): swanlab.log({'train/loss': 3.0 - 0.1 * s}, step=s)",
+    "sevens": "for s in range(1, 31): swanlab.log({'train/loss': 7.0}, step=s)",
+    "nines": "for s in range(1, 6): swanlab.log({'train/loss': 9.0}, step=s)",
+}
+
+
+@pytest.fixture(scope="module")
+def swanlab_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Finished SwanLab runs written by SwanLab itself, offline, once for this module."""
     pytest.importorskip("swanlab")
-    code = f"""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = {}
+    for name, body in _SWANLAB_RUNS.items():
+        root = tmp_path_factory.mktemp(f"swanlab_{name}")
+        code = f"""
 import sys, swanlab
 probe = swanlab.Settings.Probe(hardware=False, requirements=False, git=False, monitor=False)
 swanlab.init(mode="offline", log_dir=sys.argv[1], project="p", name="r",
              config={{"learning_rate": 1e-3}}, settings=swanlab.Settings(probe=probe))
-{script or "for s in range(1, 21): swanlab.log({'train/loss': 3.0 - 0.1 * s}, step=s)"}
+{body}
 swanlab.finish()
 """
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run(
-        [sys.executable, "-c", code, str(root)], check=True, env=env, capture_output=True
-    )
-    (run,) = root.glob("run-*")
-    return run
+        subprocess.run(
+            [sys.executable, "-c", code, str(root)], check=True, env=env, capture_output=True
+        )
+        (out[name],) = root.glob("run-*")
+    return out
+
+
+def swanlab_run(runs: dict[str, Path], dest: Path, name: str = "default") -> Path:
+    """A private copy of one of the module's SwanLab runs under ``dest``."""
+    copy = dest / runs[name].name
+    shutil.copytree(runs[name], copy)
+    return copy
 
 
 def _invoke(*args: str) -> object:
@@ -226,10 +244,12 @@ def test_config_values_outside_their_range_are_dropped() -> None:
 
 
 @pytest.mark.parametrize("where", ["training_args.yaml", "swanlab"])
-def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path, where: str) -> None:
+def test_yaml_alias_bomb_is_refused_quickly(
+    tmp_path: Path, where: str, swanlab_runs: dict[str, Path]
+) -> None:
     assert len(ALIAS_BOMB) < 3000
     if where == "swanlab":
-        run = swanlab_run(tmp_path / "swanlog")
+        run = swanlab_run(swanlab_runs, tmp_path / "swanlog")
         (run / "files" / "config.yaml").write_text(ALIAS_BOMB)
         path = run
     else:
@@ -260,8 +280,10 @@ def _report_in_subprocess(path: Path, timeout: float = 20) -> subprocess.Complet
 @pytest.mark.parametrize(
     "fifo", ["files/config.yaml", "files/swanlab-metadata.json", "run-fifo.swanlab"]
 )
-def test_a_fifo_in_a_swanlab_run_never_blocks(tmp_path: Path, fifo: str) -> None:
-    run = swanlab_run(tmp_path / "swanlog")
+def test_a_fifo_in_a_swanlab_run_never_blocks(
+    tmp_path: Path, fifo: str, swanlab_runs: dict[str, Path]
+) -> None:
+    run = swanlab_run(swanlab_runs, tmp_path / "swanlog")
     target = run / fifo
     target.unlink(missing_ok=True)
     os.mkfifo(target)
@@ -421,11 +443,11 @@ def test_stray_files_named_like_event_files_are_not_runs(
 # --------------------------------------------------------------------------- 10. SwanLab
 
 
-def test_a_finished_swanlab_file_replaced_is_read_again(tmp_path: Path) -> None:
-    first = swanlab_run(tmp_path / "a")
-    second = swanlab_run(
-        tmp_path / "b", "for s in range(1, 31): swanlab.log({'train/loss': 7.0}, step=s)"
-    )
+def test_a_finished_swanlab_file_replaced_is_read_again(
+    tmp_path: Path, swanlab_runs: dict[str, Path]
+) -> None:
+    first = swanlab_run(swanlab_runs, tmp_path / "a")
+    second = swanlab_run(swanlab_runs, tmp_path / "b", "sevens")
     (record,) = first.glob("*.swanlab")
     source = SwanLabSource(first)
     assert len(source.poll()) == 20
@@ -439,17 +461,17 @@ def test_a_finished_swanlab_file_replaced_is_read_again(tmp_path: Path) -> None:
     assert any("replaced" in w and "again from the start" in w for w in source.warnings)
 
 
-def test_a_live_swanlab_file_truncated_is_read_again(tmp_path: Path) -> None:
-    run = swanlab_run(tmp_path / "a")
+def test_a_live_swanlab_file_truncated_is_read_again(
+    tmp_path: Path, swanlab_runs: dict[str, Path]
+) -> None:
+    run = swanlab_run(swanlab_runs, tmp_path / "a")
     (record,) = run.glob("*.swanlab")
     whole = record.read_bytes()
     record.write_bytes(whole[: len(whole) // 2])  # still being written
     source = SwanLabSource(run)
     before = len(source.poll())
     assert 0 < before < 20
-    other = swanlab_run(
-        tmp_path / "b", "for s in range(1, 6): swanlab.log({'train/loss': 9.0}, step=s)"
-    )
+    other = swanlab_run(swanlab_runs, tmp_path / "b", "nines")
     (new,) = other.glob("*.swanlab")
     with open(record, "r+b") as fh:  # truncated and rewritten in place: same inode
         fh.truncate(0)
@@ -590,3 +612,17 @@ def test_open_source_keeps_the_config_notes(tmp_path: Path) -> None:
     shutil.copy(LF_FIXTURE / "training_args.yaml", tmp_path)
     source = open_source(tmp_path)
     assert any(n.startswith("config read from training_args.yaml") for n in source.notes)
+
+
+def test_watch_survives_a_huge_integer_line(tmp_path: Path) -> None:
+    """``watch`` on a log whose appended line holds a 400-digit number alerts and goes on."""
+    log = tmp_path / "trainer_log.jsonl"
+    lines = [jsonl_line(s, loss=2.0, lr=1e-5) for s in range(1, 6)]
+    lines.append(jsonl_line(6, loss=2.0, lr=1e-5).replace('"loss": 2.0', f'"loss": {HUGE}'))
+    lines.append(jsonl_line(7, loss=math.nan, lr=1e-5))
+    log.write_text("".join(lines))
+    result = _invoke("watch", str(tmp_path), "--once", "--format", "jsonl")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    events = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert any(e["event"] == "finding" and e.get("detector") == "non_finite" for e in events)
+    assert events[-1]["event"] == "summary"
