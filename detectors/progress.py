@@ -82,10 +82,20 @@ def smooth(
     k = smooth_window(s.size, config)
     if k <= 1:
         return s, v.astype(np.float64)
-    # Trailing windows as a strided view: row i holds points i-k+1..i (padded with NaN).
-    padded = np.concatenate([np.full(k - 1, np.nan), v])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, k)
-    return s, np.nanmedian(windows, axis=1)
+    v = v.astype(np.float64)
+    out = np.empty_like(v)
+    # The first k-1 points have fewer predecessors: the median of what exists so far. Row i
+    # holds points 0..i then +inf; once sorted, its median is the middle of its first i+1.
+    head = min(k - 1, v.size)
+    if head:
+        j = np.arange(head)
+        rows = np.sort(np.where(j[None, :] <= j[:, None], v[None, :head], np.inf), axis=1)
+        out[:head] = (rows[j, j // 2] + rows[j, (j + 1) // 2]) / 2.0
+    # Then full trailing windows as a strided view: row j holds points j..j+k-1. The values
+    # are finite, so the plain median applies (nanmedian's masked path is ~100x slower).
+    if v.size >= k:
+        out[k - 1 :] = np.median(np.lib.stride_tricks.sliding_window_view(v, k), axis=1)
+    return s, out
 
 
 def steps_to_target(

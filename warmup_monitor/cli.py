@@ -19,7 +19,7 @@ EXIT_USAGE = 2
 
 # Each command lives in its own module under ``warmup_monitor.commands``, imported only when
 # that command runs: ``--help`` and ``plan`` then start without loading numpy, pandas or scipy.
-_COMMANDS = ("report", "watch", "plan")
+_COMMANDS = ("report", "watch", "plan", "compare")
 
 
 class _Group(click.Group):
@@ -62,6 +62,7 @@ def main() -> None:
     report  diagnose finished (or running) runs: terminal, HTML or JSON
     watch   follow a live run and alert on NaN, divergence or a wasteful warmup
     plan    check a training config's warmup before the run starts
+    compare rank the sibling runs of a sweep by what each setting cost
     """
 
 

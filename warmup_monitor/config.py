@@ -10,7 +10,7 @@ Canonical keys (HF ``TrainingArguments`` / LLaMA-Factory spelling)::
     learning_rate  warmup_steps  warmup_ratio  lr_scheduler_type  max_steps  num_train_epochs
     per_device_train_batch_size  gradient_accumulation_steps  max_grad_norm  finetuning_type
     model_name_or_path  logging_steps  adam_beta2  quantization_bit  max_samples
-    train_batch_size  global_step
+    train_batch_size  global_step  seed
 
 Files read by :func:`read_config_near`, lowest precedence first (a later file overrides the
 keys it sets):
@@ -58,6 +58,7 @@ _INT_KEYS = (
     "max_samples",
     "train_batch_size",
     "global_step",
+    "seed",
 )
 _STR_KEYS = ("lr_scheduler_type", "finetuning_type", "model_name_or_path")
 
@@ -79,6 +80,7 @@ CANONICAL_KEYS: tuple[str, ...] = (
     "max_samples",
     "train_batch_size",
     "global_step",
+    "seed",
 )
 
 # Other spellings seen in Lightning hparams, custom scripts and older tools; used only when the

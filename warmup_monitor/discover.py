@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from .readers import FORMATS, Format, available_formats
 from .run import Run
 from .sources import Source
 
-__all__ = ["RunRef", "find_runs", "open_source", "read_run", "read_runs"]
+__all__ = ["RunRef", "find_runs", "open_source", "read_run", "read_runs", "shortest_names"]
 
 # Formats that mark an HF/LLaMA-Factory output_dir, and those that may describe the same run
 # from a subfolder of it.
@@ -71,6 +71,7 @@ class RunRef:
 
     ``also`` names other formats found describing the same run; ``alternatives`` gives the
     ``(format, path)`` of those that :func:`read_run` may read instead when they are richer.
+    ``folder`` is the folder (or file) the run is named after; ``None`` means ``path``.
     """
 
     name: str
@@ -78,6 +79,12 @@ class RunRef:
     format: str
     also: tuple[str, ...] = ()
     alternatives: tuple[tuple[str, Path], ...] = ()
+    folder: Path | None = None
+
+    @property
+    def location(self) -> Path:
+        """The folder (or file) that stands for the run: what its name abbreviates."""
+        return self.folder if self.folder is not None else self.path
 
 
 def _check_path(path: Path) -> None:
@@ -106,13 +113,34 @@ def _rank(fmt: str) -> int:
     return _PRIORITY.index(fmt) if fmt in _PRIORITY else len(_PRIORITY)
 
 
-def _file_run_name(path: Path) -> str:
+def _file_run_folder(path: Path) -> Path:
+    """The folder a log file's run is named after (the file itself for an event file)."""
     if path.name not in _RUN_FILES:
-        return path.name
+        return path
     folder = path.resolve().parent
     if _CHECKPOINT.match(folder.name):
         folder = folder.parent
-    return folder.name or path.name
+    return folder if folder.name else path
+
+
+def _file_run_name(path: Path) -> str:
+    return _file_run_folder(path).name or path.name
+
+
+def shortest_names(paths: Sequence[Path]) -> list[str]:
+    """The shortest path suffix, as many components for every path, that tells them apart.
+
+    ``a/x/raw``, ``a/y/raw`` become ``x/raw``, ``y/raw``; ``sweep/w0/seed1``, ``sweep/w30/seed1``
+    become ``w0/seed1``, ``w30/seed1``. Paths are resolved first, so ``.`` and ``..`` name the
+    folders they stand for.
+    """
+    parts = [Path(os.path.abspath(p)).parts for p in paths]
+    longest = max((len(p) for p in parts), default=1)
+    for k in range(1, longest + 1):
+        names = ["/".join(p[-k:]) for p in parts]
+        if len(set(names)) == len(names):
+            return [n.lstrip("/") or "/" for n in names]
+    return ["/".join(p).lstrip("/") or "/" for p in parts]
 
 
 def _walk(root: Path, formats: list[Format]) -> list[tuple[Path, list[str]]]:
@@ -175,7 +203,7 @@ def _group(root: Path, found: list[tuple[Path, list[str]]]) -> list[RunRef]:
         candidates.sort(key=lambda c: _rank(c[0]))
         (fmt, best), rest = candidates[0], candidates[1:]
         also = tuple(f for f, _ in rest) + tuple(also_only)
-        refs.append((path, RunRef(name, best, fmt, also, tuple(rest))))
+        refs.append((path, RunRef(name, best, fmt, also, tuple(rest), folder=path)))
     # Companions that joined an output_dir are not runs of their own.
     return [ref for folder, ref in refs if folder not in absorbed]
 
@@ -199,6 +227,7 @@ def find_runs(path: str | os.PathLike[str]) -> list[RunRef]:
                     claimed[0].name,
                     tuple(f.name for f in claimed[1:]),
                     tuple((f.name, root) for f in claimed[1:]),
+                    folder=_file_run_folder(root),
                 )
             )
     else:

@@ -17,7 +17,7 @@ import numpy as np
 from detectors._types import Severity
 
 from .diagnosis import Diagnosis, Verdict, diagnose
-from .discover import RunRef, find_runs, read_run
+from .discover import RunRef, find_runs, read_run, shortest_names
 from .errors import InputError, WarmupMonitorError, one_line
 from .run import Run
 
@@ -239,19 +239,14 @@ def _unique_names(reports: list[RunReport], refs: list[RunRef]) -> list[RunRepor
 def _unique_refs(roots: Sequence[Path]) -> list[RunRef]:
     # The same run reached through two given paths (a folder and its child) is reported once.
     seen: set[Path] = set()
-    pairs: list[tuple[Path, RunRef]] = []
+    refs: list[RunRef] = []
     for root in roots:
         for ref in find_runs(root):
             key = ref.path.resolve()
             if key not in seen:
                 seen.add(key)
-                pairs.append((root, ref))
-    if len(roots) == 1:
-        return [ref for _, ref in pairs]
-    # Several paths given: name runs inside them after the path too ("exp1/runs", "exp2/runs").
-    return [
-        dataclasses.replace(ref, name=f"{root.resolve().name}/{ref.name}")
-        if ref.path != root
-        else ref
-        for root, ref in pairs
-    ]
+                refs.append(ref)
+    # Each run is named by the shortest path suffix that tells it from the others ("x/raw",
+    # "y/raw"), whether the runs come from one path or several.
+    names = shortest_names([ref.location for ref in refs])
+    return [dataclasses.replace(ref, name=name) for ref, name in zip(refs, names, strict=True)]

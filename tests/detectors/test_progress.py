@@ -75,3 +75,16 @@ def test_never_raises_and_answers_an_input_step(values: list[float], target: flo
     finite = finite[np.isfinite(finite)]
     if finite.size:
         assert np.all(sm >= finite.min()) and np.all(sm <= finite.max())
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(min_value=-1e6, max_value=1e6), min_size=0, max_size=40),
+    st.integers(min_value=1, max_value=9),
+)
+def test_smooth_is_the_median_of_each_trailing_window(values: list[float], k: int) -> None:
+    """Point i becomes the median of points max(0, i-k+1)..i, the first ones included."""
+    steps = np.arange(len(values))
+    _, sm = smooth(steps, values, ProgressConfig(smooth_points=k))
+    expected = [float(np.median(values[max(0, i - k + 1) : i + 1])) for i in range(len(values))]
+    np.testing.assert_allclose(sm, expected)

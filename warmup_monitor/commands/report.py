@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import click
@@ -11,34 +9,14 @@ import click
 from ..errors import printable
 from ..report import FAIL_ON_CHOICES, Report, build_report, reaches
 from ._options import format_option, metric_option
+from ._output import reading_progress, save, use_color, write_output
 
 __all__ = ["command"]
 
 
 def _build(paths: tuple[Path, ...], metrics: dict[str, str], since: int | None) -> Report:
-    if not sys.stderr.isatty():
-        return build_report(paths, metrics=metrics or None, since=since)
-    with click.progressbar(length=1, label="Reading runs", file=sys.stderr) as bar:
-
-        def progress(done: int, total: int, name: str) -> None:
-            bar.length = max(total, 1)
-            bar.label = f"Reading {name}" if name else f"Read {total} run{'s' * (total != 1)}"
-            bar.update(done - bar.pos)
-
+    with reading_progress() as progress:
         return build_report(paths, metrics=metrics or None, since=since, progress=progress)
-
-
-def _save(path: Path, text: str) -> None:
-    # A folder name that is not valid UTF-8 reaches the text as lone surrogates: they are
-    # written as "\udcff" escapes (valid JSON, readable in text and HTML), never a crash.
-    path.write_text(printable(text), encoding="utf-8")
-
-
-def _write(text: str, output: Path | None, *, color: bool) -> None:
-    if output is None:
-        click.echo(printable(text), nl=False, color=color)
-    else:
-        _save(output, text)
 
 
 @click.command("report")
@@ -96,14 +74,13 @@ def command(
 
     report = _build(paths, metrics, since)
     if html_out is not None:
-        _save(html_out, render_html(report))
+        save(html_out, render_html(report))
         click.echo(printable(f"HTML report written to {html_out}"), err=True)
     if fmt == "json":
-        _write(render_json(report), output, color=False)
+        write_output(render_json(report), output, color=False)
     else:
-        # https://no-color.org: a non-empty NO_COLOR turns colour off.
-        color = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        _write(render_text(report, color=color, quiet=quiet), output, color=color)
+        color = use_color(output)
+        write_output(render_text(report, color=color, quiet=quiet), output, color=color)
     for rr in report.failed:
         click.echo(printable(f"Warning: run '{rr.name}' was not read: {rr.error}"), err=True)
     if reaches(report, fail_on):
