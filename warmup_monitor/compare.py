@@ -599,9 +599,12 @@ def _within_noise(best: Entry, reached: Sequence[Entry]) -> list[str]:
 
 
 def _names(entries: Sequence[Entry], limit: int = 3) -> str:
-    names = [e.label for e in entries[:limit]]
-    more = f" and {len(entries) - limit} more" if len(entries) > limit else ""
-    return ", ".join(names) + more
+    """``warmup 0, warmup 10``; a label naming several keys goes in parentheses; a long list
+    is counted (``12 settings, e.g. (warmup 0, LR 0.0003)``)."""
+    labels = [f"({e.label})" if "," in e.label else e.label for e in entries]
+    if len(labels) > limit:
+        return f"{len(labels)} settings, e.g. {labels[0]}"
+    return ", ".join(labels)
 
 
 def _advice(c: Comparison, best: Entry, slowest: Entry, missed: Sequence[Entry]) -> str | None:

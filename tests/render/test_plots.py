@@ -51,3 +51,22 @@ def test_thin_and_smooth_never_raise(values: np.ndarray) -> None:
 def test_smooth_keeps_a_constant() -> None:
     """The debiased EMA of a constant is that constant from the first point on."""
     np.testing.assert_allclose(smooth(np.full(500, 3.0)), 3.0)
+
+
+def test_report_overlay_draws_every_run_and_says_which_are_grey() -> None:
+    """Twelve runs: the ten worst in colour, the other two in grey, and the caption says so."""
+    from pathlib import Path
+
+    from warmup_monitor.render._plots import MAX_COMPARED, comparison_figure
+    from warmup_monitor.report import build_report
+
+    sweep = Path(__file__).resolve().parents[1] / "fixtures" / "sweep"
+    report = build_report([sweep])
+    drawn = comparison_figure(report.worst_first())
+    assert drawn is not None and MAX_COMPARED == 10
+    svg, caption = drawn
+    assert caption.startswith(
+        "Smoothed loss and learning rate of all 12 runs: the 10 worst in colour, the other 2 in "
+        "grey"
+    )
+    assert svg.count("<svg") == 1

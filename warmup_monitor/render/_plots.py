@@ -17,6 +17,7 @@ import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 from scipy.signal import lfilter
@@ -309,19 +310,24 @@ def _short(name: str) -> str:
 def comparison_figure(runs: Sequence[RunReport], prefix: str = "cmp-") -> tuple[str, str] | None:
     """Smoothed loss and LR of several runs on shared axes, with a caption saying what is drawn.
 
-    At most :data:`MAX_COMPARED` runs are drawn (the first ones given: pass them worst first).
-    Runs of very different lengths are drawn against their share of the run instead of steps,
-    and LRs that differ by orders of magnitude on a log axis. ``None`` with fewer than two runs.
+    Every run with a loss or LR is drawn: the first :data:`MAX_COMPARED` given (pass them worst
+    first) in colour with a legend, the others as thin grey lines behind them, since more
+    colours could not be told apart. Runs of very different lengths are drawn against their
+    share of the run instead of steps, and LRs that differ by orders of magnitude on a log
+    axis. ``None`` with fewer than two runs to draw.
     """
     curves = [(rr, _series(rr, "loss"), _series(rr, "learning_rate")) for rr in runs]
+    blank = [rr.name for rr, loss, lr in curves if loss is None and lr is None]
     curves = [c for c in curves if c[1] is not None or c[2] is not None]
     if len(curves) < 2:
         return None
     shown = curves[:MAX_COMPARED]
-    lengths = [max(int(s[0][-1]) for s in (loss, lr) if s is not None) for _, loss, lr in shown]
+    lengths = [max(int(s[0][-1]) for s in (loss, lr) if s is not None) for _, loss, lr in curves]
     relative = max(lengths) > 5 * max(1, min(lengths))
     peaks = [
-        float(np.nanmax(lr[1])) for _, _, lr in shown if lr is not None and np.isfinite(lr[1]).any()
+        float(np.nanmax(lr[1]))
+        for _, _, lr in curves
+        if lr is not None and np.isfinite(lr[1]).any()
     ]
     positive = [p for p in peaks if p > 0]
     rows = (len(shown) + 1) // 2
@@ -330,18 +336,36 @@ def comparison_figure(runs: Sequence[RunReport], prefix: str = "cmp-") -> tuple[
         ax_loss, ax_lr = fig.subplots(2, 1, sharex=True)
         colours = matplotlib.colormaps["tab10"].colors
         all_loss = []
-        for i, ((rr, loss, lr), length) in enumerate(zip(shown, lengths, strict=True)):
-            colour = colours[i % len(colours)]
+        grey: dict[str, list[np.ndarray]] = {"loss": [], "lr": []}
+        for i, ((rr, loss, lr), length) in enumerate(zip(curves, lengths, strict=True)):
             scale = 1.0 / length if relative and length > 0 else 1.0
+            if loss is not None:
+                all_loss.append(loss[1])
+            if i >= MAX_COMPARED:
+                if loss is not None:
+                    s, v = thin(loss[0], smooth(loss[1]), MAX_DRAWN // 4)
+                    grey["loss"].append(np.column_stack([s * scale, v]))
+                if lr is not None:
+                    s, v = thin(*lr, MAX_DRAWN // 4)
+                    grey["lr"].append(np.column_stack([s * scale, v]))
+                continue
+            colour = colours[i % len(colours)]
             label = _short(rr.name)
             if loss is not None:
                 s, v = thin(loss[0], smooth(loss[1]))
-                ax_loss.plot(s * scale, v, color=colour, lw=1.4, label=label)
-                all_loss.append(loss[1])
+                ax_loss.plot(s * scale, v, color=colour, lw=1.4, label=label, zorder=3)
                 label = None
             if lr is not None:
                 s, v = thin(*lr)
-                ax_lr.plot(s * scale, v, color=colour, lw=1.2, label=label)
+                ax_lr.plot(s * scale, v, color=colour, lw=1.2, label=label, zorder=3)
+        others = len(curves) - len(shown)
+        for ax, key in ((ax_loss, "loss"), (ax_lr, "lr")):
+            if grey[key]:
+                label = f"{others} other runs" if key == "loss" or not grey["loss"] else None
+                lines = LineCollection(grey[key], colors="#b0bec5", linewidths=0.7, zorder=1)
+                lines.set_label(label)
+                ax.add_collection(lines)
+                ax.autoscale_view()
         if all_loss:
             _scale(ax_loss, np.concatenate(all_loss))
         if len(positive) > 1 and max(positive) / min(positive) > 20:
@@ -353,10 +377,14 @@ def comparison_figure(runs: Sequence[RunReport], prefix: str = "cmp-") -> tuple[
         ax_lr.set_xlabel("share of run (step / last step)" if relative else "step")
         fig.legend(loc="lower center", ncol=2, fontsize=8, frameon=False)
         svg = _to_svg(fig, prefix)
-    caption = "Smoothed loss and learning rate"
-    caption += (
-        f" of the {len(shown)} worst of {len(curves)} runs" if len(curves) > len(shown) else ""
-    )
+    caption = f"Smoothed loss and learning rate of all {len(curves)} runs"
+    if others:
+        caption += (
+            f": the {len(shown)} worst in colour, the other {others} in grey (more colours "
+            "could not be told apart)"
+        )
+    if blank:
+        caption += f"; not drawn, with neither loss nor LR: {', '.join(blank)}"
     if relative:
         caption += "; runs differ in length, so each is drawn against its share of the run"
     return svg, caption + "."
