@@ -1,19 +1,65 @@
-"""Output helpers shared by the commands that read many runs: progress bar, writing, colour."""
+"""What the commands that read many runs (report, compare) share: options, progress, output."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from ..errors import printable
-from ..report import ProgressCallback
+from ..report import FAIL_ON_CHOICES, ProgressCallback
 
-__all__ = ["reading_progress", "save", "use_color", "write_output"]
+__all__ = ["reading_progress", "run_options", "save", "use_color", "write_output"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def run_options(document: str, page: str) -> Callable[[F], F]:
+    """``-o/--output``, ``--html``, ``--since`` and ``--fail-on``, spelled alike by every
+    command that reads runs; ``document`` and ``page`` name what is written."""
+
+    def decorate(func: F) -> F:
+        for option in reversed(
+            (
+                click.option(
+                    "-o",
+                    "--output",
+                    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+                    help=f"Write the text or JSON {document} to FILE instead of stdout.",
+                ),
+                click.option(
+                    "--html",
+                    "html_out",
+                    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+                    help=f"Also write a self-contained HTML page with {page} to FILE.",
+                ),
+                click.option(
+                    "--since",
+                    type=click.IntRange(min=0),
+                    metavar="STEP",
+                    help="Ignore points logged before STEP.",
+                ),
+                click.option(
+                    "--fail-on",
+                    type=click.Choice(FAIL_ON_CHOICES),
+                    default="never",
+                    show_default=True,
+                    help=(
+                        "Exit 1 when a run reaches this severity (a problem verdict counts as at "
+                        "least warning)."
+                    ),
+                ),
+            )
+        ):
+            func = option(func)
+        return func
+
+    return decorate
 
 
 @contextmanager

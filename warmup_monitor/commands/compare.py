@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from ..errors import printable
-from ..report import FAIL_ON_CHOICES, reaches
+from ..report import reaches
 from ._options import format_option, metric_option
-from ._output import reading_progress, save, write_output
+from ._output import reading_progress, run_options, save, write_output
 
 __all__ = ["command"]
 
@@ -32,33 +32,9 @@ __all__ = ["command"]
     metavar="POINTS",
     help="Trailing median window in logged points (default: 2% of the points, at most 25).",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write the text or JSON comparison to FILE instead of stdout.",
-)
-@click.option(
-    "--html",
-    "html_out",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Also write a self-contained HTML page with the overlaid curves to FILE.",
-)
+@run_options("comparison", "the overlaid curves of every run")
 @metric_option
-@click.option(
-    "--since",
-    type=click.IntRange(min=0),
-    metavar="STEP",
-    help="Ignore points logged before STEP.",
-)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the ranking and the conclusion.")
-@click.option(
-    "--fail-on",
-    type=click.Choice(FAIL_ON_CHOICES),
-    default="never",
-    show_default=True,
-    help="Exit 1 when a run reaches this severity (a problem verdict counts as at least warning).",
-)
 def command(
     paths: tuple[Path, ...],
     fmt: str,

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from ..errors import printable
-from ..report import FAIL_ON_CHOICES, Report, build_report, reaches
+from ..report import Report, build_report, reaches
 from ._options import format_option, metric_option
-from ._output import reading_progress, save, use_color, write_output
+from ._output import reading_progress, run_options, save, use_color, write_output
 
 __all__ = ["command"]
 
@@ -24,33 +24,9 @@ def _build(paths: tuple[Path, ...], metrics: dict[str, str], since: int | None) 
     "paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(path_type=Path)
 )
 @format_option
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write the text or JSON report to FILE instead of stdout.",
-)
-@click.option(
-    "--html",
-    "html_out",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Also write a self-contained HTML report with plots to FILE.",
-)
+@run_options("report", "plots")
 @metric_option
-@click.option(
-    "--since",
-    type=click.IntRange(min=0),
-    metavar="STEP",
-    help="Ignore points logged before STEP.",
-)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line (or the table).")
-@click.option(
-    "--fail-on",
-    type=click.Choice(FAIL_ON_CHOICES),
-    default="never",
-    show_default=True,
-    help="Exit 1 when a run reaches this severity (a problem verdict counts as at least warning).",
-)
 def command(
     paths: tuple[Path, ...],
     fmt: str,

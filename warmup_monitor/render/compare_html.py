@@ -23,7 +23,7 @@ from ..report import displayed_loss
 from ._common import fmt_num
 from ._plots import _RC, _figure, _to_svg, thin
 from .compare import _columns, _row, _run_row, _text_columns, describe
-from .html import _CSP, _CSS, _e, _table
+from .html import _e, _table, page
 
 __all__ = ["comparison_figure", "render_compare_html"]
 
@@ -186,10 +186,4 @@ def render_compare_html(c: Comparison, *, title: str = "Sweep comparison") -> st
     if extra:
         items = "".join(f"<li>{_e(x)}</li>" for x in extra)
         body.append(f"<section><h2>Notes</h2><ul>{items}</ul></section>")
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
-        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
-        f"<body><main>{''.join(body)}</main></body></html>\n"
-    )
+    return page(title, body)

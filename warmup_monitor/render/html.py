@@ -259,6 +259,11 @@ def render_html(report: Report, *, title: str = "Warmup report") -> str:
         body.append("</section>")
     number = {id(rr): i for i, rr in enumerate(report.runs, start=1)}
     body.extend(_run_section(rr, number[id(rr)]) for rr in report.worst_first())
+    return page(title, body)
+
+
+def page(title: str, body: Iterable[str]) -> str:
+    """One HTML document around already-escaped ``body`` parts: inline CSS, no script."""
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">"
