@@ -7,6 +7,7 @@ Each benchmark is also a command of its own:
 * ``bench_watch.py``     live watch: alert latency, CPU while idle and under load, memory
 * ``bench_accuracy.py``  diagnosis accuracy on every labeled run
 * ``bench_fuzz.py``      damaged real log files: tracebacks, hangs and silent drops (all 0)
+* ``bench_compare.py``   ``compare`` on a 500-run sweep vs ``report`` and tbparse on the same runs
 
 The first run writes its data (1M-point logs, made by the real writers) under
 ``benchmarks/_data/``; later runs reuse it.
@@ -27,6 +28,7 @@ BENCHES: tuple[tuple[str, list[str]], ...] = (
     ("bench_watch.py", ["--quick"]),
     ("bench_accuracy.py", []),
     ("bench_fuzz.py", ["--quick"]),
+    ("bench_compare.py", ["--quick"]),
 )
 
 
