@@ -403,3 +403,46 @@ def test_polling_mode_alerts_within_an_interval(
         assert live.proc.wait(timeout=30) == 1  # --exit-on critical
     finally:
         live.kill()
+
+
+# ---------------------------------------------------------------------------------- stopping
+# SIGTERM delivered to the watcher while it is still loading its libraries (the first second of
+# a job that is cancelled at once): it arrives as the first heavy module is being imported.
+_TERM_WHILE_LOADING = """
+import os, signal, sys
+
+class _TermOnFirstHeavyImport:
+    fired = False
+    def find_spec(self, name, path=None, target=None):
+        if not self.fired and name.split(".")[0] in ("numpy", "pandas", "watchdog"):
+            self.fired = True
+            os.kill(os.getpid(), signal.SIGTERM)
+        return None
+
+sys.meta_path.insert(0, _TermOnFirstHeavyImport())
+from warmup_monitor.cli import main
+sys.argv = ["warmup-monitor", "watch", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("fmt", ["human", "jsonl"])
+def test_sigterm_while_starting_still_prints_the_summary(tmp_path: Path, fmt: str) -> None:
+    """Killed by SIGTERM while still starting: the summary and exit 0, never -15."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", _TERM_WHILE_LOADING, str(tmp_path), "--format", fmt],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    if fmt == "jsonl":
+        summary = json.loads(last)
+        assert summary["event"] == "summary" and summary["runs_watched"] == 0
+    else:
+        assert " SUMMARY  watched 0 runs, read 0 points" in last
+    assert "Traceback" not in proc.stderr

@@ -10,10 +10,6 @@ from typing import Any
 
 import click
 
-from detectors._types import Severity
-
-from ..alerts import AlertCommand, Outputs, Webhook
-from ..watch import Watcher
 from ._options import metric_option
 
 __all__ = ["command"]
@@ -92,28 +88,31 @@ def command(
     1 an alert reached --exit-on; 2 bad option or unreadable/missing PATH.
     """
     ctx = click.get_current_context()
-    command_runner = AlertCommand(on_alert, report=_warn) if on_alert is not None else None
-    poster = Webhook(webhook, report=_warn) if webhook is not None else None
-    outputs = Outputs(
-        sys.stdout,
-        fmt=fmt,
-        command=command_runner,
-        webhook=poster,
-        exit_on=Severity(exit_on) if exit_on else None,
-    )
-    watcher = Watcher(path, metrics=metrics, interval=interval, notify=not no_notify, wait=wait)
-    watcher.check()  # a missing or unreadable PATH fails before anything is printed
-    # SIGTERM (a job scheduler stopping us) ends the watch like Ctrl-C.
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def _terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
+    # SIGTERM (a job scheduler stopping us) ends the watch like Ctrl-C, from the first moment:
+    # the handler is in place before the libraries load, so a watch cancelled while starting
+    # still prints its summary and exits 0.
+    previous = _stop_on_sigterm()
+    outputs: Any = None
+    watcher: Any = None
+    started = interrupted = False
     try:
-        signal.signal(signal.SIGTERM, _terminate)
-    except ValueError:  # not the main thread (embedded use)
-        previous = None
-    try:
+        from detectors._types import Severity
+
+        from ..alerts import AlertCommand, Outputs, Webhook
+        from ..watch import Watcher
+
+        command_runner = AlertCommand(on_alert, report=_warn) if on_alert is not None else None
+        poster = Webhook(webhook, report=_warn) if webhook is not None else None
+        outputs = Outputs(
+            sys.stdout,
+            fmt=fmt,
+            command=command_runner,
+            webhook=poster,
+            exit_on=Severity(exit_on) if exit_on else None,
+        )
+        watcher = Watcher(path, metrics=metrics, interval=interval, notify=not no_notify, wait=wait)
+        watcher.check()  # a missing or unreadable PATH fails before anything is printed
+        started = True
         if once:
             for event in watcher.once():
                 outputs.emit(event)
@@ -123,21 +122,47 @@ def command(
                 if outputs.exit_reached:
                     break
     except KeyboardInterrupt:
-        pass
+        interrupted = True
     except BrokenPipeError:
         # The reader of our output went away (`watch … | head`): stop quietly.
         _silence_stdout()
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        watcher.close()
-        # The summary goes out even after Ctrl-C or an error; alerts still queued for the
-        # command or the webhook are delivered (bounded wait) before we exit.
-        if watcher.stats.runs_watched or not once:
-            try:
-                outputs.emit(watcher.summary())
-            except BrokenPipeError:
-                _silence_stdout()
-        outputs.close()
-    if outputs.exit_reached:
+        if watcher is not None:
+            watcher.close()
+        if started or interrupted:
+            _close(outputs, watcher, fmt, once)
+    if outputs is not None and outputs.exit_reached:
         ctx.exit(1)
+
+
+def _stop_on_sigterm() -> Any:
+    """Make SIGTERM raise KeyboardInterrupt; the previous handler (None off the main thread)."""
+
+    def _terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (embedded use)
+        return None
+    return previous
+
+
+def _close(outputs: Any, watcher: Any, fmt: str, once: bool) -> None:
+    """The summary, even after Ctrl-C, SIGTERM or an error; alerts still queued for the command
+    or the webhook are delivered (bounded wait) before we exit."""
+    from ..alerts import Outputs
+    from ..watch import WatchStats
+
+    if outputs is None:  # stopped while starting
+        outputs = Outputs(sys.stdout, fmt=fmt)
+    summary = watcher.summary() if watcher is not None else WatchStats().summary()
+    if watcher is None or watcher.stats.runs_watched or not once:
+        try:
+            outputs.emit(summary)
+        except BrokenPipeError:
+            _silence_stdout()
+    outputs.close()

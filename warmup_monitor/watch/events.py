@@ -160,6 +160,21 @@ class WatchStats:
             "elapsed": round(time.time() - self.started, 3),
         }
 
+    def summary(self, verdicts: Mapping[str, str] | None = None) -> WatchEvent:
+        """The closing ``summary`` event; ``verdicts`` is each run's last verdict."""
+        stats = self.as_dict()
+        stats["verdicts"] = dict(verdicts or {})
+        plural = "s" if self.runs_watched != 1 else ""
+        message = (
+            f"watched {self.runs_watched} run{plural}, read {self.points_read} points, "
+            f"{self.findings} finding{'s' if self.findings != 1 else ''}"
+        )
+        if self.by_severity:
+            counts = sorted(self.by_severity.items(), key=lambda kv: -Severity(kv[0]).rank)
+            message += " (" + ", ".join(f"{n} {k}" for k, n in counts) + ")"
+        message += f", {self.alerts} alert{'s' if self.alerts != 1 else ''}"
+        return WatchEvent("summary", "", time.time(), message=message, stats=stats)
+
 
 def fmt_value(value: float | None) -> str:
     """A value in watch messages and alert lines: NaN/+Inf/-Inf spelled out, else 4 digits."""

@@ -286,20 +286,8 @@ class Watcher:
             self._notifier.wake.set()
 
     def summary(self) -> WatchEvent:
-        s = self.stats
         verdicts = {name: mem.verdict for name, mem in sorted(self._memory.items())}
-        stats = s.as_dict()
-        stats["verdicts"] = verdicts
-        plural = "s" if s.runs_watched != 1 else ""
-        message = (
-            f"watched {s.runs_watched} run{plural}, read {s.points_read} points, "
-            f"{s.findings} finding{'s' if s.findings != 1 else ''}"
-        )
-        if s.by_severity:
-            counts = sorted(s.by_severity.items(), key=lambda kv: -Severity(kv[0]).rank)
-            message += " (" + ", ".join(f"{n} {k}" for k, n in counts) + ")"
-        message += f", {s.alerts} alert{'s' if s.alerts != 1 else ''}"
-        return WatchEvent("summary", "", time.time(), message=message, stats=stats)
+        return self.stats.summary(verdicts)
 
     def close(self) -> None:
         """Stop notifications and close every source."""
