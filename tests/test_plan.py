@@ -518,3 +518,12 @@ def test_recommendation_rounds_like_the_trainer() -> None:
     """The 10% recommendation is ceil(0.1 x total), what ``warmup_steps: 0.1`` would give."""
     result = _plan("case3_prototype.yaml")
     assert result.recommendations[0].suggested == 7
+
+
+def test_text_escapes_control_characters_from_the_config(tmp_path: Path) -> None:
+    """A scheduler name holding ESC and a newline is shown escaped: no forged line."""
+    path = _write(tmp_path, 'stage: sft\nlr_scheduler_type: "cos\\e[2J\\nerror forged"\n')
+    text = render_text(plan(load_config(path), samples=1000))
+    assert "\x1b" not in text
+    assert not [line for line in text.splitlines() if line.startswith("error")]
+    assert "'cos\\x1b[2J\\nerror forged'" in text

@@ -25,6 +25,7 @@ from typing import IO, Any
 from detectors._types import Severity
 
 from .errors import ConfigError
+from .safe_text import for_terminal
 from .watch.events import WatchEvent, fmt_value
 
 __all__ = [
@@ -86,7 +87,12 @@ def _sentence(text: str) -> str:
 
 def format_human(event: WatchEvent) -> str:
     """One line for a terminal: time, level, run, what happened, where (step, value, LR and
-    its phase), the advice and how long ago the point was logged."""
+    its phase), the advice and how long ago the point was logged. Control characters from run
+    names, tags or messages are shown as escapes (``\\x1b``, ``\\n``): one event, one line."""
+    return for_terminal(_human(event))
+
+
+def _human(event: WatchEvent) -> str:
     stamp = _clock(event.time)
     run = f"[{event.run}] " if event.run else ""
     if event.event in ("finding", "verdict"):

@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import WarmupMonitorError, one_line, printable
+from .errors import WarmupMonitorError, one_line
+from .safe_text import for_terminal
 
 __all__ = ["main"]
 
@@ -45,10 +46,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except WarmupMonitorError as err:
-            click.echo(printable(f"Error: {err}"), err=True)
+            click.echo(for_terminal(f"Error: {err}"), err=True)
             ctx.exit(EXIT_USAGE)
         except OSError as err:  # an output file that cannot be written, …
-            click.echo(printable(f"Error: {one_line(err)}"), err=True)
+            click.echo(for_terminal(f"Error: {one_line(err)}"), err=True)
             ctx.exit(EXIT_USAGE)
 
 

@@ -290,3 +290,26 @@ def test_sample_logs_json_and_html(tmp_path: Path) -> None:
     html = page.read_text()
     assert html.count("<svg") == len(names) + 1
     assert "<script" not in html
+
+
+def test_terminal_escapes_control_characters(
+    tmp_path: Path, write_tb_run: Callable[..., None]
+) -> None:
+    """Folder and tag names holding ESC, BEL, CR, newline and a bidi override are shown as
+    escapes in the table and the run's details, with or without colour: no forged lines."""
+    import re
+
+    from warmup_monitor.render import render_text
+    from warmup_monitor.report import build_report
+
+    evil = "x\x1b]0;pwned\x07\x1b[2J\rCRITICAL forged\n\u202eWARNING"
+    write_tb_run(tmp_path / evil, loss_tag=f"loss{evil}")
+    write_tb_run(tmp_path / "b", steps=40)
+    metrics = {"loss": f"loss{evil}"}
+    result = _invoke(str(tmp_path), "--metric", f"loss=loss{evil}")
+    report = build_report([tmp_path], metrics=metrics)
+    coloured = re.sub(r"\x1b\[[0-9;]*m", "", render_text(report, color=True))
+    for text in (result.stdout, coloured):
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f\u202e]", text), text
+        assert not [line for line in text.splitlines() if line.startswith(("CRITICAL", "WARN"))]
+        assert "x\\x1b]0;pwned\\x07\\x1b[2J\\rCRITICAL forged\\n\\u202eWARNING" in text

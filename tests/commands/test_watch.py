@@ -446,3 +446,27 @@ def test_sigterm_while_starting_still_prints_the_summary(tmp_path: Path, fmt: st
     else:
         assert " SUMMARY  watched 0 runs, read 0 points" in last
     assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------------- hostile names
+_EVIL = "run\x1b]0;pwned\x07\x1b[2J\rCRITICAL [x] forged\n\u202eCRITICAL"
+
+
+def test_control_characters_in_names_are_escaped_on_the_terminal(
+    tmp_path: Path, torch_writer: Callable[..., Any]
+) -> None:
+    """A folder and a tag named with ESC, BEL, CR, newline and a bidi override: watch prints
+    them as visible escapes, one line per event, no forged CRITICAL line."""
+    _write_tb(torch_writer(tmp_path / _EVIL), range(30), nan_at=25, loss_tag="loss\x1b[8m\nx")
+    result = CliRunner().invoke(
+        main, ["watch", str(tmp_path), "--once", "--metric", "loss=loss\x1b[8m\nx"]
+    )
+    out = result.stdout
+    assert not any(c in out for c in "\x1b\x07\r\u202e"), out
+    lines = out.splitlines()
+    assert not [line for line in lines if line.startswith("CRITICAL")]
+    added = [line for line in lines if " RUN " in line]
+    assert len(added) == 1 and "\\x1b]0;pwned\\x07" in added[0]
+    assert "forged\\n\\u202eCRITICAL" in added[0]
+    nan = [line for line in lines if "non_finite" in line]
+    assert len(nan) == 1 and "tag 'loss\\x1b[8m\\nx'" in nan[0]

@@ -86,6 +86,6 @@ def command(
     else:
         write_output(render_compare_text(comparison, quiet=quiet), output, color=False)
     for rr in comparison.report.failed:
-        click.echo(printable(f"Warning: run '{rr.name}' was not read: {rr.error}"), err=True)
+        click.echo(for_terminal(f"Warning: run '{rr.name}' was not read: {rr.error}"), err=True)
     if code:
         click.get_current_context().exit(code)

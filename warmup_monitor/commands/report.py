@@ -8,6 +8,7 @@ import click
 
 from ..errors import printable
 from ..report import Report, build_report, reaches
+from ..safe_text import for_terminal
 from ._options import format_option, metric_option
 from ._output import reading_progress, run_options, save, use_color, write_output
 
@@ -58,6 +59,6 @@ def command(
         color = use_color(output)
         write_output(render_text(report, color=color, quiet=quiet), output, color=color)
     for rr in report.failed:
-        click.echo(printable(f"Warning: run '{rr.name}' was not read: {rr.error}"), err=True)
+        click.echo(for_terminal(f"Warning: run '{rr.name}' was not read: {rr.error}"), err=True)
     if reaches(report, fail_on):
         click.get_current_context().exit(1)

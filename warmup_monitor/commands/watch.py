@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..safe_text import for_terminal
 from ._options import metric_option
 
 __all__ = ["command"]
@@ -22,7 +23,7 @@ def _silence_stdout() -> None:
 
 
 def _warn(message: str) -> None:
-    click.echo(f"Warning: {message}", err=True)
+    click.echo(for_terminal(f"Warning: {message}"), err=True)
 
 
 @click.command("watch")

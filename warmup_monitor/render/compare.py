@@ -16,6 +16,7 @@ from ..compare import (
     setting_label,
     setting_name,
 )
+from ..safe_text import for_terminal
 from ._common import fmt_num
 from .jsonout import _Converter
 
@@ -150,6 +151,7 @@ def _run_row(c: Comparison, m: RunMeasures) -> list[str]:
 
 def _grid(head: list[str], rows: list[list[str]], left: set[int]) -> list[str]:
     """Aligned columns: those in ``left`` (and the last) flush left, numbers flush right."""
+    head, rows = [for_terminal(c) for c in head], [[for_terminal(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
 
     def line(cells: list[str]) -> str:
@@ -179,16 +181,16 @@ def render_compare_text(c: Comparison, *, quiet: bool = False) -> str:
     """The comparison as text: how it was measured, the ranking, the conclusion, every run."""
     blocks = []
     if not quiet:
-        blocks.append("\n".join(describe(c)))
+        blocks.append("\n".join(for_terminal(line) for line in describe(c)))
     table = _grid(_columns(c), [_row(c, e) for e in c.entries], _text_columns(c))
     blocks.append("\n".join(table))
-    blocks.append(f"Conclusion: {c.conclusion}")
+    blocks.append(for_terminal(f"Conclusion: {c.conclusion}"))
     if not quiet and c.grouped:
         head = ["RUN", "SETTING", "SEED", "STEPS", "REACHED AT", "FINAL LOSS", "AREA", "VERDICT"]
         rows = [_run_row(c, m) for m in c.measures]
         blocks.append("Runs:\n" + "\n".join(_grid(head, rows, {0, 1})))
     if c.notes and not quiet:
-        blocks.append("Notes:\n" + "\n".join(f"  - {n}" for n in c.notes))
+        blocks.append("Notes:\n" + "\n".join(f"  - {for_terminal(n)}" for n in c.notes))
     return "\n\n".join(blocks) + "\n"
 
 

@@ -14,6 +14,7 @@ from ..plan.model import PlanResult
 from ..plan.model import fmt_pct as _pct
 from ..plan.model import fmt_size as _fmt_size
 from ..plan.model import fmt_value as _fmt
+from ..safe_text import for_terminal
 
 __all__ = ["plot_schedule", "render_json", "render_text"]
 
@@ -77,7 +78,8 @@ def render_text(result: PlanResult) -> str:
         lines += ["", "Recommendations"]
         for r in result.recommendations:
             lines.append(f"  - {r.text}")
-    return "\n".join(lines) + "\n"
+    # Config values and the file name are the user's text: one entry, one line, no escapes.
+    return "\n".join(for_terminal(line) for line in lines) + "\n"
 
 
 def render_json(result: PlanResult) -> str:

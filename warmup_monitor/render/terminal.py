@@ -10,6 +10,7 @@ from detectors._types import Finding, Severity
 
 from ..diagnosis import Diagnosis
 from ..report import Report, RunReport, is_problem
+from ..safe_text import for_terminal
 from ._common import (
     advice_detail,
     evidence_items,
@@ -39,9 +40,10 @@ Styler = Callable[..., str]
 
 
 def _styler(color: bool) -> Styler:
+    # Styled pieces may be log text (a run name): escaped before the styles are put around.
     if color:
-        return click.style
-    return lambda text, **_: text
+        return lambda text, **kw: click.style(for_terminal(text), **kw)
+    return lambda text, **_: for_terminal(text)
 
 
 def render_text(report: Report, *, color: bool = False, quiet: bool = False) -> str:
@@ -66,9 +68,9 @@ def _verdict_colour(d: Diagnosis, level: Severity | None) -> str:
 
 
 def _verdict_line(rr: RunReport, style: Styler, *, with_name: bool) -> str:
-    head = f"{rr.name}: " if with_name else "Verdict: "
+    head = f"{for_terminal(rr.name)}: " if with_name else "Verdict: "
     if rr.diagnosis is None:
-        return head + style("error", fg="red", bold=True) + f" ({rr.error})"
+        return head + style("error", fg="red", bold=True) + f" ({for_terminal(rr.error)})"
     d = rr.diagnosis
     verdict = style(verdict_of(d), fg=_verdict_colour(d, rr.level), bold=True)
     line = f"{head}{verdict} (confidence {d.confidence:.2f})"
@@ -79,7 +81,7 @@ def _verdict_line(rr: RunReport, style: Styler, *, with_name: bool) -> str:
 
 def _table(report: Report, style: Styler) -> str:
     ordered = report.worst_first()
-    rows = [summary_row(rr) for rr in ordered]
+    rows = [{k: for_terminal(v) for k, v in summary_row(rr).items()} for rr in ordered]
     widths = {key: len(title) for key, title in _COLUMNS}
     for row in rows:
         if "error" in row:
@@ -110,28 +112,28 @@ def _table(report: Report, style: Styler) -> str:
 
 def _finding_lines(findings: list[Finding], style: Styler) -> list[str]:
     """Findings in aligned columns: severity, detector, metric, steps, evidence; message below."""
-    cols = [(f.kind, f.metric, step_range(f)) for f in findings]
+    cols = [(for_terminal(f.kind), for_terminal(f.metric), step_range(f)) for f in findings]
     widths = [max(len(c[i]) for c in cols) for i in range(3)]
     lines = []
     for f, col in zip(findings, cols, strict=True):
         sev = style(f.severity.value.upper().ljust(8), fg=_SEVERITY_COLOUR[f.severity], bold=True)
         cells = "  ".join(text.ljust(w) for text, w in zip(col, widths, strict=True))
         evidence = "  ".join(f"{k}={v}" for k, v in evidence_items(f, brief=True))
-        lines.append(f"  {sev}  {cells}  {evidence}".rstrip())
-        lines.append(f"            {f.message}")
+        lines.append(f"  {sev}  {cells}  {for_terminal(evidence)}".rstrip())
+        lines.append(f"            {for_terminal(f.message)}")
     return lines
 
 
 def _run_block(rr: RunReport, style: Styler) -> str:
     title = style(rr.name, bold=True)
-    lines = [f"{title}  ({rr.source}: {rr.path})"]
+    lines = [f"{title}  ({for_terminal(rr.source)}: {for_terminal(rr.path)})"]
     if rr.diagnosis is None:
         lines.append(_verdict_line(rr, style, with_name=False))
         return "\n".join(lines)
     d = rr.diagnosis
     lines.append(_verdict_line(rr, style, with_name=False))
     if d.summary:
-        lines.append(f"  {d.summary}")
+        lines.append(f"  {for_terminal(d.summary)}")
     lines.append(f"Schedule: {schedule_text(d.schedule)}")
     if d.findings:
         lines.append(f"Findings ({len(d.findings)}):")
@@ -142,12 +144,12 @@ def _run_block(rr: RunReport, style: Styler) -> str:
     if d.advice:
         lines.append("Advice:")
         for a in d.advice:
-            lines.append(f"  * {a.text}")
+            lines.append(f"  * {for_terminal(a.text)}")
             detail = advice_detail(a)
             if detail:
-                lines.append(f"    {detail}")
+                lines.append(f"    {for_terminal(detail)}")
     notes = run_notes(rr)
     if notes:
         lines.append("Notes:")
-        lines.extend(f"  - {n}" for n in notes)
+        lines.extend(f"  - {for_terminal(n)}" for n in notes)
     return "\n".join(lines)
