@@ -8,6 +8,7 @@ import click
 
 from ..errors import printable
 from ..report import reaches
+from ..safe_text import for_terminal
 from ._options import format_option, metric_option
 from ._output import reading_progress, run_options, save, write_output
 
