@@ -250,3 +250,30 @@ def test_generator_sweep_is_ranked_by_measured_steps_to_target() -> None:
     assert {m.name for m in c.measures} == {
         f"w{w}/seed{s}" for w in (0, 15, 30, 45, 75, 120) for s in (1, 2)
     }
+
+
+def test_unstable_short_warmup_and_slow_long_one(
+    tmp_path: Path, torch_writer: Callable[..., Any]
+) -> None:
+    """No warmup ends in NaN, 8 steps is fastest, 16 slower: keep 8, do not shorten it."""
+    for warmup in (0, 8, 16):
+
+        def loss(s: int, w: int = warmup) -> float:
+            return math.nan if w == 0 and s >= 60 else _loss(s, w, 0)
+
+        _write(
+            torch_writer,
+            tmp_path / f"w{warmup}",
+            loss,
+            warmup=warmup,
+            config={"warmup_steps": warmup},
+        )
+    c = build_comparison([tmp_path], smooth_points=1)
+    assert [e.label for e in c.entries] == ["warmup 8", "warmup 16", "warmup 0"]
+    assert c.entries[-1].unstable == 1
+    # Target: warmup 8 at step 25, 4 - 17/16 = 2.9375; warmup 16 gets there 8 steps later.
+    assert c.conclusion == (
+        "warmup 8 reached loss 2.938 in 25 steps; warmup 16 needed 33 (1.3x); warmup 0 had "
+        "unstable runs: shorter warmups were unstable and longer ones only cost steps: keep "
+        "warmup 8."
+    )

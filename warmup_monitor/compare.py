@@ -623,10 +623,15 @@ def _advice(c: Comparison, best: Entry, slowest: Entry, missed: Sequence[Entry])
         mine = best.setting.get(key)
         longer = [e for e in others if _gt(e.setting.get(key), mine)]
         shorter = [e for e in others if _gt(mine, e.setting.get(key))]
+        unstable_shorter = [e for e in c.entries if e.unstable and _gt(mine, e.setting.get(key))]
+        if longer and not shorter and unstable_shorter:
+            return (
+                f"shorter warmups were unstable and longer ones only cost steps: keep {best.label}"
+            )
         if longer and not shorter:
             return "a longer warmup only cost steps: shorten it"
         if shorter and not longer:
-            return "a shorter warmup cost steps: keep the longer one"
+            return "a shorter warmup cost steps: lengthen it"
         return f"use {best.label}"
     return f"use {best.label}"
 
