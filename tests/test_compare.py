@@ -277,3 +277,25 @@ def test_unstable_short_warmup_and_slow_long_one(
         "unstable runs: shorter warmups were unstable and longer ones only cost steps: keep "
         "warmup 8."
     )
+
+
+def test_a_run_ending_in_nan_does_not_shrink_the_common_steps(
+    tmp_path: Path, torch_writer: Callable[..., Any]
+) -> None:
+    """A run that turns NaN at step 30 still logs up to step 100: the others race to 100."""
+    _write(torch_writer, tmp_path / "a", lambda s: _loss(s, 0, 0), config={"warmup_steps": 0})
+    _write(
+        torch_writer,
+        tmp_path / "b",
+        lambda s: math.nan if s >= 30 else _loss(s, 8, 0),
+        config={"warmup_steps": 8},
+    )
+    _write(torch_writer, tmp_path / "c", lambda s: _loss(s, 16, 0), config={"warmup_steps": 16})
+    c = build_comparison([tmp_path], smooth_points=1)
+    assert c.common_end == 100 and c.equal_length
+    # Target: warmup 0 at step 25 (4 - 25/16); warmup 16 reaches it 16 steps later.
+    assert [(e.label, e.steps_to_target and e.steps_to_target.mean) for e in c.entries] == [
+        ("warmup 0", 25),
+        ("warmup 16", 41),
+        ("warmup 8", None),
+    ]

@@ -376,7 +376,9 @@ def compare_report(
             continue
         usable.append(rr)
         curves.append((steps, values))
-        spans.append(span)
+        # The logged span, NaN included: a run that blows up still covers the steps it logged,
+        # and must not shrink the steps the others are compared on.
+        spans.append((int(steps[0]), int(steps[-1])))
     if len(usable) < 2:
         found = ", ".join(f"'{r.name}'" for r in usable) or "none"
         raise InputError(
