@@ -137,7 +137,10 @@ def detect_nonfinite(
                 end_step=int(s[b]),
                 message=f"{metric} is {what} {where}{recov}{tail}",
                 evidence={
-                    "value": what,
+                    # The first bad value itself (NaN/±Inf, or a finite overflow); JSON
+                    # writers turn a non-finite one into null and list it.
+                    "value": float(v[a]),
+                    "kinds": what,
                     "threshold": None if not np.isfinite(cfg.max_value) else cfg.max_value,
                     "baseline": prev,
                     "points": int(length),

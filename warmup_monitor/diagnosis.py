@@ -624,7 +624,7 @@ def _instability(
         "first_problem_step": onset,
         "kind": first.kind,
         "metric": first.metric,
-        "value": value if not isinstance(value, float) or math.isfinite(value) else str(value),
+        "value": value,  # NaN/±Inf stays a number: JSON writers make it null and list it
         "baseline": first.evidence.get("baseline"),
         "lr": lr,
         "lr_phase": phase,

@@ -313,3 +313,27 @@ def test_terminal_escapes_control_characters(
         assert not re.search("[\x00-\x09\x0b-\x1f\x7f\u202e]", text), text
         assert not [line for line in text.splitlines() if line.startswith(("CRITICAL", "WARN"))]
         assert "x\\x1b]0;pwned\\x07\\x1b[2J\\rCRITICAL forged\\n\\u202eWARNING" in text
+
+
+def test_json_non_finite_evidence_is_null_and_listed() -> None:
+    """A real NaN run: each non_finite finding's evidence.value is null and listed in its
+    non_finite map (what the README promises), and the schema refuses a string there."""
+    sample = Path(__file__).resolve().parents[2] / "sample_logs" / "warmup_too_short_nan"
+    result = _invoke(str(sample), "--format", "json")
+    doc = json.loads(result.stdout)
+    jsonschema.validate(doc, load_schema())
+    run = doc["runs"][0]
+    nan = [f for f in run["findings"] if f["detector"] == "non_finite"]
+    nan = [f for f in nan if f["evidence"].get("hidden") is not True]  # 0.0 + NaN grad norm
+    assert nan
+    for finding in nan:
+        assert finding["evidence"]["value"] is None
+        assert finding["non_finite"]["evidence.value"] in ("nan", "inf", "-inf")
+        assert finding["evidence"]["kinds"] in ("NaN", "+Inf", "-Inf", "NaN/+Inf", "NaN/-Inf")
+    nan[0]["evidence"]["value"] = "NaN"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, load_schema())
+    nan[0]["evidence"]["value"] = None
+    nan[0]["non_finite"] = {}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, load_schema())

@@ -470,3 +470,16 @@ def test_control_characters_in_names_are_escaped_on_the_terminal(
     assert "forged\\n\\u202eCRITICAL" in added[0]
     nan = [line for line in lines if "non_finite" in line]
     assert len(nan) == 1 and "tag 'loss\\x1b[8m\\nx'" in nan[0]
+
+
+def test_jsonl_non_finite_values_are_null_and_listed(
+    tmp_path: Path, torch_writer: Callable[..., Any]
+) -> None:
+    """watch --format jsonl: a NaN is null and its place listed under non_finite, as in the
+    report's JSON."""
+    _write_tb(torch_writer(tmp_path / "run1"), range(60), nan_at=45)
+    _, events, _ = _invoke(str(tmp_path), "--once")
+    nan = [e for e in events if e["event"] == "finding" and e["detector"] == "non_finite"]
+    assert nan and nan[0]["value"] is None and nan[0]["evidence"]["value"] is None
+    assert nan[0]["non_finite"] == {"evidence.value": "nan", "value": "nan"}
+    assert all("non_finite" in e for e in events)

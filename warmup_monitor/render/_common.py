@@ -14,7 +14,7 @@ from ..report import RunReport
 # Evidence keys shown first, in this order; the rest follow sorted by name.
 _LEADING_KEYS = ("value", "threshold", "baseline", "lr", "lr_phase")
 # Evidence entries that only restate the step range or are too long for one line.
-_SKIPPED_KEYS = frozenset({"step", "end_step"})
+_SKIPPED_KEYS = frozenset({"step", "end_step", "kinds"})
 _MAX_LIST = 4
 
 
@@ -76,7 +76,11 @@ def evidence_items(finding: Finding, *, brief: bool = False) -> list[tuple[str, 
     if not brief:
         keys += sorted(k for k in ev if k not in _LEADING_KEYS and k not in _SKIPPED_KEYS)
     # An absent threshold or baseline (None) says nothing worth a column.
-    return [(str(k), fmt_value(ev[k])) for k in keys if ev[k] is not None or k == "value"]
+    items = [(str(k), fmt_value(ev[k])) for k in keys if ev[k] is not None or k == "value"]
+    if "kinds" in ev and items and items[0][0] == "value":
+        # A stretch of NaN and +Inf: say both, not only the first value's kind.
+        items[0] = ("value", str(ev["kinds"]))
+    return items
 
 
 def warmup_end(fit: ScheduleFit) -> int | None:

@@ -16,9 +16,9 @@ from ..compare import (
     setting_label,
     setting_name,
 )
+from ..jsonvalues import JsonConverter
 from ..safe_text import for_terminal
 from ._common import fmt_num
-from .jsonout import _Converter
 
 __all__ = [
     "COMPARE_SCHEMA_VERSION",
@@ -194,7 +194,7 @@ def render_compare_text(c: Comparison, *, quiet: bool = False) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def _stat(stat: Stat | None, conv: _Converter, where: str) -> dict[str, Any] | None:
+def _stat(stat: Stat | None, conv: JsonConverter, where: str) -> dict[str, Any] | None:
     if stat is None:
         return None
     return conv(
@@ -205,7 +205,7 @@ def _stat(stat: Stat | None, conv: _Converter, where: str) -> dict[str, Any] | N
 
 def comparison_to_dict(c: Comparison, *, exit_code: int | None = None) -> dict[str, Any]:
     """The comparison as JSON-ready objects (no NaN/Inf: see ``non_finite``)."""
-    conv = _Converter()
+    conv = JsonConverter()
     measures = {id(m): i for i, m in enumerate(c.measures)}
     entries = []
     for e in c.entries:

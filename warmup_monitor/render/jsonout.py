@@ -6,17 +6,14 @@ it lists it under ``non_finite`` (``{"evidence.value": "nan"}``), so the fact is
 
 from __future__ import annotations
 
-import enum
 import json
-import math
-from collections.abc import Mapping
 from importlib import resources
-from pathlib import PurePath
 from typing import Any
 
 from detectors._types import Finding, ScheduleFit
 
 from ..diagnosis import Advice, Diagnosis
+from ..jsonvalues import JsonConverter
 from ..report import Report, RunReport
 
 __all__ = [
@@ -30,38 +27,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-class _Converter:
-    """Turns values into JSON types, recording where a non-finite number was replaced."""
-
-    def __init__(self) -> None:
-        self.non_finite: dict[str, str] = {}
-
-    def __call__(self, value: Any, where: str) -> Any:
-        if value is None or isinstance(value, (bool, str)):
-            return value
-        if isinstance(value, enum.Enum):
-            return self(value.value, where)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, PurePath):
-            return value.as_posix()
-        if isinstance(value, Mapping):
-            return {str(k): self(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
-        if isinstance(value, (list, tuple, set, frozenset)):
-            items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
-            return [self(v, f"{where}[{i}]") for i, v in enumerate(items)]
-        if hasattr(value, "tolist"):  # numpy scalars and arrays
-            return self(value.tolist(), where)
-        if isinstance(value, float) or hasattr(value, "__float__"):
-            x = float(value)
-            if math.isfinite(x):
-                return x
-            self.non_finite[where] = "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-            return None
-        return str(value)
-
-
-def _schedule(fit: ScheduleFit | None, conv: _Converter) -> dict[str, Any] | None:
+def _schedule(fit: ScheduleFit | None, conv: JsonConverter) -> dict[str, Any] | None:
     if fit is None:
         return None
     return conv(
@@ -85,7 +51,7 @@ def _schedule(fit: ScheduleFit | None, conv: _Converter) -> dict[str, Any] | Non
 
 
 def _finding(f: Finding) -> dict[str, Any]:
-    conv = _Converter()
+    conv = JsonConverter()
     out = {
         "detector": f.kind,
         "severity": f.severity.value,
@@ -99,7 +65,7 @@ def _finding(f: Finding) -> dict[str, Any]:
     return out
 
 
-def _advice(a: Advice, conv: _Converter, i: int) -> dict[str, Any]:
+def _advice(a: Advice, conv: JsonConverter, i: int) -> dict[str, Any]:
     return {
         "text": a.text,
         "parameter": a.parameter,
@@ -109,7 +75,7 @@ def _advice(a: Advice, conv: _Converter, i: int) -> dict[str, Any]:
     }
 
 
-def _diagnosis_fields(d: Diagnosis, conv: _Converter) -> dict[str, Any]:
+def _diagnosis_fields(d: Diagnosis, conv: JsonConverter) -> dict[str, Any]:
     level = d.level
     return {
         "verdict": d.verdict.value,
@@ -126,14 +92,14 @@ def _diagnosis_fields(d: Diagnosis, conv: _Converter) -> dict[str, Any]:
 
 def diagnosis_to_dict(d: Diagnosis) -> dict[str, Any]:
     """One diagnosis as JSON types (the diagnosis fields of a report's run, same rules)."""
-    conv = _Converter()
+    conv = JsonConverter()
     out = _diagnosis_fields(d, conv)
     out["non_finite"] = conv.non_finite
     return out
 
 
 def _run(rr: RunReport) -> dict[str, Any]:
-    conv = _Converter()
+    conv = JsonConverter()
     out: dict[str, Any] = {
         "path": rr.path.as_posix(),
         "name": rr.name,

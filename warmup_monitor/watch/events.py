@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from detectors._types import Severity
+
+from ..jsonvalues import JsonConverter
 
 __all__ = ["EVENT_TYPES", "NON_FINITE_KIND", "WatchEvent", "WatchStats", "fmt_value"]
 
@@ -82,7 +82,8 @@ class WatchEvent:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: the report's finding schema plus ``event``, ``run`` and ``time``.
 
-        Non-finite numbers become ``None`` (JSON ``null``); the caller serialises.
+        Non-finite numbers become ``None`` (JSON ``null``) and are listed in ``non_finite``
+        (``{"evidence.value": "nan"}``), as in the report's JSON; the caller serialises.
         """
         out: dict[str, Any] = {"event": self.event, "run": self.run, "time": self.time}
         if self.event in ("finding", "verdict"):
@@ -113,30 +114,10 @@ class WatchEvent:
                 out["path"] = self.path
             if self.stats is not None:
                 out.update(self.stats)
-        return _json_safe(out)
-
-
-def _json_safe(obj: Any) -> Any:
-    """Recursively replace NaN/±Inf by ``None`` and numpy scalars/enums by plain values."""
-    if isinstance(obj, float | np.floating):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if isinstance(obj, Severity):
-        return obj.value
-    if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | np.ndarray):
-        return [_json_safe(v) for v in obj]
-    if obj is None or isinstance(obj, str):
-        return obj
-    value = getattr(obj, "value", None)  # other enums (Verdict)
-    if isinstance(value, str):
-        return value
-    return str(obj)
+        conv = JsonConverter()
+        data = conv(out, "")
+        data["non_finite"] = conv.non_finite
+        return data
 
 
 @dataclass
