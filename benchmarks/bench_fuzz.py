@@ -33,7 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from damage import FORMATS, Corpus, Damage, build_corpus, check, random_damage  # noqa: E402
+from damage import (  # noqa: E402
+    FORMATS,
+    build_corpus,
+    check,
+    random_damage,
+    untouched_points,
+)
 
 BAD = ("traceback", "hang", "silent_drop", "lost_before_damage")
 
@@ -143,7 +149,7 @@ def main() -> int:
             if outcome.verdict in BAD:
                 failures.append(f"{fmt}: {outcome.verdict}: {outcome.detail}")
             if peer is not None and not args.no_peers:
-                untouched = _untouched(c, dmg)
+                untouched = set(untouched_points(c, dmg))
                 expected += len(untouched)
                 if outcome.verdict != "ok" or not outcome.detail:
                     recovered += len(untouched) - outcome.missing
@@ -158,10 +164,6 @@ def main() -> int:
     for line in failures[:20]:
         print("  " + line)
     return 1 if failures else 0
-
-
-def _untouched(c: Corpus, dmg: Damage) -> set[Point]:
-    return {p for p, s, e in c.points if e <= dmg.first or s >= dmg.last}
 
 
 def _print(rows: list, elapsed: float) -> None:

@@ -12,8 +12,10 @@ and the outcome is one of:
 * ``ok`` — the read succeeded, or failed with a one-line :class:`WarmupMonitorError`;
 * ``traceback`` — any other exception escaped;
 * ``hang`` — the deadline passed;
-* ``silent_drop`` — a point of the intact file that the damage did not touch is missing from
-  what the reader returned, and the reader said nothing (no warning, no error);
+* ``silent_drop`` — a point of the intact file is missing from what the reader returned, and
+  the reader said nothing (no warning, no error). In the text formats only points the damage
+  did not touch count (a digit changed in place is undetectable there); in the checksummed
+  ones (event files, SwanLab) every point does;
 * ``lost_before_damage`` — a point written wholly before the first damaged byte is missing
   (whatever the warnings say: bytes before the damage must read as before).
 """
@@ -43,6 +45,9 @@ FILE_NAMES = {
     "trainer_log": "trainer_log.jsonl",
     "csv": "metrics.csv",
 }
+# Formats whose records carry a checksum: a damaged record is always detectable.
+CHECKSUMMED = ("tensorboard", "tensorboardx", "swanlab")
+IN_PLACE = ("flip", "overwrite", "zero_tail")  # damage that leaves every record's bytes on disk
 CSV_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "lightning" / "lightning_logs"
 STEPS = 60
 
@@ -188,7 +193,7 @@ def _tb_points(data: bytes) -> list[tuple[Point, int, int]]:
     return out
 
 
-def _swanlab_points(data: bytes) -> list[tuple[Point, int, int]]:
+def swanlab_points(data: bytes) -> list[tuple[Point, int, int]]:
     """Scalars of an intact SwanLab record file: LevelDB-log chunks, SwanLab's own protobuf."""
     from swanlab.proto.swanlab.record.v1 import record_pb2
 
@@ -269,7 +274,7 @@ def build_corpus(root: Path) -> dict[str, Corpus]:
     for fmt, write, parse in (
         ("tensorboard", _write_torch, _tb_points),
         ("tensorboardx", _write_tbx, _tb_points),
-        ("swanlab", _write_swanlab, _swanlab_points),
+        ("swanlab", _write_swanlab, swanlab_points),
         ("trainer_state", _write_trainer_state, _state_points),
         ("trainer_log", _write_trainer_log, _jsonl_points),
     ):
@@ -457,7 +462,7 @@ def check(corpus: Corpus, dmg: Damage, deadline: float = 10.0) -> Outcome:
     def present(p: Point) -> bool:
         return (p[0], p[1]) in keys if exact else _has(got, p)
 
-    untouched = [p for p, start, end in corpus.points if end <= dmg.first or start >= dmg.last]
+    untouched = untouched_points(corpus, dmg)
     before = [p for p, _, end in corpus.points if end <= dmg.first]
     lost_before = [p for p in before if not present(p)]
     if lost_before:
@@ -469,6 +474,11 @@ def check(corpus: Corpus, dmg: Damage, deadline: float = 10.0) -> Outcome:
             len(lost_before),
         )
     missing = [p for p in untouched if not present(p)]
+    if corpus.format in CHECKSUMMED and dmg.kind in IN_PLACE:
+        # Bytes changed in place in a checksummed record are always detectable, so the points
+        # of that record too must be read or accounted for by a warning (a line of text changed
+        # in place, or records cut off whole, are not detectable).
+        missing = [p for p, _, _ in corpus.points if not present(p)]
     if dmg.kind == "none":
         corpus.baseline = frozenset(said_all)
         assert not missing, f"the intact {corpus.format} file reads {len(missing)} points short"
@@ -480,6 +490,14 @@ def check(corpus: Corpus, dmg: Damage, deadline: float = 10.0) -> Outcome:
             len(missing),
         )
     return Outcome("ok", "", len(got), len(missing))
+
+
+def untouched_points(corpus: Corpus, dmg: Damage) -> list[Point]:
+    """Points whose unit the damage left intact: wholly before it, or wholly after it (bytes
+    inserted where a unit starts join that unit: a line or a record then no longer begins there).
+    """
+    after = max(dmg.last, dmg.first + 1)
+    return [p for p, start, end in corpus.points if end <= dmg.first or start >= after]
 
 
 def _has(got: set[Point], p: Point) -> bool:

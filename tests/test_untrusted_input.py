@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from damage import records
+from damage import records, swanlab_points
 
 from warmup_monitor.cli import main
 from warmup_monitor.config import canonical_config, read_config_near
@@ -626,3 +626,46 @@ def test_watch_survives_a_huge_integer_line(tmp_path: Path) -> None:
     events = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     assert any(e["event"] == "finding" and e.get("detector") == "non_finite" for e in events)
     assert events[-1]["event"] == "summary"
+
+
+def test_deeply_nested_swanlab_json_records_are_counted(tmp_path: Path) -> None:
+    """SwanLab 0.4–0.7 JSON records nested thousands deep are undecodable records, counted."""
+    old = ROOT / "tests" / "readers" / "fixtures" / "swanlab_old"
+    swanlog = tmp_path / "swanlog"
+    shutil.copytree(old / "v0_4" / "swanlog", swanlog)
+    run = sorted(swanlog.glob("run-*"))[0]
+    log = sorted(run.glob("logs/*/*.log"))[0]
+    with open(log, "a") as fh:
+        fh.write('{"index": 5, "data": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    assert any("do not decode" in w for w in read_run(run).warnings)
+
+    store = pytest.importorskip("swanlab.sdk.internal.core_python.store")
+    path = tmp_path / "v06" / "backup.swanlab"
+    path.parent.mkdir()
+    writer = store.DataStoreWriter()
+    writer.open(path)
+    scalar = {"model_type": "Scalar", "data": {"metric": {"data": 1.5}, "key": "loss", "step": 1}}
+    writer.write(json.dumps(scalar).encode())
+    writer.write(b'{"model_type": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    writer.close()
+    data = bytearray(path.read_bytes())
+    data[6] = 1  # the JSON records of SwanLab 0.6–0.7 (file version 1)
+    path.write_bytes(bytes(data))
+    source = SwanLabSource(path)
+    points = source.poll()
+    assert points.values.tolist() == [1.5]
+    assert any("skipped 1 SwanLab record(s) that do not decode" in w for w in source.warnings)
+
+
+def test_a_swanlab_file_ending_in_zeros_is_reported(
+    tmp_path: Path, swanlab_runs: dict[str, Path]
+) -> None:
+    """A crash that left zeros where the last records were: ``report`` says what was not read."""
+    run = swanlab_run(swanlab_runs, tmp_path)
+    (record,) = run.glob("*.swanlab")
+    data = record.read_bytes()
+    cut = swanlab_points(data)[9][2]  # where the 10th scalar's record ends
+    record.write_bytes(data[:cut] + b"\x00" * (len(data) - cut))
+    read = read_run(run)
+    assert 0 < len(read.scalars) < 20
+    assert any("hold no complete record" in w for w in read.warnings)

@@ -18,7 +18,6 @@ Field numbers, as SwanLab 0.10 writes them (``swanlab.record.v1.Record``)::
 
 from __future__ import annotations
 
-import json
 import math
 from array import array
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from datetime import datetime
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
+from ..untrusted import load_json
 from ._whole_file import _number
 
 __all__: list[str] = []
@@ -212,7 +212,7 @@ def decode_json(records: list[bytes], cols: Columns, info: Decoded) -> None:
     """
     for raw in records:
         try:
-            rec = json.loads(raw)
+            rec = load_json(raw)  # deep nesting: ValueError, not RecursionError
             kind = rec["model_type"]
             data = rec["data"]
         except (ValueError, TypeError, KeyError):

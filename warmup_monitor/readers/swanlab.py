@@ -23,7 +23,6 @@ text as a warning). Without one, the writer is "running" when the process named 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import shutil
@@ -399,6 +398,21 @@ class SwanLabSource(Source):
         self._done = False
         self.status = "unknown"
 
+    def pending(self) -> list[str]:
+        log = self._log
+        if log is None or self.record_file is None or self._done:
+            return []
+        try:
+            held = os.stat(self.record_file).st_size - log.offset
+        except OSError:
+            return []
+        if held <= 0:
+            return []
+        return [
+            f"{self.record_file.name} ends with {held} bytes that hold no complete record "
+            f"(a partial write, or zeros) from byte {log.offset}; not read"
+        ]
+
     def poll(self) -> Points:
         self._load_config()
         self._check_rewritten()
@@ -532,7 +546,7 @@ class _LocalLogs:
             for file in files:
                 for line in self._new_lines(file):
                     try:
-                        rec = json.loads(line)
+                        rec = load_json(line)
                         step = rec["index"]
                         value = json_number(rec["data"])
                     except (ValueError, TypeError, KeyError):
