@@ -294,7 +294,8 @@ def _above_start(
     if not logged or level0 <= 0:
         return []
     start = math.log(level0)
-    after = s > (cfg.after_step or 0)
+    # The points that define the starting level (the first three) are never "above" it.
+    after = (s > (cfg.after_step or 0)) & (np.arange(s.size) >= min(3, s.size))
     idx = np.flatnonzero(after & (ys > start))
     if idx.size < cfg.patience:
         return []

@@ -180,3 +180,11 @@ def test_a_long_run_with_many_climbs() -> None:
     got = detect_divergence(np.arange(n), y)
     assert len(got) == 20
     assert [f.severity for f in got] == [Severity.WARNING] * 20
+
+
+def test_above_start_ignores_the_points_that_define_the_start() -> None:
+    """A falling curve's first point is above the median of the first three: not a finding."""
+    steps = np.arange(13, 13 * 17, 13)
+    values = 2.5 + 1.5 * np.exp(-np.arange(steps.size) / 4.0)
+    found = detect_divergence(steps, values, DivergenceConfig(after_step=10))
+    assert found == []
