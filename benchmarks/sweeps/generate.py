@@ -1,0 +1,772 @@
+"""Generate the warmup sweep corpus by real training on the CPU.
+
+Each *group* is a set of sibling runs that share everything — model, data order, seed, peak LR,
+schedule, optimizer, clipping, logging — except the warmup length (0, 2%, 10%, 30%, 60% of the
+run, and a warmup 1.5x longer than the run). A *regime* is one such setting; every regime is
+trained with two seeds, so it gives two groups. The runs are labelled afterwards by
+``label.py`` from their siblings (see README.md); nothing here decides a label.
+
+    python benchmarks/sweeps/generate.py                 # every missing run (resumable)
+    python benchmarks/sweeps/generate.py --jobs 2        # two worker processes
+    python benchmarks/sweeps/generate.py --only gpt2_adam_good --list
+
+A run already on disk (its ``truth.json`` written last) is skipped, so the generation can be
+stopped and resumed at any point. Nothing is downloaded: text comes from the Python standard
+library's own sources, the fine-tuning regimes start from a checkpoint this script pretrains
+first (kept in ``_cache/``, not in the corpus), and models are small randomly initialised
+transformers from ``transformers``' own classes, LoRA adapters from ``peft``, and a torch LSTM.
+
+What each run writes (the formats are the real writers' own):
+
+* ``tb`` runs: a TensorBoard event file by torch's ``SummaryWriter`` (``train/loss``,
+  ``train/learning_rate``, ``train/grad_norm``, ``eval/loss``; the loss is the mean over the
+  logging window, NaN logged as NaN, as custom training loops do) and ``training_args.json``.
+* ``hf`` runs: ``trainer_state.json`` by ``transformers.TrainerState.save_to_json`` with the
+  Trainer's ``log_history`` entries; the logged loss follows the Trainer's
+  ``logging_nan_inf_filter`` (a NaN/Inf step adds the running mean instead), so a run whose
+  weights went NaN logs ``loss: 0.0`` beside a NaN ``grad_norm``, exactly as real runs do.
+* ``eval`` runs (one regime): only the eval loss and the LR are logged, as some trainers do.
+* every run: ``truth.json`` with the per-step training loss, LR and grad norm (the ground truth
+  the labels are computed from; the diagnosis never reads it).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+import argparse
+import dataclasses
+import importlib
+import json
+import math
+import multiprocessing as mp
+import shutil
+import string
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RUNS = HERE / "runs"
+CACHE = HERE / "_cache"
+SEQ_LEN = 64
+VOCAB = string.printable
+WARMUPS = (0.0, 0.02, 0.1, 0.3, 0.6, 1.5)  # warmup as a share of the run's steps
+SEEDS = (1, 2)
+PRETRAIN_STEPS = 500
+CORPUS_MODULES = (
+    "textwrap",
+    "string",
+    "difflib",
+    "heapq",
+    "bisect",
+    "fractions",
+    "colorsys",
+    "shlex",
+    "fnmatch",
+    "calendar",
+    "gettext",
+    "pprint",
+    "queue",
+    "sched",
+    "tabnanny",
+    "argparse",
+    "dataclasses",
+    "inspect",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Regime:
+    """Everything a group of sibling runs shares."""
+
+    name: str
+    description: str
+    arch: str  # gpt2 (pre-LN decoder), llama (pre-LN, RMSNorm), bert (post-LN encoder, MLM), lstm
+    optimizer: str  # adamw or sgd (momentum 0.9)
+    lr: float
+    scheduler: str  # linear, cosine, constant_with_warmup
+    max_grad_norm: float  # 0: no clipping
+    logging_steps: int
+    steps: int = 200
+    batch_size: int = 16
+    d_model: int = 64
+    n_layer: int = 2
+    init: str = "scratch"  # scratch, full_ft (from the pretrained checkpoint), lora
+    task: str = "code"  # code (stdlib source) or arith (fine-tuning text)
+    fmt: str = "tb"  # tb, hf or eval
+    fp16: bool = False  # fp16 autocast with a dynamic GradScaler
+    weight_decay: float = 0.0
+    adam_beta2: float = 0.999
+
+    def warmup_steps(self, share: float) -> int:
+        return round(share * self.steps)
+
+
+REGIMES: tuple[Regime, ...] = (
+    # --- pre-LN decoders from scratch -------------------------------------------------------
+    Regime(
+        "gpt2_adam_good",
+        "GPT-2 pre-LN, AdamW at a well-tuned LR",
+        "gpt2",
+        "adamw",
+        3e-3,
+        "cosine",
+        1.0,
+        10,
+    ),
+    Regime(
+        "gpt2_adam_lowlr",
+        "GPT-2 pre-LN, AdamW at an LR-limited LR",
+        "gpt2",
+        "adamw",
+        3e-4,
+        "linear",
+        1.0,
+        10,
+        fmt="hf",
+    ),
+    Regime(
+        "gpt2_adam_high_noclip",
+        "GPT-2, AdamW at a high LR, no clipping, per-step logs",
+        "gpt2",
+        "adamw",
+        2e-2,
+        "cosine",
+        0.0,
+        1,
+    ),
+    Regime(
+        "gpt2_adam_toohigh",
+        "GPT-2, AdamW far above a sane LR",
+        "gpt2",
+        "adamw",
+        1e-1,
+        "constant_with_warmup",
+        1.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "llama_adam_high",
+        "Llama (RMSNorm, SwiGLU), AdamW at a high LR, no clipping",
+        "llama",
+        "adamw",
+        1e-2,
+        "cosine",
+        0.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "llama_adam_lowlr_eval",
+        "Llama, AdamW at a low LR, only eval loss and LR logged",
+        "llama",
+        "adamw",
+        5e-4,
+        "linear",
+        1.0,
+        10,
+        fmt="eval",
+    ),
+    Regime("gpt2_sgd", "GPT-2, SGD with momentum", "gpt2", "sgd", 0.3, "cosine", 1.0, 10),
+    Regime(
+        "gpt2_adam_fp16",
+        "GPT-2, AdamW, fp16 autocast with a dynamic loss scaler",
+        "gpt2",
+        "adamw",
+        3e-3,
+        "linear",
+        1.0,
+        5,
+        batch_size=8,
+        fp16=True,
+        fmt="hf",
+    ),
+    # --- post-LN encoder (BERT MLM) from scratch --------------------------------------------
+    Regime(
+        "bert_adam_mid",
+        "BERT post-LN MLM, AdamW at a moderate LR",
+        "bert",
+        "adamw",
+        1e-3,
+        "linear",
+        1.0,
+        10,
+        fmt="hf",
+    ),
+    Regime(
+        "bert_adam_high",
+        "BERT post-LN MLM, AdamW at a high LR, no clipping, per-step logs",
+        "bert",
+        "adamw",
+        5e-3,
+        "cosine",
+        0.0,
+        1,
+    ),
+    Regime(
+        "bert_adam_lowlr",
+        "BERT post-LN MLM, AdamW at an LR-limited LR",
+        "bert",
+        "adamw",
+        2e-4,
+        "cosine",
+        1.0,
+        5,
+    ),
+    # --- non-transformer: LSTM language model ------------------------------------------------
+    Regime(
+        "lstm_sgd",
+        "LSTM LM, SGD with momentum, clipping 0.25",
+        "lstm",
+        "sgd",
+        2.0,
+        "cosine",
+        0.25,
+        10,
+        fmt="hf",
+    ),
+    Regime(
+        "lstm_adam_high",
+        "LSTM LM, AdamW at a high LR, no clipping, per-step logs",
+        "lstm",
+        "adamw",
+        3e-2,
+        "linear",
+        0.0,
+        1,
+    ),
+    Regime(
+        "lstm_adam_lowlr",
+        "LSTM LM, AdamW at an LR-limited LR",
+        "lstm",
+        "adamw",
+        5e-4,
+        "constant_with_warmup",
+        1.0,
+        10,
+    ),
+    # --- fine-tuning a pretrained checkpoint -------------------------------------------------
+    Regime(
+        "ft_full_adam",
+        "full fine-tuning of the pretrained GPT-2, AdamW",
+        "gpt2",
+        "adamw",
+        1e-3,
+        "linear",
+        1.0,
+        5,
+        init="full_ft",
+        task="arith",
+        fmt="hf",
+    ),
+    Regime(
+        "ft_full_adam_high",
+        "full fine-tuning, AdamW at a high LR, no clipping",
+        "gpt2",
+        "adamw",
+        1e-2,
+        "cosine",
+        0.0,
+        5,
+        init="full_ft",
+        task="arith",
+    ),
+    Regime(
+        "ft_lora_adam",
+        "LoRA (peft) on the pretrained GPT-2, AdamW",
+        "gpt2",
+        "adamw",
+        3e-3,
+        "cosine",
+        1.0,
+        10,
+        init="lora",
+        task="arith",
+        fmt="hf",
+    ),
+    Regime(
+        "ft_lora_adam_lowlr",
+        "LoRA, AdamW at an LR-limited LR, per-step logs",
+        "gpt2",
+        "adamw",
+        3e-4,
+        "linear",
+        1.0,
+        1,
+        init="lora",
+        task="arith",
+    ),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    regime: Regime
+    seed: int
+    share: float
+
+    @property
+    def group(self) -> str:
+        return f"{self.regime.name}__s{self.seed}"
+
+    @property
+    def run_name(self) -> str:
+        return f"w{round(self.share * 100):03d}"
+
+    @property
+    def path(self) -> Path:
+        return RUNS / self.group / self.run_name
+
+
+# ------------------------------------------------------------------------------------ data
+def _text(task: str) -> str:
+    if task == "arith":
+        import random
+
+        rng = random.Random(1234)
+        lines = []
+        for _ in range(40_000):
+            a, b = rng.randrange(1000), rng.randrange(1000)
+            op = rng.choice("+-")
+            lines.append(f"{a}{op}{b}={a + b if op == '+' else a - b}")
+        return "\n".join(lines)
+    parts = []
+    for name in CORPUS_MODULES:
+        module = importlib.import_module(name)
+        parts.append(Path(module.__file__).read_text(encoding="utf-8"))
+    allowed = set(VOCAB)
+    return "".join(c if c in allowed else "?" for c in "\n".join(parts))
+
+
+class Data:
+    """Fixed windows of character ids: training batches in a seeded order, a held-out set."""
+
+    def __init__(self, task: str, seed: int, batch_size: int) -> None:
+        import torch
+
+        text = _text(task)
+        index = {c: i for i, c in enumerate(VOCAB)}
+        ids = torch.tensor([index[c] for c in text], dtype=torch.long)
+        n = len(ids) // SEQ_LEN
+        blocks = ids[: n * SEQ_LEN].view(n, SEQ_LEN)
+        g = torch.Generator().manual_seed(10_000 + seed)
+        perm = torch.randperm(n, generator=g)
+        n_eval = 4 * batch_size
+        self.eval_blocks = blocks[perm[:n_eval]]
+        self.train_blocks = blocks[perm[n_eval:]]
+        self.batch_size = batch_size
+        self.gen = torch.Generator().manual_seed(20_000 + seed)
+        self.order = torch.randperm(len(self.train_blocks), generator=self.gen)
+        self.pos = 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_blocks) // self.batch_size
+
+    def next_batch(self) -> Any:
+        import torch
+
+        if self.pos + self.batch_size > len(self.order):
+            self.order = torch.randperm(len(self.train_blocks), generator=self.gen)
+            self.pos = 0
+        idx = self.order[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return self.train_blocks[idx]
+
+    def eval_batches(self) -> list[Any]:
+        return list(self.eval_blocks.split(self.batch_size))
+
+
+# ---------------------------------------------------------------------------------- models
+class LSTMLM:
+    """A two-layer LSTM language model (built lazily so --list does not import torch)."""
+
+    @staticmethod
+    def build(d: int, n_layer: int) -> Any:
+        import torch
+        from torch import nn
+
+        class _LSTM(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.emb = nn.Embedding(len(VOCAB), d)
+                self.rnn = nn.LSTM(d, d, num_layers=n_layer, batch_first=True)
+                self.out = nn.Linear(d, len(VOCAB))
+
+            def forward(self, ids: Any) -> Any:
+                h, _ = self.rnn(self.emb(ids[:, :-1]))
+                logits = self.out(h)
+                return torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1)
+                )
+
+        return _LSTM()
+
+
+def _transformer(r: Regime) -> Any:
+    if r.arch == "gpt2":
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        cfg = GPT2Config(
+            vocab_size=len(VOCAB),
+            n_positions=SEQ_LEN,
+            n_embd=r.d_model,
+            n_layer=r.n_layer,
+            n_head=4,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+        )
+        return GPT2LMHeadModel(cfg)
+    if r.arch == "llama":
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        cfg = LlamaConfig(
+            vocab_size=len(VOCAB),
+            hidden_size=r.d_model,
+            intermediate_size=4 * r.d_model,
+            num_hidden_layers=r.n_layer,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=SEQ_LEN,
+            tie_word_embeddings=False,
+        )
+        return LlamaForCausalLM(cfg)
+    from transformers import BertConfig, BertForMaskedLM
+
+    cfg = BertConfig(
+        vocab_size=len(VOCAB) + 1,
+        hidden_size=r.d_model,
+        num_hidden_layers=r.n_layer,
+        num_attention_heads=4,
+        intermediate_size=4 * r.d_model,
+        max_position_embeddings=SEQ_LEN,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    return BertForMaskedLM(cfg)
+
+
+class Model:
+    """The model of a regime and how it computes the loss of a batch."""
+
+    def __init__(self, r: Regime, seed: int) -> None:
+        import torch
+
+        torch.manual_seed(seed)
+        self.r = r
+        self.mask_gen = torch.Generator().manual_seed(30_000 + seed)
+        if r.arch == "lstm":
+            self.net = LSTMLM.build(r.d_model, r.n_layer)
+        else:
+            self.net = _transformer(r)
+        if r.init in ("full_ft", "lora"):
+            self.net.load_state_dict(torch.load(_pretrained(r), weights_only=True))
+            torch.manual_seed(seed)  # the adapters' init depends on the seed, not on pretraining
+        if r.init == "lora":
+            from peft import LoraConfig, get_peft_model
+
+            cfg = LoraConfig(
+                r=8,
+                lora_alpha=16,
+                target_modules=["c_attn", "c_proj"],
+                lora_dropout=0.0,
+                fan_in_fan_out=True,
+            )
+            self.net = get_peft_model(self.net, cfg)
+
+    def params(self) -> list[Any]:
+        return [p for p in self.net.parameters() if p.requires_grad]
+
+    def loss(self, ids: Any) -> Any:
+        import torch
+
+        if self.r.arch == "lstm":
+            return self.net(ids)
+        if self.r.arch == "bert":
+            mask = torch.rand(ids.shape, generator=self.mask_gen) < 0.15
+            mask[:, 0] |= ~mask.any(dim=1)  # at least one masked token per row
+            labels = torch.where(mask, ids, torch.full_like(ids, -100))
+            inputs = torch.where(mask, torch.full_like(ids, len(VOCAB)), ids)
+            return self.net(input_ids=inputs, labels=labels).loss
+        return self.net(input_ids=ids, labels=ids).loss
+
+
+def _pretrained(r: Regime) -> Path:
+    """The pretrained checkpoint the fine-tuning regimes start from (trained once, cached)."""
+    path = CACHE / f"pretrained_{r.arch}_{r.d_model}d_{r.n_layer}l.pt"
+    if path.is_file():
+        return path
+    import torch
+    from transformers import get_scheduler
+
+    base = dataclasses.replace(r, init="scratch", task="code", lr=3e-3)
+    model = Model(base, seed=0)
+    data = Data("code", 0, r.batch_size)
+    opt = torch.optim.AdamW(model.params(), lr=3e-3)
+    sched = get_scheduler("cosine", opt, num_warmup_steps=50, num_training_steps=PRETRAIN_STEPS)
+    for _ in range(PRETRAIN_STEPS):
+        loss = model.loss(data.next_batch())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.params(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(model.net.state_dict(), tmp)
+    tmp.replace(path)
+    return path
+
+
+# ---------------------------------------------------------------------------------- training
+def _finite(x: float) -> bool:
+    return math.isfinite(x)
+
+
+def _round(x: float, digits: int = 6) -> float | None:
+    return float(f"{x:.{digits}g}") if math.isfinite(x) else None
+
+
+def train(job: Job) -> float:
+    """Train one run and write its logs; returns the seconds it took."""
+    import torch
+    from transformers import get_scheduler
+
+    t0 = time.time()
+    r = job.regime
+    torch.set_num_threads(1)
+    model = Model(r, job.seed)
+    data = Data(r.task, job.seed, r.batch_size)
+    params = model.params()
+    if r.optimizer == "sgd":
+        opt: Any = torch.optim.SGD(params, lr=r.lr, momentum=0.9, weight_decay=r.weight_decay)
+    else:
+        opt = torch.optim.AdamW(
+            params, lr=r.lr, betas=(0.9, r.adam_beta2), weight_decay=r.weight_decay
+        )
+    warmup = r.warmup_steps(job.share)
+    sched = get_scheduler(r.scheduler, opt, num_warmup_steps=warmup, num_training_steps=r.steps)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16) if r.fp16 else None
+
+    out = job.path
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    writer = None
+    if r.fmt in ("tb", "eval"):
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(log_dir=str(tmp / "runs"))
+    log_history: list[dict[str, Any]] = []
+    truth_loss: list[float | None] = []
+    truth_lr: list[float] = []
+    truth_gn: list[float | None] = []
+    eval_every = max(1, r.steps // 15)
+    window_raw: list[float] = []
+    tr_loss = 0.0  # the Trainer's running sum since the last log (with its NaN filter)
+    last_logged = 0
+    for step in range(1, r.steps + 1):
+        lr_used = opt.param_groups[0]["lr"]
+        ids = data.next_batch()
+        if scaler is not None:
+            with torch.autocast("cpu", dtype=torch.float16):
+                loss = model.loss(ids)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+        else:
+            loss = model.loss(ids)
+            loss.backward()
+        clip = r.max_grad_norm if r.max_grad_norm > 0 else float("inf")
+        gn = float(torch.nn.utils.clip_grad_norm_(params, clip))
+        if scaler is not None:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        lv = float(loss.detach())
+        truth_loss.append(_round(lv))
+        truth_lr.append(lr_used)
+        truth_gn.append(_round(gn))
+        window_raw.append(lv)
+        if _finite(lv):
+            tr_loss += lv
+        else:
+            tr_loss += tr_loss / (1 + step - 1 - last_logged)
+        if step % r.logging_steps == 0 or step == r.steps:
+            n = step - last_logged
+            hf_loss = tr_loss / n
+            raw_mean = sum(window_raw) / len(window_raw)
+            lr_now = sched.get_last_lr()[0]
+            epoch = step / data.steps_per_epoch
+            if writer is not None:
+                if r.fmt == "tb":
+                    writer.add_scalar("train/loss", raw_mean, step)
+                    writer.add_scalar("train/grad_norm", gn, step)
+                writer.add_scalar("train/learning_rate", lr_now, step)
+                writer.add_scalar("train/epoch", epoch, step)
+            else:
+                log_history.append(
+                    {
+                        "epoch": round(epoch, 4),
+                        "grad_norm": gn,
+                        "learning_rate": lr_now,
+                        "loss": round(hf_loss, 4),
+                        "step": step,
+                    }
+                )
+            tr_loss, last_logged, window_raw = 0.0, step, []
+        if step % eval_every == 0 or step == r.steps:
+            ev = _evaluate(model, data)
+            if writer is not None:
+                writer.add_scalar("eval/loss", ev, step)
+            else:
+                log_history.append(
+                    {"epoch": round(step / data.steps_per_epoch, 4), "eval_loss": ev, "step": step}
+                )
+    config = {
+        "learning_rate": r.lr,
+        "lr_scheduler_type": r.scheduler,
+        "warmup_steps": warmup,
+        "max_steps": r.steps,
+        "logging_steps": r.logging_steps,
+        "max_grad_norm": r.max_grad_norm,
+        "per_device_train_batch_size": r.batch_size,
+        "gradient_accumulation_steps": 1,
+        "optim": "sgd" if r.optimizer == "sgd" else "adamw_torch",
+        "weight_decay": r.weight_decay,
+        "adam_beta2": r.adam_beta2,
+        "seed": job.seed,
+        "fp16": r.fp16,
+        "finetuning_type": "lora" if r.init == "lora" else "full",
+    }
+    if writer is not None:
+        writer.close()
+        (tmp / "training_args.json").write_text(json.dumps(config, indent=2) + "\n")
+    else:
+        from transformers import TrainerState
+
+        state = TrainerState(
+            global_step=r.steps,
+            max_steps=r.steps,
+            logging_steps=r.logging_steps,
+            eval_steps=eval_every,
+            save_steps=r.steps,
+            train_batch_size=r.batch_size,
+            num_train_epochs=math.ceil(r.steps / data.steps_per_epoch),
+            epoch=r.steps / data.steps_per_epoch,
+            log_history=log_history,
+        )
+        state.save_to_json(str(tmp / "trainer_state.json"))
+    seconds = time.time() - t0
+    truth = {
+        "regime": r.name,
+        "group": job.group,
+        "seed": job.seed,
+        "warmup_share": job.share,
+        "warmup_steps": warmup,
+        "config": config,
+        "format": r.fmt,
+        "loss": truth_loss,
+        "learning_rate": [_round(x, 8) for x in truth_lr],
+        "grad_norm": truth_gn,
+        "seconds": round(seconds, 2),
+        "versions": {"torch": torch.__version__, "python": sys.version.split()[0]},
+    }
+    # truth.json last: its presence marks a finished run (resumability).
+    (tmp / "truth.json").write_text(json.dumps(truth, separators=(",", ":")) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.replace(out)
+    return seconds
+
+
+def _evaluate(model: Model, data: Data) -> float:
+    import torch
+
+    with torch.no_grad():
+        losses = [float(model.loss(b)) for b in data.eval_batches()]
+    mean = sum(losses) / len(losses)
+    return mean if math.isfinite(mean) else float("nan")
+
+
+def jobs(only: list[str] | None = None) -> list[Job]:
+    out = []
+    # Seed by seed: a generation cut short still holds whole groups of every regime.
+    for seed in SEEDS:
+        for r in REGIMES:
+            if only and r.name not in only:
+                continue
+            for share in WARMUPS:
+                out.append(Job(r, seed, share))
+    return out
+
+
+def _work(job: Job) -> tuple[str, float | None, str]:
+    try:
+        return f"{job.group}/{job.run_name}", train(job), ""
+    except Exception as exc:  # a run that crashes is reported, the others go on
+        return f"{job.group}/{job.run_name}", None, f"{type(exc).__name__}: {exc}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    ap.add_argument("--only", action="append", help="regime name (repeatable)")
+    ap.add_argument("--list", action="store_true", help="list the regimes and exit")
+    ap.add_argument("--limit", type=int, default=None, help="train at most N missing runs")
+    args = ap.parse_args(argv)
+    todo = jobs(args.only)
+    if args.list:
+        for r in REGIMES:
+            if not args.only or r.name in args.only:
+                print(
+                    f"{r.name:24s} {r.arch:6s} {r.optimizer:5s} lr={r.lr:<7g} {r.scheduler:21s} "
+                    f"clip={r.max_grad_norm:<5g} log={r.logging_steps:<3d} {r.init:8s} {r.fmt}"
+                )
+        return 0
+    missing = [j for j in todo if not (j.path / "truth.json").is_file()]
+    if args.limit is not None:
+        missing = missing[: args.limit]
+    print(
+        f"{len(todo)} runs, {len(todo) - len(missing)} on disk, {len(missing)} to train", flush=True
+    )
+    # The pretrained checkpoints first, once, before workers race for them.
+    for r in {j.regime.arch: j.regime for j in missing if j.regime.init != "scratch"}.values():
+        _pretrained(r)
+    t0 = time.time()
+    failed = 0
+    ctx = mp.get_context("spawn")
+    if args.jobs > 1:
+        with ctx.Pool(args.jobs, maxtasksperchild=8) as pool:
+            results = pool.imap_unordered(_work, missing)
+            failed = _report(results, len(missing), t0)
+    else:
+        failed = _report(map(_work, missing), len(missing), t0)
+    print(f"done in {time.time() - t0:.0f} s, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
+def _report(results: Any, n: int, t0: float) -> int:
+    failed = 0
+    for i, (name, secs, err) in enumerate(results, 1):
+        if secs is None:
+            failed += 1
+            print(f"[{i}/{n}] {name} FAILED {err}", flush=True)
+        else:
+            print(f"[{i}/{n}] {name} {secs:.1f} s (elapsed {time.time() - t0:.0f} s)", flush=True)
+    return failed
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
