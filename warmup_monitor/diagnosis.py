@@ -60,6 +60,7 @@ from detectors import (
     schedule_findings,
     shared_work,
 )
+from detectors.warmup_cost import WarmupCost, estimate_warmup_cost
 
 from . import guide
 from .run import Run
@@ -71,6 +72,7 @@ __all__ = [
     "FLAT_SHARE_OF_WARMUP",
     "LONG_WARMUP_SHARE",
     "LR_NEAR_ZERO",
+    "LR_TRACKING",
     "MIN_POINTS",
     "SOON_AFTER_SHARE",
     "STALL_LR_SHARE",
@@ -91,6 +93,10 @@ FLAT_SHARE_OF_RUN = 0.05
 # A warmup of at least this share of the run is already about the usual 10%: instability
 # despite it points at the peak LR rather than at the warmup length.
 ADEQUATE_WARMUP_SHARE = 0.08
+# A long warmup cost steps when the loss fell at least this many times as much over the second
+# half of the warmup as over the first (progress per step tracks the LR: the run is
+# LR-limited). A linear ramp gives the second half three times the LR of the first.
+LR_TRACKING = 1.0
 # Instability within this share of the run after the LR peaked still counts as "soon after".
 SOON_AFTER_SHARE = 0.15
 # A stall counts as a failure only once the LR has reached this share of its peak (a loss that
@@ -795,6 +801,19 @@ def _long_warmup(
     }
     if loss is None:
         return facts
+    cost = _warmup_cost(run, sched, loss, w, total, last_step)
+    if cost is not None:
+        facts.update(
+            steps_lost=cost.steps_lost,
+            slowdown=cost.slowdown if math.isfinite(cost.slowdown) else None,
+            tracking=cost.tracking,
+            reference_warmup=cost.reference_warmup,
+            lr_limited=cost.lr_limited,
+        )
+        if cost.tracking is not None and cost.tracking >= LR_TRACKING:
+            # Progress per step grew with the LR through the warmup: the small LRs held the run
+            # back, so the steps the schedule spent below its peak were lost.
+            facts["cost"] = True
     fs = flat_start(*loss)
     if fs is None:
         return facts
@@ -832,6 +851,35 @@ def _long_warmup(
         facts["cost"] = flat >= FLAT_SHARE_OF_WARMUP * total
 
     return facts
+
+
+def _warmup_cost(
+    run: Run,
+    sched: _Schedule,
+    loss: tuple[np.ndarray, np.ndarray],
+    w: int,
+    total: int,
+    last_step: int,
+) -> WarmupCost | None:
+    """The long warmup's cost against the guide's warmup (see ``detectors.warmup_cost``)."""
+    if sched.lr_steps is None or sched.lr_values is None or total <= 0:
+        return None
+    end = sched.warmup_end if sched.warmup_end is not None and not sched.still_rising else w
+    rec, _ = guide.recommended_warmup(
+        total,
+        finetuning_type=run.config.get("finetuning_type"),
+        model_size_b=guide.model_size_from_name(run.config.get("model_name_or_path")),
+    )
+    decay = sched.fit.decay if sched.fit is not None else "linear"
+    return estimate_warmup_cost(
+        *loss,
+        sched.lr_steps,
+        sched.lr_values,
+        warmup_end=int(max(1, min(end, max(last_step, 1)) if sched.still_rising else end)),
+        total_steps=int(total),
+        reference_warmup=int(min(rec, total)),
+        decay=decay,
+    )
 
 
 def _too_long(
