@@ -138,6 +138,10 @@ def _infer(steps: Any, lrs: Any, cfg: ScheduleConfig) -> ScheduleFit | None:
         warmup_steps = max(0, round(warmup_end - origin))
 
     reached = i_peak < s.size - 1
+    if reached and i_peak > 0 and np.all(np.diff(v[i_peak:]) > 0):
+        # Within the peak tolerance but still climbing to the last point (a ramp logged every
+        # step ends with points closer together than the tolerance): not a peak yet.
+        reached = False
     if not reached and i_peak > 0:
         # The maximum is the last point and the LR was still climbing to it.
         notes.append(

@@ -168,3 +168,13 @@ def test_config_validation_messages(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError) as err:
         ScheduleConfig(**kwargs)
     assert str(err.value) == message
+
+
+def test_ramp_logged_every_step_is_still_rising_at_the_end() -> None:
+    """A warmup of 300 steps logged every step for 200 steps: its last points lie within the
+    peak tolerance of each other, but the LR is still climbing, so it never reached a peak."""
+    steps = np.arange(1, 201)
+    lr = 0.02 * steps / 300.0
+    fit = infer_lr_schedule(steps, lr)
+    assert fit is not None and not fit.reached_peak
+    assert fit.warmup_steps is None
