@@ -147,6 +147,15 @@ def test_run_folder_wins_over_parent(tmp_path: Path) -> None:
     assert read_config_near(tb)["learning_rate"] == 5e-4
 
 
+def test_runs_folder_holding_the_events_gets_the_output_dir_config(tmp_path: Path) -> None:
+    """``SummaryWriter("out/runs")`` puts the events in ``out/runs`` itself: ``out``'s config
+    describes them (the output_dir layout without the per-run subfolder)."""
+    (tmp_path / "training_args.json").write_text(json.dumps({"warmup_steps": 300}))
+    tb = tmp_path / "runs"
+    tb.mkdir()
+    assert read_config_near(tb) == {"warmup_steps": 300}
+
+
 def test_unrelated_folders_are_not_searched(tmp_path: Path) -> None:
     """A parent's config is read only in an output_dir layout, never two levels up."""
     _yaml(tmp_path / "training_args.yaml", {"learning_rate": 1e-4})

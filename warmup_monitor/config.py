@@ -364,7 +364,8 @@ def _folders_near(path: Path) -> list[Path]:
         return folders
     if parent.name in _LOG_CONTAINERS and parent.parent != parent:
         folders += [parent, parent.parent]
-    elif _CHECKPOINT.match(here.name) or _is_output_dir(parent):
+    elif here.name in _LOG_CONTAINERS or _CHECKPOINT.match(here.name) or _is_output_dir(parent):
+        # ``<output_dir>/runs/`` holding the event files itself (SummaryWriter("out/runs")).
         folders.append(parent)
     return folders[::-1]
 
