@@ -43,10 +43,13 @@ class WarmupCostConfig:
             run (0.25: a quarter of the run, where sibling runs are compared). Default 0.25.
         min_warmup_points: the logged loss needs at least this many points inside the warmup to
             judge whether it tracks the LR. Default 6.
+        early_lr_share: ``early_progress`` is measured where the LR first reaches this share of
+            its peak. Default 1/3.
     """
 
     at_share: float = 0.25
     min_warmup_points: int = 6
+    early_lr_share: float = 1.0 / 3.0
 
     def __post_init__(self) -> None:
         check_float("WarmupCostConfig", "at_share", self.at_share, 0.0, 1.0, low_open=True)
@@ -65,7 +68,10 @@ class WarmupCost:
     when the logged schedule never reaches the reference's cumulative LR. ``t_ref``/``t_run``:
     the two steps compared. ``tracking``: loss drop in the second half of the warmup over the
     drop in the first half (``None`` when the loss has too few points there). ``lr_limited``:
-    ``tracking >= 1``.
+    ``tracking >= 1``. ``early_progress``: the share of the run's loss drop (first smoothed
+    point to the mean of the last 10%) made by the time the LR first reached
+    ``config.early_lr_share`` of its peak (``None`` without enough points): a run held back by
+    its small LRs has made little of its progress by then.
     """
 
     slowdown: float
@@ -75,6 +81,7 @@ class WarmupCost:
     tracking: float | None
     lr_limited: bool | None
     reference_warmup: int
+    early_progress: float | None = None
 
     def as_evidence(self) -> dict[str, Any]:
         return {
@@ -85,6 +92,7 @@ class WarmupCost:
             "tracking": self.tracking,
             "lr_limited": self.lr_limited,
             "reference_warmup": self.reference_warmup,
+            "early_progress": self.early_progress,
         }
 
 
@@ -174,7 +182,34 @@ def estimate_warmup_cost(
         tracking=tracking,
         lr_limited=None if tracking is None else tracking >= 1.0,
         reference_warmup=int(reference_warmup),
+        early_progress=_early_progress(loss_steps, loss_values, ls, lv, peak, cfg),
     )
+
+
+def _early_progress(
+    loss_steps: Any,
+    loss_values: Any,
+    ls: np.ndarray,
+    lv: np.ndarray,
+    peak: float,
+    cfg: WarmupCostConfig,
+) -> float | None:
+    """Share of the run's loss drop made by the time the LR reached ``early_lr_share`` of peak."""
+    s, v = finite_series(loss_steps, loss_values)
+    if s.size < cfg.min_warmup_points:
+        return None
+    reach = np.flatnonzero(lv >= cfg.early_lr_share * peak)
+    if reach.size == 0:
+        return None
+    t = float(ls[reach[0]])
+    s, sm = smooth(s, v, ProgressConfig(smooth_points=3))
+    if t < s[0]:
+        return None
+    start = float(sm[0])
+    final = float(np.mean(sm[s >= s[-1] - 0.1 * (s[-1] - s[0])]))
+    if not start > final:
+        return None
+    return float((start - np.interp(t, s, sm)) / (start - final))
 
 
 def _tracking(

@@ -68,12 +68,15 @@ from .run import Run
 __all__ = [
     "ADEQUATE_WARMUP_SHARE",
     "DIVERGENCE_RATIO",
+    "EARLY_PROGRESS",
+    "FLAT_MIN_POINTS",
     "FLAT_SHARE_OF_RUN",
     "FLAT_SHARE_OF_WARMUP",
     "LONG_WARMUP_SHARE",
     "LR_NEAR_ZERO",
     "LR_TRACKING",
     "MIN_POINTS",
+    "SCHEDULE_SLOWDOWN",
     "SOON_AFTER_SHARE",
     "STALL_LR_SHARE",
     "Advice",
@@ -90,6 +93,8 @@ LONG_WARMUP_SHARE = guide.GUIDE_MAX_RATIO  # warmup share of the run above which
 # share of the warmup and this share of the run.
 FLAT_SHARE_OF_WARMUP = 0.15
 FLAT_SHARE_OF_RUN = 0.05
+# ... and the flat stretch must span at least this many logged loss points.
+FLAT_MIN_POINTS = 3
 # A warmup of at least this share of the run is already about the usual 10%: instability
 # despite it points at the peak LR rather than at the warmup length.
 ADEQUATE_WARMUP_SHARE = 0.08
@@ -97,6 +102,12 @@ ADEQUATE_WARMUP_SHARE = 0.08
 # half of the warmup as over the first (progress per step tracks the LR: the run is
 # LR-limited). A linear ramp gives the second half three times the LR of the first.
 LR_TRACKING = 1.0
+# ... or when it made less than this share of its progress by the time the LR reached a third of
+# its peak (an LR-limited run makes ~10% by then, a run the small LRs did not hold back most of
+# it), with a schedule that needs at least SCHEDULE_SLOWDOWN times the usual warmup's steps to
+# reach the same cumulative LR.
+EARLY_PROGRESS = 0.3
+SCHEDULE_SLOWDOWN = 1.5
 # Instability within this share of the run after the LR peaked still counts as "soon after".
 SOON_AFTER_SHARE = 0.15
 # A stall counts as a failure only once the LR has reached this share of its peak (a loss that
@@ -810,9 +821,18 @@ def _long_warmup(
             reference_warmup=cost.reference_warmup,
             lr_limited=cost.lr_limited,
         )
+        facts["early_progress"] = cost.early_progress
         if cost.tracking is not None and cost.tracking >= LR_TRACKING:
             # Progress per step grew with the LR through the warmup: the small LRs held the run
             # back, so the steps the schedule spent below its peak were lost.
+            facts["cost"] = True
+        elif (
+            cost.early_progress is not None
+            and cost.early_progress < EARLY_PROGRESS
+            and cost.slowdown >= SCHEDULE_SLOWDOWN
+        ):
+            # Little progress while the LR was small, and a schedule that keeps it small long
+            # enough to cost half as many steps again as the usual warmup.
             facts["cost"] = True
     fs = flat_start(*loss)
     if fs is None:
@@ -841,6 +861,9 @@ def _long_warmup(
         facts["slow_in_warmup"] = slower[0].evidence.get("value")
     if facts["cost"] or slower:
         facts["cost"] = True
+    elif facts.setdefault("flat_points", int(np.sum(loss[0] <= fs.until))) < FLAT_MIN_POINTS:
+        # A "flat start" that is the first logging interval alone is no evidence.
+        facts["cost"] = False
     elif sched.warmup_exact or finished:
         facts["cost"] = (
             flat >= FLAT_SHARE_OF_WARMUP * min(w, total) and flat >= FLAT_SHARE_OF_RUN * total
@@ -896,7 +919,7 @@ def _too_long(
     rec, reason = guide.recommended_warmup(total, finetuning_type=ft, model_size_b=size)
     peak = sched.peak_lr
     flat_txt = ""
-    if f.get("flat_steps") is not None:
+    if f.get("flat_steps") is not None and f.get("flat_points", 0) >= FLAT_MIN_POINTS:
         flat_txt = (
             f"; the loss stayed near {f['start_value']:.3g} for the first {f['flat_steps']} steps"
         )
@@ -918,7 +941,25 @@ def _too_long(
     else:
         head = f"{_pct(share)} of this run was spent warming up ({w} of {total} steps)"
         warm_txt = f"{w} warmup steps"
-    summary = f"warmup_too_long: {head}{flat_txt}"
+    cost_txt = ""
+    lost = f.get("steps_lost")
+    if lost is not None and lost > 0 and f.get("slowdown"):
+        why = ""
+        if f.get("tracking") is not None and f["tracking"] >= LR_TRACKING:
+            why = (
+                f" (the loss fell {f['tracking']:.1f}x as much over the second half of the warmup "
+                f"as over the first, threshold x{LR_TRACKING:g}: progress tracked the LR)"
+            )
+        elif f.get("early_progress") is not None and f["early_progress"] < EARLY_PROGRESS:
+            why = (
+                f" (only {_pct(f['early_progress'])} of its progress was made by the time the LR "
+                f"reached a third of its peak, threshold {_pct(EARLY_PROGRESS)})"
+            )
+        cost_txt = (
+            f"; about {lost} steps lost: the run needs ~x{f['slowdown']:.2f} the steps a "
+            f"{f.get('reference_warmup')}-step warmup needs to reach the same cumulative LR{why}"
+        )
+    summary = f"warmup_too_long: {head}{cost_txt}{flat_txt}"
     cfg_w = sched.configured_warmup
     current = cfg_w if cfg_w is not None else w
     at_least = "" if cfg_w is not None or sched.warmup_exact else "at least "
@@ -950,6 +991,11 @@ def _too_long(
         "lr": f.get("lr_at_flat_end"),
         "lr_phase": "warmup",
         "first_problem_step": first_flat,
+        "steps_lost": f.get("steps_lost"),
+        "slowdown": f.get("slowdown"),
+        "tracking": f.get("tracking"),
+        "early_progress": f.get("early_progress"),
+        "reference_warmup": f.get("reference_warmup"),
     }
     return Diagnosis(
         Verdict.WARMUP_TOO_LONG,
