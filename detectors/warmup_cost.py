@@ -123,6 +123,7 @@ def estimate_warmup_cost(
     total_steps: int,
     reference_warmup: int,
     decay: str = "linear",
+    peak_lr: float | None = None,
     config: WarmupCostConfig | None = None,
 ) -> WarmupCost | None:
     """Estimate what a warmup ending at ``warmup_end`` costs against ``reference_warmup``.
@@ -130,13 +131,17 @@ def estimate_warmup_cost(
     ``warmup_end`` is the step at which the LR reaches its peak (the last step when it is still
     rising); ``total_steps`` the planned run length. The logged LR is followed where it was
     logged; beyond the last logged step the ramp is continued to ``warmup_end`` and the LR then
-    held at its peak. ``None`` when there is no usable LR trace.
+    held at its peak. ``peak_lr``: the peak the schedule is heading for when the logged LR has
+    not reached it yet (from the config); by default the largest logged LR. ``None`` when there
+    is no usable LR trace.
     """
     cfg = config or WarmupCostConfig()
     ls, lv = finite_series(lr_steps, lr_values)
     if ls.size < 2 or total_steps <= 0 or reference_warmup < 0:
         return None
     peak = float(np.max(lv))
+    if peak_lr is not None and math.isfinite(peak_lr) and peak_lr > peak:
+        peak = float(peak_lr)
     if not (peak > 0):
         return None
     total = int(total_steps)

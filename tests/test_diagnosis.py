@@ -446,3 +446,92 @@ def test_logged_lr_against_the_configured_schedule() -> None:
     assert found.evidence["configured_warmup"] == 100 and found.evidence["logged_warmup"] == 0
     follows = diagnose(make_run(falling(100), warmup=100, config=cfg))
     assert not [f for f in follows.findings if f.evidence.get("problem") == "config_schedule"]
+
+
+# --------------------------------------------------------------------------------------------
+# Rules that must hold for whole classes of runs (not thresholds of single runs).
+def _lr_limited(warmup: int, total: int = 1000, every: int = 10, seed: int = 0) -> np.ndarray:
+    """A loss that is a function of the cumulative LR (progress per step tracks the LR)."""
+    steps = np.arange(1, total + 1)
+    lr = np.array([_lr(int(s), 1.0, warmup, total) for s in steps])
+    cum = np.cumsum(lr)
+    loss = 1.5 + 2.5 * np.exp(-cum / 150.0)
+    rng = np.random.default_rng(seed)
+    return loss[every - 1 :: every] * np.exp(rng.normal(0, 0.01, total // every))
+
+
+def test_an_lr_limited_long_warmup_is_too_long_with_the_steps_it_cost() -> None:
+    """Warmup 50% of the run, loss a function of the cumulative LR: the loss falls steadily
+    (no flat start), yet the warmup cost steps; the verdict says how many."""
+    d = diagnose(make_run(_lr_limited(500), warmup=500))
+    assert d.verdict is Verdict.WARMUP_TOO_LONG
+    assert d.evidence["steps_lost"] > 0 and "steps lost" in d.summary
+    assert d.advice and d.advice[0].parameter == "warmup_steps"
+
+
+def test_the_same_run_with_the_usual_warmup_is_healthy() -> None:
+    assert diagnose(make_run(_lr_limited(100), warmup=100)).verdict is Verdict.HEALTHY
+
+
+def test_a_long_warmup_the_loss_did_not_wait_for_is_healthy() -> None:
+    """Warmup 50%, but the loss falls as fast as it can from the start (not LR-limited)."""
+    d = diagnose(make_run(falling(100, tau=8.0), warmup=500))
+    assert d.verdict is Verdict.HEALTHY
+    assert d.evidence.get("long_warmup")
+
+
+def test_a_rise_that_never_comes_back_is_not_healthy() -> None:
+    """The loss climbs from its best 2.40 to 3.17 (+32%, below the x1.5 divergence ratio) while
+    the LR still warms up, and stays there."""
+    loss = falling(100, start=4.0, floor=2.4, tau=5.0)
+    loss[30:] = np.linspace(2.4, 3.17, 70) * np.exp(np.random.default_rng(1).normal(0, 0.01, 70))
+    d = diagnose(make_run(loss, warmup=500))
+    assert d.verdict in (Verdict.WARMUP_TOO_SHORT, Verdict.LR_TOO_HIGH)
+    assert any(f.kind == "sustained_rise" and f.severity is Severity.CRITICAL for f in d.findings)
+
+
+def test_a_run_that_stopped_learning_at_its_peak_lr_is_not_healthy() -> None:
+    """Loss falls for the first 7% of the run and then stays flat (never 5% below that level)
+    for the remaining 93% at a high LR: the no-progress warning decides, not `healthy`."""
+    rng = np.random.default_rng(3)
+    loss = np.concatenate([np.linspace(4.0, 3.7, 7), np.full(93, 3.7)])
+    loss *= np.exp(rng.normal(0, 0.01, 100))
+    d = diagnose(make_run(loss, warmup=0, peak=3e-3))
+    assert d.is_problem
+    assert any(f.kind == "no_progress" for f in d.findings)
+
+
+def test_a_flat_loss_while_the_lr_is_still_small_is_not_instability() -> None:
+    """A stall during a long warmup at a tiny LR is what a long warmup looks like."""
+    d = diagnose(make_run(_lr_limited(1500, total=1000), warmup=1500))
+    assert d.verdict is Verdict.WARMUP_TOO_LONG
+
+
+def test_eval_only_logs_are_judged() -> None:
+    """Eval loss and LR logged, no train loss: a 50% LR-limited warmup is still judged."""
+    loss = _lr_limited(500, every=50)
+    rows = []
+    for i, value in enumerate(loss):
+        step = (i + 1) * 50
+        rows.append(("eval/loss", step, float(value), float(step)))
+        rows.append(("train/learning_rate", step, _lr(step, 1e-4, 500, 1000), float(step)))
+    run = Run.from_points(
+        Points.from_rows(rows),
+        name="eval-only",
+        path=Path("e"),
+        source="test",
+        config={"max_steps": 1000},
+    )
+    d = diagnose(run)
+    assert d.verdict is Verdict.WARMUP_TOO_LONG
+    assert d.evidence["metric"] == "eval_loss"
+
+
+def test_the_verdict_cites_the_climb_that_ended_the_run() -> None:
+    """An early climb that came back down, then one that did not: the second decides."""
+    loss = falling(100)
+    loss[8:14] *= 1.9  # a transient during the warmup, recovered
+    loss[70:] *= np.linspace(1.0, 4.0, 30)  # long after the peak, never recovers
+    d = diagnose(make_run(loss, warmup=100))
+    assert d.verdict is Verdict.LR_TOO_HIGH
+    assert d.first_problem_step is not None and d.first_problem_step >= 700

@@ -843,6 +843,7 @@ def _long_warmup(
         else sched.fit.first_step
     )
     flat = fs.until - origin
+    facts["flat_points"] = int(np.sum(loss[0] <= fs.until))
     facts.update(
         flat_until=fs.until,
         flat_steps=flat,
@@ -861,7 +862,7 @@ def _long_warmup(
         facts["slow_in_warmup"] = slower[0].evidence.get("value")
     if facts["cost"] or slower:
         facts["cost"] = True
-    elif facts.setdefault("flat_points", int(np.sum(loss[0] <= fs.until))) < FLAT_MIN_POINTS:
+    elif facts["flat_points"] < FLAT_MIN_POINTS:
         # A "flat start" that is the first logging interval alone is no evidence.
         facts["cost"] = False
     elif sched.warmup_exact or finished:
@@ -902,6 +903,7 @@ def _warmup_cost(
         total_steps=int(total),
         reference_warmup=int(min(rec, total)),
         decay=decay,
+        peak_lr=_num(run.config.get("learning_rate")) if sched.still_rising else None,
     )
 
 
@@ -986,7 +988,7 @@ def _too_long(
         "value_at_flat_end": f.get("value_at_flat_end"),
         "lr_at_flat_end": f.get("lr_at_flat_end"),
         "peak_lr": peak,
-        "metric": "loss",
+        "metric": loss_metric,
         "value": f.get("value_at_flat_end"),
         "lr": f.get("lr_at_flat_end"),
         "lr_phase": "warmup",
@@ -1032,6 +1034,7 @@ def _healthy(
         "warmup_share": sched.share,
         "peak_lr": sched.peak_lr,
         "schedule_source": sched.source,
+        "metric": loss_metric,
     }
     tail = ""
     if long is not None:
@@ -1063,11 +1066,11 @@ def _healthy(
         kinds = ", ".join(sorted({f"{f.kind} ({f.metric})" for f in notes}))
         tail += f"; warnings that do not change the verdict: {kinds}"
     loss_txt = ""
-    if run.has("loss"):
-        _, v = run.series("loss")
+    if run.has(loss_metric):
+        _, v = run.series(loss_metric)
         fin = np.isfinite(v)
         if fin.any():
-            loss_txt = f" loss {v[fin][0]:.4g} -> {v[fin][-1]:.4g} over {n_loss} points"
+            loss_txt = f" {loss_metric} {v[fin][0]:.4g} -> {v[fin][-1]:.4g} over {n_loss} points"
     summary = f"healthy:{loss_txt or ' no problem found'}{tail}"
     return Diagnosis(
         Verdict.HEALTHY,
