@@ -79,6 +79,7 @@ __all__ = [
     "SCHEDULE_SLOWDOWN",
     "SOON_AFTER_SHARE",
     "STALL_LR_SHARE",
+    "STALL_MIN_POINTS",
     "Advice",
     "Diagnosis",
     "Verdict",
@@ -113,6 +114,9 @@ SOON_AFTER_SHARE = 0.15
 # A stall counts as a failure only once the LR has reached this share of its peak (a loss that
 # sits still while the LR is still small is what a long warmup looks like).
 STALL_LR_SHARE = 0.5
+# ... and once the stall spans this many logged loss points (fewer cannot tell a stall from
+# the noise of the first points of a live run).
+STALL_MIN_POINTS = 20
 
 
 class Verdict(str, enum.Enum):
@@ -393,12 +397,19 @@ def _deciding(problems: list[Finding]) -> Finding:
     raise ValueError("no problem finding to decide on")
 
 
-def _stalled_at_low_lr(f: Finding, sched: _Schedule) -> bool:
-    """A no-progress stall while the LR never got near its peak: a long warmup, not a failure."""
-    peak = sched.peak_lr
-    if f.kind != "no_progress" or not peak or sched.lr_steps is None:
+def _not_a_failure(f: Finding, sched: _Schedule, loss_steps: np.ndarray | None) -> bool:
+    """A no-progress stall that does not say the run failed: too short to judge yet (a few
+    logged points of a live run), or while the LR never got near its peak (a long warmup)."""
+    if f.kind != "no_progress":
         return False
     end = f.end_step if f.end_step is not None else f.step
+    if loss_steps is not None:
+        points = int(np.sum((loss_steps >= f.step) & (loss_steps <= end)))
+        if points < STALL_MIN_POINTS:
+            return True
+    peak = sched.peak_lr
+    if not peak or sched.lr_steps is None:
+        return False
     lrs = [sched.lr_at(x) for x in (f.step, (f.step + end) // 2, end)]
     top = max((x for x in lrs if x is not None), default=None)
     return top is not None and top < STALL_LR_SHARE * peak
@@ -493,7 +504,10 @@ def _diagnose(run: Run) -> Diagnosis:
     findings.sort(key=lambda f: (f.step, -f.severity.rank, f.kind, f.metric))
 
     problems = [
-        f for f in findings if _is_problem(f, loss_metric) and not _stalled_at_low_lr(f, sched)
+        f
+        for f in findings
+        if _is_problem(f, loss_metric)
+        and not _not_a_failure(f, sched, loss[0] if loss is not None else None)
     ]
     # --- 1. too little data ------------------------------------------------------------------
     if not problems and n_loss < MIN_POINTS:
