@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from warmup_monitor.compare import build_comparison, setting_label
+from warmup_monitor.compare import build_comparison, compare_report, setting_label
+from warmup_monitor.diagnosis import diagnose
 from warmup_monitor.errors import InputError
+from warmup_monitor.points import Points
+from warmup_monitor.render.compare import comparison_to_dict
+from warmup_monitor.report import Report, RunReport
+from warmup_monitor.run import Run
 
 SWEEP = Path(__file__).resolve().parent / "fixtures" / "sweep"
 WARMUPS = (0, 8, 16)
@@ -299,3 +306,49 @@ def test_a_run_ending_in_nan_does_not_shrink_the_common_steps(
         ("warmup 16", 41),
         ("warmup 8", None),
     ]
+
+
+_LOSSES = st.lists(
+    st.one_of(st.floats(0.01, 20.0), st.just(math.nan), st.just(math.inf)), min_size=1, max_size=40
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_LOSSES, st.integers(0, 3), st.sampled_from([1e-4, 1e-3])), min_size=2, max_size=5
+    ),
+    st.one_of(st.none(), st.floats(0.01, 20.0)),
+)
+def test_any_sweep_is_ranked_or_refused_in_one_line(
+    runs: list[tuple[list[float], int, float]], target: float | None
+) -> None:
+    """Whatever the curves (NaN, Inf, one point), compare ranks every run once (or says why it
+    left it out), reached settings by their steps, or refuses with an InputError."""
+    reports = []
+    for i, (losses, warmup, lr) in enumerate(runs):
+        rows = [("train/loss", step, value, 0.0) for step, value in enumerate(losses)]
+        run = Run.from_points(
+            Points.from_rows(rows),
+            name=f"r{i}",
+            path=Path(f"r{i}"),
+            source="test",
+            config={"warmup_steps": warmup, "learning_rate": lr, "seed": i},
+        )
+        reports.append(RunReport(run.name, run.path, "test", run=run, diagnosis=diagnose(run)))
+    report = Report(paths=(Path("."),), runs=tuple(reports))
+    try:
+        c = compare_report(report, target=target)
+    except InputError as err:
+        assert "\n" not in str(err)
+        return
+    # Every run is measured, or left out with a note naming it (no finite loss).
+    left_out = {r.name for r in reports if any(f"'{r.name}'" in n for n in c.notes)}
+    assert sorted([m.name for m in c.measures] + sorted(left_out)) == sorted(
+        r.name for r in reports
+    )
+    assert [e.rank for e in c.entries] == list(range(1, len(c.entries) + 1))
+    fastest = [e.steps_to_target.mean for e in c.entries if e.steps_to_target and not e.unstable]
+    assert fastest == sorted(fastest)
+    assert c.conclusion and "\n" not in c.conclusion
+    json.dumps(comparison_to_dict(c), allow_nan=False)

@@ -108,7 +108,8 @@ def test_fail_on_counts_an_unstable_run(tmp_path: Path, torch_writer: Callable[.
     result = _invoke(str(tmp_path), "-q", "--fail-on", "warning", "--format", "json")
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
-    assert doc["exit_code"] == 1
+    jsonschema.validate(doc, load_compare_schema())
+    assert doc["exit_code"] == 1 and doc["repeats"]
     assert doc["entries"][-1]["unstable"] == 1
 
 
