@@ -15,7 +15,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_top_level_names() -> None:
-    for name in ("read_run", "find_runs", "open_source", "diagnose", "Diagnosis", "Verdict"):
+    for name in (
+        "read_run",
+        "find_runs",
+        "open_source",
+        "diagnose",
+        "Diagnosis",
+        "Verdict",
+        "build_comparison",
+        "Comparison",
+    ):
         assert name in wm.__all__ and getattr(wm, name) is not None
     from warmup_monitor.diagnosis import diagnose
 

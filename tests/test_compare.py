@@ -351,4 +351,5 @@ def test_any_sweep_is_ranked_or_refused_in_one_line(
     fastest = [e.steps_to_target.mean for e in c.entries if e.steps_to_target and not e.unstable]
     assert fastest == sorted(fastest)
     assert c.conclusion and "\n" not in c.conclusion
-    json.dumps(comparison_to_dict(c), allow_nan=False)
+    assert c.to_dict() == comparison_to_dict(c)
+    json.dumps(c.to_dict(), allow_nan=False)

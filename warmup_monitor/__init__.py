@@ -16,6 +16,7 @@ diagnose its warmup::
     >>> sorted(d.to_dict())[:4]
     ['advice', 'confidence', 'evidence', 'findings']
 
+``wm.build_comparison([path])`` ranks the sibling runs of a sweep (``warmup-monitor compare``);
 ``wm.find_runs(path)`` lists the runs under a folder; ``wm.open_source(path).poll()`` returns only
 the points written since the last poll (what ``warmup-monitor watch`` does).
 """
@@ -26,6 +27,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .compare import Comparison, build_comparison
     from .diagnosis import Advice, Diagnosis, Verdict, diagnose
     from .discover import RunRef, find_runs, open_source, read_run, read_runs
     from .errors import (
@@ -43,6 +45,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Advice",
+    "Comparison",
     "ConfigError",
     "Diagnosis",
     "FormatError",
@@ -56,6 +59,7 @@ __all__ = [
     "Verdict",
     "WarmupMonitorError",
     "__version__",
+    "build_comparison",
     "diagnose",
     "find_runs",
     "open_source",
@@ -66,6 +70,8 @@ __all__ = [
 # Where each public name lives. They are imported on first use, so that the command line
 # (``warmup-monitor --help``, ``plan``) starts without numpy, pandas or scipy.
 _HOME = {
+    "Comparison": "compare",
+    "build_comparison": "compare",
     "Advice": "diagnosis",
     "Diagnosis": "diagnosis",
     "Verdict": "diagnosis",

@@ -205,6 +205,12 @@ class Comparison:
         windows = [m.smooth_points for m in self.measures]
         return (min(windows), max(windows))
 
+    def to_dict(self) -> dict[str, Any]:
+        """The comparison as ``--format json`` writes it: JSON types only, no NaN/Inf."""
+        from .render.compare import comparison_to_dict
+
+        return comparison_to_dict(self)
+
 
 def setting_name(key: str) -> str:
     """The short name of a setting: ``warmup`` for ``warmup_steps``, ``LR`` …"""
