@@ -152,7 +152,7 @@ def main() -> int:
                 untouched = set(untouched_points(c, dmg))
                 expected += len(untouched)
                 if outcome.verdict != "ok" or not outcome.detail:
-                    recovered += len(untouched) - outcome.missing
+                    recovered += len(untouched) - outcome.untouched_missing
                 got, raised = peer(dmg.data)
                 peer_recovered += len(untouched & got)
                 peer_raised += raised

@@ -380,6 +380,7 @@ class Outcome:
     detail: str = ""
     points: int = 0
     missing: int = 0
+    untouched_missing: int = 0  # of the points the damage did not touch
 
 
 def _place(corpus: Corpus, data: bytes, folder: Path) -> Path:
@@ -474,6 +475,7 @@ def check(corpus: Corpus, dmg: Damage, deadline: float = 10.0) -> Outcome:
             len(lost_before),
         )
     missing = [p for p in untouched if not present(p)]
+    untouched_missing = len(missing)
     if corpus.format in CHECKSUMMED and dmg.kind in IN_PLACE:
         # Bytes changed in place in a checksummed record are always detectable, so the points
         # of that record too must be read or accounted for by a warning (a line of text changed
@@ -489,7 +491,7 @@ def check(corpus: Corpus, dmg: Damage, deadline: float = 10.0) -> Outcome:
             len(got),
             len(missing),
         )
-    return Outcome("ok", "", len(got), len(missing))
+    return Outcome("ok", "", len(got), len(missing), untouched_missing)
 
 
 def untouched_points(corpus: Corpus, dmg: Damage) -> list[Point]:
