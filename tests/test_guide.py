@@ -95,13 +95,32 @@ def test_method_key(kind: str | None, bits: int | None, expected: str | None) ->
 
 
 def test_lower_learning_rate() -> None:
-    """About a third of the current LR; the typical LR is quoted when far lower."""
-    assert guide.lower_learning_rate(1e-3) == (pytest.approx(3e-4), "about a third of 0.001")
+    """A third of the current LR rounded down to a round number, and the reason says the
+    factor that results; the typical LR is quoted when far lower."""
+    assert guide.lower_learning_rate(1e-3) == (
+        pytest.approx(3e-4),
+        "0.3 x 0.001: a third (0.000333) rounded down to a round number",
+    )
     lr, reason = guide.lower_learning_rate(1e-4, finetuning_type="full")
     assert lr == pytest.approx(3e-5)
-    assert reason == "about a third of 0.0001; full fine-tuning typically uses about 5e-06"
+    assert reason.endswith("; full fine-tuning typically uses about 5e-06")
     assert guide.nice_number(3.7e-4) == pytest.approx(3e-4)
-    assert guide.nice_number(9.9e-5) == pytest.approx(5e-5)
+    assert guide.nice_number(9.9e-5) == pytest.approx(8e-5)
+
+
+@pytest.mark.parametrize(
+    ("current", "lower", "reason"),
+    [
+        (1.2, 0.4, "a third of 1.2"),
+        (0.05, 0.015, "0.3 x 0.05: a third (0.0167) rounded down to a round number"),
+        (9e-4, 3e-4, "a third of 0.0009"),
+    ],
+)
+def test_lower_learning_rate_says_the_factor(current: float, lower: float, reason: str) -> None:
+    """1.2 -> 0.3 was called "about a third": the LR is now a third, or the factor is said."""
+    got, why = guide.lower_learning_rate(current)
+    assert got == pytest.approx(lower) and why == reason
+    assert 0.25 <= got / current <= 1 / 3 + 1e-9
 
 
 def test_planned_total_steps() -> None:

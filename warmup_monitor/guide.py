@@ -265,12 +265,13 @@ def recommended_warmup(
 
 
 def nice_number(x: float) -> float:
-    """Round down to 1, 2, 3 or 5 times a power of ten (``3.7e-4 -> 3e-4``)."""
+    """Round down to a round number: 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten
+    (``3.7e-4 -> 3e-4``, ``0.4 -> 0.4``, ``0.0167 -> 0.015``): at most 25% below ``x``."""
     if not (x > 0) or not math.isfinite(x):
         return x
     exp = math.floor(math.log10(x))
     mant = x / 10**exp
-    for m in (5.0, 3.0, 2.0, 1.0):
+    for m in (8.0, 6.0, 5.0, 4.0, 3.0, 2.5, 2.0, 1.5, 1.0):
         if mant >= m - 1e-9:
             return float(f"{m * 10**exp:.3g}")
     return float(f"{10**exp:.3g}")
@@ -282,16 +283,23 @@ def lower_learning_rate(
     finetuning_type: str | None = None,
     model_size_b: float | None = None,
 ) -> tuple[float, str]:
-    """A lower peak LR to try after instability: about a third of ``current``, rounded down.
+    """A lower peak LR to try after instability: a third of ``current``, rounded down to a
+    round number; the reason says the factor that results (``0.3 x 0.05``).
 
     A third is a step large enough to matter and small enough to keep training fast; the
     reason also quotes the guide's typical LR for the method or model size when ``current``
     is far above it (the user may want to go further).
     """
-    lower = nice_number(current / 3.0)
-    if lower >= current:
-        lower = nice_number(current / 3.5)
-    reason = f"about a third of {current:.3g}"
+    third = current / 3.0
+    lower = nice_number(third)
+    if abs(lower - third) <= 0.01 * third:
+        reason = f"a third of {current:.3g}"
+    else:
+        # Say the factor really used: a third, rounded down to a round number.
+        reason = (
+            f"{lower / current:.2g} x {current:.3g}: a third ({third:.3g}) rounded down to a "
+            "round number"
+        )
     typical = _typical_ranges(finetuning_type, model_size_b)
     far = [r for r in typical if r.learning_rate is not None and current > 3 * r.learning_rate]
     if far:
