@@ -56,7 +56,13 @@ def test_guide_example_with_current_trainer_rounding() -> None:
     assert result.steps.total_steps == 471
     assert result.warmup.steps == 48  # ceil(0.1 * 471)
     assert result.steps.guide_steps_per_epoch == pytest.approx(156.25)
-    assert not [f for f in result.findings if f.severity != "info"]
+    # One rule for the check and the advice: 10% is 48, under the guide's 50-step minimum.
+    assert [f.code for f in result.findings if f.severity != "info"] == ["warmup_too_short"]
+    (rec,) = result.recommendations
+    assert (rec.parameter, rec.suggested) == ("warmup_steps", 50)
+    assert "10% of 471 steps is 48, raised to the guide's minimum of 50 steps" in rec.reason
+    (share,) = [c for c in result.checks if c.basis == "share"]
+    assert share.low == pytest.approx(50 / 471) and share.placement == "below"
 
 
 def test_case1_warmup_flagged_too_long_with_the_guides_numbers() -> None:
@@ -66,8 +72,8 @@ def test_case1_warmup_flagged_too_long_with_the_guides_numbers() -> None:
     assert _codes(result)["warmup_too_long"] == "warning"
     texts = [r.reason for r in result.recommendations]
     assert (
-        "warmup_steps 200 is 43% of 468 total steps; the guide's maximum is 20%: use 47 (10%)"
-        in texts
+        "warmup_steps 200 is 43% of 468 total steps; the guide's maximum is 20%: use 50 (10% of "
+        "468 steps is 47, raised to the guide's minimum of 50 steps)" in texts
     )
     assert result.model_size_b == 7.0 and result.model_size_source == "model name"
 
@@ -77,7 +83,7 @@ def test_case1_with_current_rounding() -> None:
     result = _plan("case1_customer_support.yaml")
     assert (result.steps.total_steps, result.warmup.steps) == (471, 200)
     assert result.warmup.share == pytest.approx(200 / 471)
-    assert result.recommendations[0].suggested == 48
+    assert result.recommendations[0].suggested == 50
 
 
 def test_case2_ten_percent_is_fine() -> None:
@@ -263,7 +269,8 @@ def test_warmup_longer_than_run_is_an_error(tmp_path: Path) -> None:
     assert result.steps.total_steps == 100
     assert _codes(result)["warmup_longer_than_run"] == "error"
     assert result.exit_code == 1
-    assert result.recommendations[0].suggested == 10
+    # 10% is 10, the 50-step minimum is more than 20% of the run: the 20% cap, 20.
+    assert result.recommendations[0].suggested == 20
 
 
 def test_both_warmup_settings_is_an_error(tmp_path: Path) -> None:
@@ -515,9 +522,12 @@ def test_text_report_names_rules_and_numbers() -> None:
 
 
 def test_recommendation_rounds_like_the_trainer() -> None:
-    """The 10% recommendation is ceil(0.1 x total), what ``warmup_steps: 0.1`` would give."""
+    """10% of 63 steps is ceil(6.3) = 7 (what ``warmup_steps: 0.1`` would give); the guide's
+    50-step minimum does not fit under its 20% maximum, so the maximum, 12, and it says so."""
     result = _plan("case3_prototype.yaml")
-    assert result.recommendations[0].suggested == 7
+    rec = result.recommendations[0]
+    assert rec.suggested == 12
+    assert "10% of 63 steps is 7; the guide's minimum of 50 steps is more than" in rec.reason
 
 
 def test_text_escapes_control_characters_from_the_config(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "METHOD_RANGES",
     "MODEL_RANGES",
     "GuideRange",
+    "WarmupRule",
     "batches_per_epoch",
     "configured_warmup",
     "lower_learning_rate",
@@ -32,6 +33,7 @@ __all__ = [
     "recommended_warmup",
     "steps_per_epoch",
     "total_steps",
+    "warmup_rule",
 ]
 
 GUIDE_DEFAULT_RATIO = 0.1  # warm up for 10% of the total optimizer steps
@@ -225,6 +227,46 @@ def configured_warmup(config: Mapping[str, Any], total: int | None) -> int | Non
     except (TypeError, ValueError):
         return None
     return None
+
+
+@dataclass(frozen=True)
+class WarmupRule:
+    """The guide's warmup for a run of a known length: 10% of the run, at least
+    :data:`GUIDE_MIN_STEPS` steps, at most :data:`GUIDE_MAX_RATIO` of the run.
+
+    ``steps`` is the recommendation, ``low``/``high`` the fewest and most steps the rule
+    accepts, ``limit`` which part of the rule decided (``"default"``, ``"minimum"`` or
+    ``"maximum"``) and ``text`` says it with the numbers.
+    """
+
+    steps: int
+    low: int
+    high: int
+    limit: str
+    text: str
+
+
+def warmup_rule(total_steps: int) -> WarmupRule:
+    """The guide's warmup for ``total_steps`` optimizer steps (see :class:`WarmupRule`).
+
+    10% is rounded up, as the Trainer turns ``warmup_steps: 0.1`` into steps; 20% is rounded
+    down. When 20% of the run is fewer than the minimum, the maximum wins.
+    """
+    default = math.ceil(GUIDE_DEFAULT_RATIO * total_steps)
+    high = math.floor(GUIDE_MAX_RATIO * total_steps)
+    low = min(GUIDE_MIN_STEPS, high)
+    ten = f"{GUIDE_DEFAULT_RATIO:.0%} of {total_steps} steps"
+    if default >= low:
+        steps = min(default, high) if high else default
+        return WarmupRule(steps, low, high, "default", f"{ten}, the guide's default")
+    if low == GUIDE_MIN_STEPS:
+        text = f"{ten} is {default}, raised to the guide's minimum of {GUIDE_MIN_STEPS} steps"
+        return WarmupRule(low, low, high, "minimum", text)
+    text = (
+        f"{ten} is {default}; the guide's minimum of {GUIDE_MIN_STEPS} steps is more than its "
+        f"maximum of {GUIDE_MAX_RATIO:.0%} of the run, so {high}"
+    )
+    return WarmupRule(high, low, high, "maximum", text)
 
 
 def recommended_warmup(

@@ -54,8 +54,9 @@ def test_case1_warns_and_recommends() -> None:
     assert result.exit_code == 0
     assert "warning  warmup_too_long" in result.stdout
     assert (
-        "warmup_steps 200 -> 47: warmup_steps 200 is 43% of 468 total steps; "
-        "the guide's maximum is 20%: use 47 (10%)" in result.stdout
+        "warmup_steps 200 -> 50: warmup_steps 200 is 43% of 468 total steps; "
+        "the guide's maximum is 20%: use 50 (10% of 468 steps is 47, raised to the guide's "
+        "minimum of 50 steps)" in result.stdout
     )
 
 
@@ -117,7 +118,7 @@ def test_json_output_parses_with_stable_keys() -> None:
     assert data["steps"]["total_steps"] == 471
     assert data["warmup"]["steps"] == 200
     assert data["findings"][0]["code"] == "warmup_too_long"
-    assert data["recommendations"][0]["suggested"] == 48
+    assert data["recommendations"][0]["suggested"] == 50
     assert {c["basis"] for c in data["guide"]} == {"share", "dataset", "model", "method", "adam"}
 
 

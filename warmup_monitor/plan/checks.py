@@ -40,6 +40,7 @@ from ..guide import (
     model_size_from_name,
     range_for,
     steps_per_epoch,
+    warmup_rule,
 )
 from .config import TrainingConfig
 from .model import (
@@ -289,11 +290,6 @@ def _warmup(
     return WarmupPlan(steps=steps, share=share, rule=rule, setting=setting)
 
 
-def _recommended_steps(total: int) -> int:
-    # The guide's default, rounded the way the Trainer turns ``warmup_steps: 0.1`` into steps.
-    return math.ceil(GUIDE_DEFAULT_RATIO * total)
-
-
 def _gives(desc: str, param: str, current: float, steps: int | None) -> str:
     # "warmup_steps 200 is" for a step count, "warmup_ratio 0.3 gives 141 steps," for a ratio.
     if param == "warmup_steps" and current >= 1:
@@ -319,8 +315,10 @@ def _check_warmup_length(
     w, share = warmup.steps, warmup.share
     param, current = _current_setting(config, warmup)
     desc = f"{param} {_fmt(current)}"
-    if total and w is not None and w >= total:
-        rec = _recommended_steps(total)
+    # One rule for the checks and the recommendation: 10%, at least 50 steps, at most 20%.
+    rule = warmup_rule(total) if total else None
+    if total and rule and w is not None and w >= total:
+        rec = rule.steps
         findings.append(
             PlanFinding(
                 "warmup_longer_than_run",
@@ -337,7 +335,7 @@ def _check_warmup_length(
                 current if param == "warmup_steps" else None,
                 rec,
                 f"{w} warmup steps cover {_pct(w / total)} of {total} total steps; "
-                f"use {rec} ({_pct(GUIDE_DEFAULT_RATIO)}, the guide's default)",
+                f"use {rec} ({rule.text})",
             )
         )
         return
@@ -351,8 +349,8 @@ def _check_warmup_length(
                 f"{_pct(GUIDE_MAX_RATIO)}: the run spends too much of its budget at a small LR",
             )
         )
-        if total:
-            rec = _recommended_steps(total)
+        if total and rule:
+            rec = rule.steps
             recs.append(
                 Recommendation(
                     "warmup_steps",
@@ -360,7 +358,7 @@ def _check_warmup_length(
                     rec,
                     f"{_gives(desc, param, current, w)} {_pct(share)} of {total} total steps; "
                     "the guide's maximum is "
-                    f"{_pct(GUIDE_MAX_RATIO)}: use {rec} ({_pct(GUIDE_DEFAULT_RATIO)})",
+                    f"{_pct(GUIDE_MAX_RATIO)}: use {rec} ({rule.text})",
                 )
             )
         else:
@@ -376,9 +374,9 @@ def _check_warmup_length(
         return
     if w is None:
         return
-    floor_steps = min(GUIDE_MIN_STEPS, _recommended_steps(total)) if total else GUIDE_MIN_STEPS
+    floor_steps = rule.low if rule else GUIDE_MIN_STEPS
     if w == 0:
-        rec = _recommended_steps(total) if total else None
+        rec = rule.steps if rule else None
         findings.append(
             PlanFinding(
                 "no_warmup",
@@ -392,21 +390,16 @@ def _check_warmup_length(
                 "warmup_steps",
                 0,
                 rec if rec is not None else GUIDE_DEFAULT_RATIO,
-                f"the guide's default is {_pct(GUIDE_DEFAULT_RATIO)} of the run"
-                + (f" ({rec} of {total} steps)" if rec is not None else ""),
+                f"the guide's rule: {rule.text}"
+                if rule
+                else f"the guide's default is {_pct(GUIDE_DEFAULT_RATIO)} of the run",
             )
         )
     elif w < floor_steps:
-        # The guide's rule: 10% of the run, at least 50 steps, never more than 20%.
-        if total:
-            ceiling = math.floor(GUIDE_MAX_RATIO * total)
-            rec = max(_recommended_steps(total), min(GUIDE_MIN_STEPS, ceiling))
-            rule = (
-                f"{_pct(GUIDE_DEFAULT_RATIO)} of the run ({_recommended_steps(total)}), at least "
-                f"{GUIDE_MIN_STEPS} steps, at most {_pct(GUIDE_MAX_RATIO)} ({ceiling})"
-            )
+        if rule:
+            rec, why = rule.steps, rule.text
         else:
-            rec, rule = GUIDE_MIN_STEPS, f"at least {GUIDE_MIN_STEPS} steps"
+            rec, why = GUIDE_MIN_STEPS, f"the guide's minimum of {GUIDE_MIN_STEPS} steps"
         findings.append(
             PlanFinding(
                 "warmup_too_short",
@@ -422,7 +415,7 @@ def _check_warmup_length(
                 "warmup_steps",
                 current if param == "warmup_steps" else None,
                 rec,
-                f"{w} warmup steps are too few; the guide asks for {rule}: use {rec}",
+                f"{w} warmup steps are too few: use {rec} ({why})",
             )
         )
 
@@ -547,7 +540,7 @@ def _guide_checks(
     w = float(warmup.steps) if warmup.steps is not None else None
     # The lowest acceptable share is the guide's 50-step minimum, or its 10% default when
     # 10% of a short run is fewer than 50 steps.
-    low_share = min(GUIDE_MIN_STEPS, _recommended_steps(total)) / total if total else 0.0
+    low_share = warmup_rule(total).low / total if total else 0.0
     checks = [
         GuideCheck(
             "share",
