@@ -537,3 +537,63 @@ def test_text_escapes_control_characters_from_the_config(tmp_path: Path) -> None
     assert "\x1b" not in text
     assert not [line for line in text.splitlines() if line.startswith("error")]
     assert "'cos\\x1b[2J\\nerror forged'" in text
+
+
+# LLaMA-Factory's own examples/train_lora/qwen3_lora_dpo.yaml (its training keys).
+_LF_DPO = """\
+model_name_or_path: Qwen/Qwen3-4B-Instruct-2507
+stage: dpo
+do_train: true
+finetuning_type: lora
+lora_rank: 8
+lora_target: all
+pref_beta: 0.1
+pref_loss: sigmoid
+dataset: dpo_en_demo
+template: qwen3_nothink
+cutoff_len: 2048
+max_samples: 1000
+per_device_train_batch_size: 1
+gradient_accumulation_steps: 8
+learning_rate: 5.0e-6
+num_train_epochs: 3.0
+lr_scheduler_type: cosine
+warmup_ratio: 0.1
+bf16: true
+"""
+
+
+def test_dpo_config_is_judged_against_the_dpo_range(tmp_path: Path) -> None:
+    """LLaMA-Factory's own DPO example (LR 5e-6) is no LR error; an SFT-sized LR in a DPO
+    config is, against the DPO reference."""
+    result = plan(load_config(_write(tmp_path, _LF_DPO)))
+    assert result.config.stage == "dpo"
+    assert "lr_out_of_range" not in _codes(result) and result.exit_code == 0
+    high = plan(load_config(_write(tmp_path, _LF_DPO.replace("5.0e-6", "1.0e-4"))))
+    (finding,) = [f for f in high.findings if f.code == "lr_out_of_range"]
+    assert "stage dpo (lora)" in finding.message and "5e-6" in finding.message
+    assert [r.suggested for r in high.recommendations if r.parameter == "learning_rate"] == [5e-6]
+
+
+@pytest.mark.parametrize(
+    ("stage", "lr", "error"),
+    [
+        ("kto", 5e-6, False),
+        ("ppo", 1e-5, False),
+        ("ppo", 1e-3, True),
+        ("rm", 1e-4, False),
+        ("pt", 1e-2, True),
+    ],
+)
+def test_each_stage_has_its_range(tmp_path: Path, stage: str, lr: float, error: bool) -> None:
+    text = _LF_DPO.replace("stage: dpo", f"stage: {stage}").replace("5.0e-6", f"{lr:e}")
+    result = plan(load_config(_write(tmp_path, text)))
+    assert ("lr_out_of_range" in _codes(result)) is error
+
+
+def test_unknown_stage_gets_no_lr_verdict(tmp_path: Path) -> None:
+    text = _LF_DPO.replace("stage: dpo", "stage: grpo").replace("5.0e-6", "1.0")
+    result = plan(load_config(_write(tmp_path, text)))
+    codes = _codes(result)
+    assert "lr_out_of_range" not in codes and codes["lr_not_judged"] == "info"
+    assert not [r for r in result.recommendations if r.parameter == "learning_rate"]

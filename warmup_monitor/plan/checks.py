@@ -56,11 +56,19 @@ from .model import fmt_pct as _pct
 from .model import fmt_size as _fmt_size
 from .model import fmt_value as _fmt
 
-__all__ = ["LR_RANGE_FACTOR", "plan"]
+__all__ = ["KNOWN_STAGES", "LR_RANGE_FACTOR", "STAGE_LEARNING_RATES", "SUPERVISED_STAGES", "plan"]
 
 # An LR more than this factor from the guide's value for the method is outside the usual range.
 LR_RANGE_FACTOR = 10.0
 _NO_WARMUP_SCHEDULES = frozenset({"constant", "reduce_lr_on_plateau", "greedy"})
+# LLaMA-Factory's training stages. The supervised ones (pre-training, SFT, reward model) are
+# judged by the guide's LR for the method; preference and RL stages start from a tuned model and
+# take far smaller steps, so their reference is LLaMA-Factory's own example config for the stage
+# (qwen3_lora_dpo.yaml and qwen3_lora_kto.yaml: 5e-6; llama3_lora_ppo.yaml: 1e-5). Any other
+# stage gets no LR verdict. A TrainingArguments JSON has no stage: SFT.
+SUPERVISED_STAGES = ("pt", "sft", "rm")
+STAGE_LEARNING_RATES = {"dpo": 5e-6, "kto": 5e-6, "ppo": 1e-5}
+KNOWN_STAGES = (*SUPERVISED_STAGES, *STAGE_LEARNING_RATES)
 
 
 def plan(
@@ -473,31 +481,28 @@ def _check_lr(
     recs: list[Recommendation],
 ) -> None:
     lr = config.learning_rate
+    stage = (config.stage or "sft").lower()
+    if stage in STAGE_LEARNING_RATES:
+        ref = STAGE_LEARNING_RATES[stage]
+        label = f"stage {stage} ({config.method or config.finetuning_type or 'any method'})"
+        _lr_range(lr, ref, label, "LLaMA-Factory's example configs use", findings, recs)
+        return
+    if stage not in SUPERVISED_STAGES:
+        findings.append(
+            PlanFinding(
+                "lr_not_judged",
+                "info",
+                f"stage '{stage}' is none of {', '.join(KNOWN_STAGES)}: there is no usual "
+                f"range to judge learning_rate {_fmt(lr)} against",
+            )
+        )
+        return
     band = METHOD_RANGES.get(config.method or "")
     if band is not None and band.learning_rate is not None:
-        low, high = band.learning_rate / LR_RANGE_FACTOR, band.learning_rate * LR_RANGE_FACTOR
-        if not low <= lr <= high:
-            side = "above" if lr > high else "below"
-            findings.append(
-                PlanFinding(
-                    "lr_out_of_range",
-                    "error",
-                    f"learning_rate {_fmt(lr)} is {side} the usual range for {band.label} "
-                    f"({_fmt(low)}-{_fmt(high)}; the guide uses {_fmt(band.learning_rate)})",
-                )
-            )
-            recs.append(
-                Recommendation(
-                    "learning_rate",
-                    lr,
-                    band.learning_rate,
-                    f"the guide's learning rate for {band.label}"
-                    + (" (a too-high LR diverges whatever the warmup)" if side == "above" else ""),
-                )
-            )
-            return
+        _lr_range(lr, band.learning_rate, band.label, "the guide uses", findings, recs)
+        return
     model = range_for(MODEL_RANGES, size)
-    if model is not None and model.learning_rate is not None and band is None:
+    if model is not None and model.learning_rate is not None:
         low, high = model.learning_rate / LR_RANGE_FACTOR, model.learning_rate * LR_RANGE_FACTOR
         if not low <= lr <= high:
             findings.append(
@@ -509,6 +514,39 @@ def _check_lr(
                     f"{model.label}",
                 )
             )
+
+
+def _lr_range(
+    lr: float,
+    ref: float,
+    label: str,
+    source: str,
+    findings: list[PlanFinding],
+    recs: list[Recommendation],
+) -> None:
+    """An error (and the reference LR as advice) when ``lr`` is more than
+    :data:`LR_RANGE_FACTOR` away from ``ref``."""
+    low, high = ref / LR_RANGE_FACTOR, ref * LR_RANGE_FACTOR
+    if low <= lr <= high:
+        return
+    side = "above" if lr > high else "below"
+    findings.append(
+        PlanFinding(
+            "lr_out_of_range",
+            "error",
+            f"learning_rate {_fmt(lr)} is {side} the usual range for {label} "
+            f"({_fmt(low)}-{_fmt(high)}; {source} {_fmt(ref)})",
+        )
+    )
+    recs.append(
+        Recommendation(
+            "learning_rate",
+            lr,
+            ref,
+            f"the usual learning rate for {label}"
+            + (" (a too-high LR diverges whatever the warmup)" if side == "above" else ""),
+        )
+    )
 
 
 def _range_check(basis: str, label: str, steps: float | None, row: GuideRange | None) -> GuideCheck:

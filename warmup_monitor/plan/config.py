@@ -57,6 +57,7 @@ class TrainingConfig:
     dataloader_drop_last: bool
     optim: str
     finetuning_type: str | None
+    stage: str | None  # LLaMA-Factory's training stage (sft, dpo …); None for TrainingArguments
     quantization_bit: int | None
     max_samples: int | None
     val_size: float | None
@@ -157,6 +158,7 @@ def _config_from_mapping(data: Mapping[str, Any], path: str) -> TrainingConfig:
         dataloader_drop_last=_bool(get("dataloader_drop_last"), "dataloader_drop_last"),
         optim=optim,
         finetuning_type=None if finetuning is None else str(finetuning),
+        stage=None if data.get("stage") is None else str(data["stage"]).strip(),
         quantization_bit=None if quant is None else _int(quant, "quantization_bit"),
         max_samples=None if max_samples is None else _int(max_samples, "max_samples", minimum=1),
         val_size=None if val_size is None else _num(val_size, "val_size"),

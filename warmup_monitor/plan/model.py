@@ -121,6 +121,7 @@ class PlanResult:
                 "path": cfg.path,
                 "format": cfg.source_format,
                 "model_name_or_path": cfg.model_name_or_path,
+                "stage": cfg.stage,
                 "finetuning_type": cfg.finetuning_type,
                 "method": cfg.method,
                 "learning_rate": cfg.learning_rate,
