@@ -187,3 +187,19 @@ def test_plot_rejects_unknown_extension(tmp_path: Path) -> None:
     result = _run(str(FIXTURES / "case2_tech_docs.yaml"), "--plot", str(tmp_path / "lr.jpg"))
     assert result.exit_code == 2
     assert "png" in result.stderr
+
+
+@pytest.mark.parametrize("text", ['{"a": 1}', "{}"])
+def test_a_mapping_without_training_arguments_says_what_is_missing(
+    tmp_path: Path, text: str
+) -> None:
+    """A JSON object with none of the keys the plan reads is not taken for TrainingArguments
+    with every value defaulted: one line naming what is missing, exit 2."""
+    path = tmp_path / "x.json"
+    path.write_text(text)
+    result = _run(str(path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: '{path}' has none of the training arguments")
+    assert "learning_rate" in result.stderr and "num_train_epochs" in result.stderr
+    assert "TrainingArguments.to_json_string()" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr

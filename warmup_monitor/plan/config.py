@@ -108,6 +108,16 @@ def _one_line(err: BaseException) -> str:
 
 def _config_from_mapping(data: Mapping[str, Any], path: str) -> TrainingConfig:
     is_lf = bool(_LF_KEYS & data.keys())
+    if not is_lf and not _HF_DEFAULTS.keys() & data.keys():
+        # Nothing the plan reads: every number would be a default, so the plan would describe
+        # a config nobody wrote. Say what is missing instead.
+        held = ", ".join(repr(str(k)) for k in list(data)[:5]) + (", …" if len(data) > 5 else "")
+        raise ConfigError(
+            f"'{path}' has none of the training arguments the plan reads "
+            f"({', '.join(sorted(_HF_DEFAULTS))}); it holds {held or 'nothing'}",
+            "Give a LLaMA-Factory YAML or a TrainingArguments JSON "
+            "(TrainingArguments.to_json_string())",
+        )
 
     def get(key: str) -> Any:
         value = data.get(key)
