@@ -259,3 +259,38 @@ def test_an_oversized_config_file_is_ignored_with_a_warning(tmp_path: Path) -> N
     warnings: list[str] = []
     assert read_config_near(tmp_path, warnings) == {}
     assert warnings == ["config file training_args.yaml is larger than 2 MB; ignored"]
+
+
+def test_a_shared_parent_is_listed_once_and_again_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runs of a sweep share a parent: it is listed once, not once per run (N^2 reads)."""
+    import os
+
+    from warmup_monitor import config
+
+    parent = tmp_path / "runs"  # an output_dir's runs/: its config applies to every run
+    parent.mkdir()
+    (parent / "args.json").write_text(json.dumps({"learning_rate": 0.1}))
+    runs = [parent / f"run_{i}" for i in range(5)]
+    for run in runs:
+        run.mkdir()
+    mtime = os.stat(parent).st_mtime_ns
+    # The folder was last changed long ago, as far as the cache can tell.
+    monkeypatch.setattr(config.time, "time_ns", lambda: mtime + 10 * config._SETTLED_NS)
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def counting_scandir(path):  # type: ignore[no-untyped-def]
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(config.os, "scandir", counting_scandir)
+    for run in runs:
+        assert read_config_near(run)["learning_rate"] == 0.1
+    assert listed.count(str(parent)) == 1
+    # A new file in the parent changes its mtime: the listing is read again.
+    (parent / "training_args.json").write_text(json.dumps({"learning_rate": 0.2}))
+    os.utime(parent, ns=(mtime, mtime + 1))
+    assert read_config_near(runs[0])["learning_rate"] == 0.2
+    assert listed.count(str(parent)) == 2

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -316,10 +317,40 @@ def _load_file(path: Path, warnings: list[str]) -> Mapping[str, Any] | None:
     return data
 
 
+# Folder listings (name -> is a regular file), by folder, with the folder's mtime: the runs of
+# a sweep share one parent, and listing it again for each run made reading N runs cost N^2.
+_LISTINGS: dict[Path, tuple[int, dict[str, bool]]] = {}
+_MAX_LISTINGS = 256
+# A folder changed this recently may still change within its mtime's resolution: not cached.
+_SETTLED_NS = 2_000_000_000
+
+
+def _listing(folder: Path) -> dict[str, bool]:
+    """Every entry of ``folder``: name -> regular file (symlinks followed); raises ``OSError``."""
+    mtime = os.stat(folder).st_mtime_ns
+    hit = _LISTINGS.get(folder)
+    if hit is not None and hit[0] == mtime:
+        return hit[1]
+    with os.scandir(folder) as entries:
+        names = {e.name: _is_file(e) for e in entries}
+    if time.time_ns() - mtime > _SETTLED_NS:
+        if len(_LISTINGS) >= _MAX_LISTINGS:
+            _LISTINGS.clear()
+        _LISTINGS[folder] = (mtime, names)
+    return names
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
 def _files_in(folder: Path) -> list[Path]:
     """Config files of one folder, lowest precedence first."""
     try:
-        names = {p.name: p for p in folder.iterdir() if p.is_file()}
+        names = {name: folder / name for name, is_file in _listing(folder).items() if is_file}
     except OSError:
         return []
     files = [names["hparams.yaml"]] if "hparams.yaml" in names else []
@@ -343,7 +374,7 @@ def _files_in(folder: Path) -> list[Path]:
 def _is_output_dir(folder: Path) -> bool:
     """A folder the HF Trainer or LLaMA-Factory wrote as its ``output_dir``."""
     try:
-        names = {p.name for p in folder.iterdir()}
+        names = _listing(folder).keys()
     except OSError:
         return False
     return bool(_OUTPUT_DIR_MARKERS & names) or any(_CHECKPOINT.match(n) for n in names)
