@@ -1,4 +1,4 @@
-"""CRC32C (Castagnoli) for TFRecord framing, vectorised with numpy.
+"""CRC32C (Castagnoli) for TFRecord framing, and zlib's CRC-32, vectorised with numpy.
 
 No C extension is needed: CRC is affine over GF(2), so the CRC of a message is the XOR of the
 contributions of its bytes, each looked up in a table for its distance from the message end,
@@ -11,47 +11,84 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["crc32c", "crc32c_rows", "mask", "masked_crc32c"]
+__all__ = ["crc32_rows", "crc32c", "crc32c_rows", "mask", "masked_crc32c"]
 
 _POLY = 0x82F63B78
 _MASK_DELTA = 0xA282EAD8
 
 
-def _byte_table() -> np.ndarray:
-    table = np.arange(256, dtype=np.uint32)
-    for _ in range(8):
-        table = np.where(table & 1, (table >> 1) ^ np.uint32(_POLY), table >> 1).astype(np.uint32)
-    return table
+class _Tables:
+    """Lookup tables of one reflected CRC-32 polynomial (init and final xor 0xFFFFFFFF).
+
+    ``pos[k][b]``: CRC (zero init, no final xor) of byte ``b`` followed by ``k`` zero bytes;
+    ``zeros[n]``: the full CRC of ``n`` zero bytes. Both grow on demand.
+    """
+
+    def __init__(self, poly: int) -> None:
+        table = np.arange(256, dtype=np.uint32)
+        for _ in range(8):
+            table = np.where(table & 1, (table >> 1) ^ np.uint32(poly), table >> 1).astype(
+                np.uint32
+            )
+        self.table = table
+        self.table_list = [int(x) for x in table]
+        self.pos = table[None, :].copy()
+        self.zeros = np.zeros(1, dtype=np.uint32)
+
+    def grow(self, n: int) -> None:
+        """Extend the position tables to cover messages of ``n`` bytes."""
+        have = self.pos.shape[0]
+        if have >= n:
+            return
+        want = max(n, have * 2, 64)
+        pos = np.empty((want, 256), dtype=np.uint32)
+        pos[:have] = self.pos
+        row = self.pos[have - 1]
+        for k in range(have, want):
+            row = self.table[row & 0xFF] ^ (row >> 8)
+            pos[k] = row
+        zeros = np.empty(want + 1, dtype=np.uint32)
+        state = 0xFFFFFFFF
+        for k in range(want + 1):
+            zeros[k] = state ^ 0xFFFFFFFF
+            state = self.table_list[state & 0xFF] ^ (state >> 8)
+        self.pos, self.zeros = pos, zeros
+
+    def rows(
+        self, rows: np.ndarray, length: int | None = None, may_vary: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The CRC of the first ``length`` bytes of every row (see :func:`crc32c_rows`)."""
+        n, width = rows.shape
+        length = width if length is None else length
+        if n == 0:
+            return np.empty(0, dtype=np.uint32)
+        self.grow(length + 1)
+        first = rows[0]
+        if may_vary is not None:
+            cols = may_vary[may_vary < length]
+        elif width % 8 == 0 and rows.flags.c_contiguous:
+            words = rows.view("<u8")
+            varying_words = np.flatnonzero(~(words == words[0]).all(axis=0))
+            cols = (varying_words[:, None] * 8 + np.arange(8)).ravel()
+            cols = cols[cols < length]
+        else:
+            cols = np.arange(length)
+        varying = np.zeros(length, dtype=bool)
+        if len(cols):
+            sub = rows[:, cols]
+            varying[cols] = ~(sub == sub[0]).all(axis=0)
+        const = int(self.zeros[length])
+        for j in np.flatnonzero(~varying).tolist():
+            const ^= int(self.pos[length - 1 - j][first[j]])
+        out = np.full(n, const, dtype=np.uint32)
+        for j in np.flatnonzero(varying).tolist():
+            out ^= self.pos[length - 1 - j][rows[:, j]]
+        return out
 
 
-_TABLE = _byte_table()
-_TABLE_LIST = [int(x) for x in _TABLE]
-
-# _POS[k][b]: CRC (zero init, no final xor) of byte b followed by k zero bytes.
-# _ZEROS[n]: full CRC32C of n zero bytes. Both grow on demand.
-_POS = _TABLE[None, :].copy()
-_ZEROS = np.zeros(1, dtype=np.uint32)
-
-
-def _grow(n: int) -> None:
-    """Extend the position tables to cover messages of ``n`` bytes."""
-    global _POS, _ZEROS
-    have = _POS.shape[0]
-    if have >= n:
-        return
-    want = max(n, have * 2, 64)
-    pos = np.empty((want, 256), dtype=np.uint32)
-    pos[:have] = _POS
-    row = _POS[have - 1]
-    for k in range(have, want):
-        row = _TABLE[row & 0xFF] ^ (row >> 8)
-        pos[k] = row
-    zeros = np.empty(want + 1, dtype=np.uint32)
-    state = 0xFFFFFFFF
-    for k in range(want + 1):
-        zeros[k] = state ^ 0xFFFFFFFF
-        state = _TABLE_LIST[state & 0xFF] ^ (state >> 8)
-    _POS, _ZEROS = pos, zeros
+_C = _Tables(_POLY)
+# zlib's CRC-32 (LevelDB-log chunks of SwanLab's record files).
+_ZLIB = _Tables(0xEDB88320)
 
 
 def crc32c(data: bytes | bytearray | memoryview) -> int:
@@ -59,7 +96,7 @@ def crc32c(data: bytes | bytearray | memoryview) -> int:
     n = len(data)
     if n <= 256:
         crc = 0xFFFFFFFF
-        table = _TABLE_LIST
+        table = _C.table_list
         for b in bytes(data):
             crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
         return crc ^ 0xFFFFFFFF
@@ -71,10 +108,10 @@ def crc32c(data: bytes | bytearray | memoryview) -> int:
     buf = np.zeros(k * w, dtype=np.uint8)
     buf[k * w - n :] = np.frombuffer(bytes(data), dtype=np.uint8)
     rows = buf.reshape(k, w)
-    _grow(w)
+    _C.grow(w)
     lin = np.zeros(k, dtype=np.uint32)
     for j in range(w):
-        lin ^= _POS[w - 1 - j][rows[:, j]]
+        lin ^= _C.pos[w - 1 - j][rows[:, j]]
     s0, s1, s2, s3 = _shift_tables(w)
     acc = 0
     for v in lin.tolist():
@@ -95,17 +132,17 @@ def _shift_tables(w: int) -> list[list[int]]:
         for i in range(4):
             vals = np.arange(256, dtype=np.uint32) << np.uint32(8 * i)
             for _ in range(w):
-                vals = _TABLE[vals & 0xFF] ^ (vals >> 8)
+                vals = _C.table[vals & 0xFF] ^ (vals >> 8)
             tables.append([int(x) for x in vals])
         _SHIFT[w] = tables
     return tables
 
 
 def _zeros_crc(n: int) -> int:
-    if n < _ZEROS.shape[0]:
-        return int(_ZEROS[n])
+    if n < _C.zeros.shape[0]:
+        return int(_C.zeros[n])
     state = 0xFFFFFFFF
-    table = _TABLE_LIST
+    table = _C.table_list
     for _ in range(n):
         state = table[state & 0xFF] ^ (state >> 8)
     return state ^ 0xFFFFFFFF
@@ -120,32 +157,12 @@ def crc32c_rows(
     into one constant. ``may_vary`` lists the only columns that can differ, when the caller
     knows (rows already matched to one layout); otherwise they are found by comparison.
     """
-    n, width = rows.shape
-    length = width if length is None else length
-    if n == 0:
-        return np.empty(0, dtype=np.uint32)
-    _grow(length + 1)
-    first = rows[0]
-    if may_vary is not None:
-        cols = may_vary[may_vary < length]
-    elif width % 8 == 0 and rows.flags.c_contiguous:
-        words = rows.view("<u8")
-        varying_words = np.flatnonzero(~(words == words[0]).all(axis=0))
-        cols = (varying_words[:, None] * 8 + np.arange(8)).ravel()
-        cols = cols[cols < length]
-    else:
-        cols = np.arange(length)
-    varying = np.zeros(length, dtype=bool)
-    if len(cols):
-        sub = rows[:, cols]
-        varying[cols] = ~(sub == sub[0]).all(axis=0)
-    const = int(_ZEROS[length])
-    for j in np.flatnonzero(~varying).tolist():
-        const ^= int(_POS[length - 1 - j][first[j]])
-    out = np.full(n, const, dtype=np.uint32)
-    for j in np.flatnonzero(varying).tolist():
-        out ^= _POS[length - 1 - j][rows[:, j]]
-    return out
+    return _C.rows(rows, length, may_vary)
+
+
+def crc32_rows(rows: np.ndarray) -> np.ndarray:
+    """zlib's CRC-32 of every row of a 2-D ``uint8`` array, as :func:`crc32c_rows` does it."""
+    return _ZLIB.rows(rows)
 
 
 def mask(crc: np.ndarray | int) -> np.ndarray | int:

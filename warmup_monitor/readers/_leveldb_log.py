@@ -16,10 +16,14 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import FormatError
 from ..untrusted import open_regular
+from ._leveldb_frames import frame
 
 __all__: list[str] = []
 
@@ -33,7 +37,37 @@ _HEAD = struct.Struct("<IHB")
 _FILE_HEAD = struct.Struct("<4sHB")
 # One read() consumes at most this much; ``more`` then says the file holds further bytes, so a
 # huge file is decoded in bounded pieces instead of being held in memory whole.
-_MAX_READ = 4 * 1024 * 1024
+_MAX_READ = 32 * 1024 * 1024
+_NO_OFFSETS = np.empty(0, dtype=np.int64)
+
+
+@dataclass
+class Batch:
+    """Records of one read: ``buf[offsets[i] : offsets[i] + lengths[i]]``, or ``joined[i]``
+    for a record that is not one piece of ``buf`` (offset ``-1``)."""
+
+    buf: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint8))
+    offsets: np.ndarray = field(default_factory=lambda: _NO_OFFSETS)
+    lengths: np.ndarray = field(default_factory=lambda: _NO_OFFSETS)
+    joined: dict[int, bytes] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def record(self, i: int) -> bytes:
+        at = int(self.offsets[i])
+        if at < 0:
+            return self.joined[i]
+        return bytes(self.buf.data[at : at + int(self.lengths[i])])
+
+    @staticmethod
+    def of(records: list[bytes]) -> Batch:
+        n = len(records)
+        return Batch(
+            offsets=np.full(n, -1, dtype=np.int64),
+            lengths=np.fromiter(map(len, records), dtype=np.int64, count=n),
+            joined=dict(enumerate(records)),
+        )
 
 
 class _LevelDBLog:
@@ -184,6 +218,39 @@ class _LevelDBLog:
         if not self._ahead and pos:
             self._tail = buf[max(0, pos - 16) : pos]
         return records
+
+    def read_batch(self) -> Batch:
+        """What :meth:`read` returns, found for the whole read at once (see ``_leveldb_frames``).
+
+        Falls back on :meth:`read` for anything unusual, so the records, warnings and resync
+        points are exactly the sequential reader's.
+        """
+        if self._ahead:
+            return Batch.of(self.read())
+        self.more = False
+        base = self._offset
+        buf = self._read_tail()
+        if not buf:
+            return Batch()
+        pos = 0
+        if self.version is None:
+            if len(buf) < _FILE_HEADER:
+                return Batch()
+            self._check_header(buf[:_FILE_HEADER])
+            pos = _FILE_HEADER
+        arr = np.frombuffer(buf, dtype=np.uint8)
+        frames = frame(arr, base, pos, self._pieces)
+        if frames is None:
+            if pos:  # the header was read just now: let read() start from it as it would
+                self.version = None
+            return Batch.of(self.read())
+        self._offset = base + frames.stop
+        if frames.stop:
+            self._tail = buf[max(0, frames.stop - 16) : frames.stop]
+        self._pieces = frames.pending
+        if frames.pending and frames.pending_at >= 0:
+            self._pieces_at = base + frames.pending_at
+        return Batch(arr, frames.offsets, frames.lengths, frames.joined)
 
     def _resync(self, buf: bytes, pos: int, base: int, left_in_block: int, why: str) -> bool:
         """Skip the rest of a block after a corrupt chunk; False means "wait for more bytes".

@@ -1,9 +1,9 @@
 """Decoding SwanLab records: protobuf (file version 2, SwanLab 0.8+) and JSON (versions 0–1).
 
-Only the fields this tool reads are declared. The schema is built at import time in a private
-descriptor pool (never SwanLab's own generated modules: they move between releases and importing
-``swanlab`` costs half a second); protobuf skips the fields left out, so newer writers that add
-fields still decode.
+Plain scalar records are decoded column-wise (``_swanlab_columns``); every other record is
+parsed with SwanLab's own ``Record`` message when SwanLab is installed. Without it, a local
+declaration of the fields this tool reads is used, built in a private descriptor pool; protobuf
+skips the fields left out, so newer writers that add fields still decode.
 
 Field numbers, as SwanLab 0.10 writes them (``swanlab.record.v1.Record``)::
 
@@ -18,15 +18,20 @@ Field numbers, as SwanLab 0.10 writes them (``swanlab.record.v1.Record``)::
 
 from __future__ import annotations
 
+import functools
 import math
 from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from ..untrusted import load_json
+from ._leveldb_log import Batch
+from ._swanlab_columns import decode_columns
 from ._whole_file import _number
 
 __all__: list[str] = []
@@ -86,7 +91,19 @@ def _build() -> type:
     return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.Record"))
 
 
-_Record = _build()
+@functools.cache
+def record_class() -> type:
+    """The ``Record`` message: SwanLab's own (0.8 and later) when installed, else ours.
+
+    Loaded on first use: importing ``swanlab`` takes about half a second, which a report of
+    TensorBoard runs must not pay.
+    """
+    try:
+        from swanlab.proto.swanlab.record.v1.record_pb2 import Record
+    except Exception:  # not installed, an older release, or one that moved or broke its schema
+        return _build()
+    return Record  # type: ignore[no-any-return]
+
 
 #: FinishRecord.state / JSON footer -> run status.
 FINISH_STATES = {1: "finished", 2: "crashed", 3: "aborted"}
@@ -137,18 +154,28 @@ class Decoded:
     last_error: str | None = None  # the last ERROR console line (JSON records only)
 
 
-def decode_protobuf(records: list[bytes], cols: Columns, info: Decoded) -> None:
+def decode_protobuf(
+    records: Iterable[bytes],
+    cols: Columns,
+    info: Decoded,
+    *,
+    indices: Sequence[int] | None = None,
+    point_records: array | None = None,
+) -> int | None:
     """Append the scalars of protobuf records to ``cols``.
 
     Stops after a finish record (anything after it is not part of the run). Records that do not
     decode are counted in ``info.undecodable``. System metrics (``__swanlab__.*``) are skipped.
+    With ``indices`` (the index of each record), ``point_records`` gets the index of each
+    point's record, and the index of the finish record is returned; otherwise its position.
     """
-    parse = _Record.FromString
+    parse = record_class().FromString
     index = cols.index
     add_code, add_step = cols.codes.append, cols.steps.append
     add_value, add_time = cols.values.append, cols.times.append
+    add_record = point_records.append if point_records is not None else None
     nan = math.nan
-    for raw in records:
+    for position, raw in enumerate(records):
         try:
             rec = parse(raw)
         except DecodeError:
@@ -172,6 +199,8 @@ def decode_protobuf(records: list[bytes], cols: Columns, info: Decoded) -> None:
             add_step(scalar.step)
             add_value(scalar.value.number)
             add_time(seconds + nanos * 1e-9 if seconds or nanos else nan)
+            if add_record is not None and indices is not None:
+                add_record(indices[position])
         elif kind == "start":
             start = rec.start
             info.project = start.project or info.project
@@ -180,7 +209,64 @@ def decode_protobuf(records: list[bytes], cols: Columns, info: Decoded) -> None:
         elif kind == "finish":
             info.finish_state = FINISH_STATES.get(rec.finish.state, "unknown")
             info.finish_error = rec.finish.error or None
-            return
+            return indices[position] if indices is not None else position
+    return None
+
+
+def decode_protobuf_batch(batch: Batch, cols: Columns, info: Decoded) -> None:
+    """:func:`decode_protobuf` of a batch of records, the plain scalars decoded column-wise.
+
+    Records whose layout ``_swanlab_columns`` does not take go through the exact path; both
+    are merged back in record order, so ``cols`` ends up exactly as the exact path makes it.
+    """
+    fast = decode_columns(batch.buf, batch.offsets, batch.lengths, SYSTEM_PREFIX)
+    rest = np.flatnonzero(~fast.handled).tolist()
+    exact = Columns()
+    exact_records = array("q")
+    finish = decode_protobuf(
+        (batch.record(i) for i in rest),
+        exact,
+        info,
+        indices=rest,
+        point_records=exact_records,
+    )
+    f_rec = fast.rec
+    f_keep = slice(None) if finish is None else f_rec < finish
+    f_rec = f_rec[f_keep]
+    e_rec = np.frombuffer(exact_records, dtype=np.int64)
+    total = f_rec.size + e_rec.size
+    if not total:
+        return
+    # Each record gives at most one point: its rank among the records that gave one is the
+    # point's place in write order.
+    gave = np.zeros(len(batch) + 1, dtype=bool)
+    gave[f_rec] = True
+    gave[e_rec] = True
+    rank = np.cumsum(gave) - 1
+    at_f, at_e = rank[f_rec], rank[e_rec]
+    keys = [*fast.keys, *exact.index]
+    local = np.empty(total, dtype=np.int64)
+    local[at_f] = fast.codes[f_keep]
+    local[at_e] = np.frombuffer(exact.codes, dtype=np.int32) + len(fast.keys)
+    # Codes in order of first appearance, as the exact path assigns them.
+    present, first = np.unique(local, return_index=True)
+    remap = np.zeros(len(keys), dtype=np.int32)
+    for code in present[np.argsort(first)].tolist():
+        remap[code] = cols.code(keys[code])
+    steps = np.empty(total, dtype=np.int64)
+    values = np.empty(total, dtype=np.float64)
+    times = np.empty(total, dtype=np.float64)
+    for out, f_part, e_part in (
+        (steps, fast.steps, np.frombuffer(exact.steps, dtype=np.int64)),
+        (values, fast.values, np.frombuffer(exact.values, dtype=np.float64)),
+        (times, fast.times, np.frombuffer(exact.times, dtype=np.float64)),
+    ):
+        out[at_f] = f_part[f_keep]
+        out[at_e] = e_part
+    cols.codes.frombytes(remap[local].astype(np.int32).tobytes())
+    cols.steps.frombytes(steps.tobytes())
+    cols.values.frombytes(values.tobytes())
+    cols.times.frombytes(times.tobytes())
 
 
 def json_number(value: object) -> float | None:

@@ -46,7 +46,7 @@ from ._swanlab_records import (
     Columns,
     Decoded,
     decode_json,
-    decode_protobuf,
+    decode_protobuf_batch,
     is_step,
     iso_seconds,
     json_number,
@@ -424,15 +424,18 @@ class SwanLabSource(Source):
         if self._log is not None:
             log = self._log
             while True:
-                records = log.read()
+                batch = log.read_batch()
                 self.warnings.extend(log.warnings)
                 log.warnings.clear()
                 if log.version is not None:
                     self.layout = _VERSIONS[log.version]
-                if records:
-                    decode = decode_protobuf if self.layout == "protobuf" else decode_json
-                    decode(records, cols, info)
-                del records
+                if len(batch):
+                    # Protobuf records (0.8+) decoded in bulk; JSON records (0.6-0.7) one by one.
+                    if self.layout == "protobuf":
+                        decode_protobuf_batch(batch, cols, info)
+                    else:
+                        decode_json([batch.record(i) for i in range(len(batch))], cols, info)
+                del batch
                 if not log.more or info.finish_state is not None:
                     break
         elif self._local is not None:

@@ -1,0 +1,288 @@
+"""Scalar records of a SwanLab ``*.swanlab`` file decoded column-wise with numpy.
+
+SwanLab writes one ``Record`` per scalar; records of one length mostly share a byte layout
+(where each field sits, how long each varint is). The first record of a layout is walked
+field by field in Python; every other record of that length is compared with it under a mask
+(structure bytes must be equal, varint bytes must have the same continuation bits, the double
+is free) eight bytes at a time, and the step, value and timestamps of all matching records are
+read at once. Records that match no layout — start, finish, column and log records, split or
+unusual records — go to the exact protobuf path, so the result is what the parser gives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__: list[str] = []
+
+_MAX_LAYOUTS = 16  # per record length; the rest of the length group goes the exact way
+_MAX_MISSES = 64  # records of one length whose layout we do not take, before giving up
+_MAX_ROW = 512  # longer records are not scalars worth a layout
+_MAX_ROWS_BYTES = 1 << 24  # bytes gathered at once
+
+# Record fields (see ``_swanlab_records``); the members of its oneof ``record_type``.
+_REC_NUM, _REC_TIME, _REC_SCALAR = 1, 2, 13
+_REC_ONEOF = frozenset({10, 11, 12, 13, 14, 16, 20})
+_SC_KEY, _SC_STEP, _SC_TIME, _SC_VALUE = 1, 2, 4, 5
+
+
+@dataclass(frozen=True)
+class _Layout:
+    mask: np.ndarray  # uint8 per byte: 0xFF structure, 0x80 varint byte, 0 free
+    expect: np.ndarray  # the representative's bytes under ``mask``
+    key: str
+    step: tuple[int, int] | None  # (offset, bytes) of a varint; None: absent (0)
+    value: int | None  # offset of the 8-byte double; None: absent (0.0)
+    times: tuple[tuple[int, int] | None, ...]  # scalar seconds, nanos, record seconds, nanos
+
+
+class _Builder:
+    """Walks one record's bytes and records its layout (``None``: not a plain scalar)."""
+
+    def __init__(self, row: bytes) -> None:
+        self.row = row
+        self.mask = np.full(len(row), 0xFF, dtype=np.uint8)
+        self.ok = True
+
+    def varint(self, p: int, end: int) -> tuple[int, int]:
+        """(value, bytes) of the varint at ``p``; marks ``ok`` False when malformed."""
+        result = shift = 0
+        for k in range(10):
+            if p + k >= end:
+                break
+            b = self.row[p + k]
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return result, k + 1
+        self.ok = False
+        return 0, 0
+
+    def fields(self, start: int, end: int) -> list[tuple[int, int, int, int]]:
+        """``(field, wire type, data start, data end)`` of a message's fields."""
+        out = []
+        p = start
+        while self.ok and p < end:
+            tag = self.row[p]
+            if tag & 0x80:
+                self.ok = False  # field numbers above 15 are not in a scalar record
+                break
+            field, wire = tag >> 3, tag & 7
+            p += 1
+            if wire == 0:
+                _, k = self.varint(p, end)
+                out.append((field, 0, p, p + k))
+                p += k
+            elif wire == 2:
+                n, k = self.varint(p, end)
+                if p + k + n > end:
+                    self.ok = False
+                out.append((field, 2, p + k, p + k + n))
+                p += k + n
+            elif wire == 1:
+                out.append((field, 1, p, p + 8))
+                p += 8
+            elif wire == 5:
+                out.append((field, 5, p, p + 4))
+                p += 4
+            else:
+                self.ok = False
+        if p != end:
+            self.ok = False
+        return out
+
+    def data_varint(self, start: int, end: int) -> tuple[int, int]:
+        """A varint whose value varies between records: only its continuation bits count."""
+        self.mask[start:end] = 0x80
+        if end - start > 9:
+            self.ok = False  # 10 bytes: a negative number; the exact path handles it
+        return start, end - start
+
+    def timestamp(self, start: int, end: int) -> tuple[tuple[int, int] | None, ...]:
+        seconds = nanos = None
+        for field, wire, a, b in self.fields(start, end):
+            if field == 1 and wire == 0 and seconds is None:
+                seconds = self.data_varint(a, b)
+            elif field == 2 and wire == 0 and nanos is None:
+                nanos = self.data_varint(a, b)
+            elif field in (1, 2):
+                self.ok = False  # repeated or of another wire type
+        return seconds, nanos
+
+
+def _layout(row: bytes) -> _Layout | None:
+    b = _Builder(row)
+    seen: set[int] = set()
+    rec_time: tuple[tuple[int, int] | None, ...] = (None, None)
+    scalar: tuple[int, int] | None = None
+    for field, wire, start, end in b.fields(0, len(row)):
+        if field in seen and field in (_REC_NUM, _REC_TIME, _REC_SCALAR):
+            return None
+        seen.add(field)
+        if field == _REC_NUM and wire == 0:
+            b.data_varint(start, end)
+        elif field == _REC_TIME and wire == 2:
+            rec_time = b.timestamp(start, end)
+        elif field == _REC_SCALAR and wire == 2:
+            scalar = (start, end)
+        elif field in _REC_ONEOF or field in (_REC_NUM, _REC_TIME):
+            return None  # another kind of record, two kinds at once, or an unexpected wire type
+    if scalar is None or not b.ok:
+        return None
+    key: str | None = None
+    step: tuple[int, int] | None = None
+    value: int | None = None
+    sc_time: tuple[tuple[int, int] | None, ...] = (None, None)
+    sc_seen: set[int] = set()
+    for field, wire, start, end in b.fields(*scalar):
+        known = field in (_SC_KEY, _SC_STEP, _SC_TIME, _SC_VALUE)
+        if known and field in sc_seen:
+            return None
+        sc_seen.add(field)
+        if field == _SC_KEY and wire == 2:
+            try:
+                key = row[start:end].decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+        elif field == _SC_STEP and wire == 0:
+            step = b.data_varint(start, end)
+        elif field == _SC_TIME and wire == 2:
+            sc_time = b.timestamp(start, end)
+        elif field == _SC_VALUE and wire == 2:
+            for vf, vw, a, z in b.fields(start, end):
+                if vf == 1 and vw == 1 and value is None:
+                    b.mask[a:z] = 0
+                    value = a
+                elif vf == 1:
+                    return None
+        elif known:
+            return None
+    if key is None or not b.ok:
+        return None
+    expect = np.frombuffer(row, dtype=np.uint8) & b.mask
+    return _Layout(b.mask, expect, key, step, value, (*sc_time, *rec_time))
+
+
+@dataclass
+class ScalarColumns:
+    """Scalars decoded from records ``rec`` (record indices, ascending is not guaranteed).
+
+    ``handled`` marks every record decoded here (system metrics included, which give no
+    point); the others must go through the exact path.
+    """
+
+    handled: np.ndarray
+    rec: np.ndarray
+    keys: list[str]
+    codes: np.ndarray
+    steps: np.ndarray
+    values: np.ndarray
+    times: np.ndarray
+
+
+def decode_columns(
+    buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, skip_prefix: str
+) -> ScalarColumns:
+    """Decode every record (``offsets``/``lengths`` into ``buf``; ``-1``: not in ``buf``) whose
+    layout is a plain scalar record. Keys starting with ``skip_prefix`` are handled, no point."""
+    n = len(offsets)
+    handled = np.zeros(n, dtype=bool)
+    parts: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]] = []
+    keys: dict[str, int] = {}
+    # Eight bytes of slack after the last record: rows are gathered eight bytes at a time.
+    padded = np.concatenate((buf, np.zeros(8, dtype=np.uint8)))
+    usable = np.flatnonzero((offsets >= 0) & (lengths <= _MAX_ROW) & (lengths > 0))
+    if not usable.size:
+        return _empty(handled)
+    # Lengths fit 16 bits (at most _MAX_ROW): numpy sorts those with a linear radix sort.
+    order = usable[np.argsort(lengths[usable].astype(np.uint16), kind="stable")]
+    sorted_lens = lengths[order]
+    raw = buf.data
+    for group in np.split(order, np.flatnonzero(np.diff(sorted_lens)) + 1):
+        length = int(lengths[group[0]])
+        width = -(-length // 8) * 8
+        view = np.lib.stride_tricks.sliding_window_view(padded, width)
+        layouts = misses = 0
+        todo = group
+        step = max(1, _MAX_ROWS_BYTES // width)
+        while todo.size and layouts < _MAX_LAYOUTS and misses < _MAX_MISSES:
+            first = int(todo[0])
+            at = int(offsets[first])
+            lay = _layout(bytes(raw[at : at + length]))
+            if lay is None:
+                misses += 1
+                todo = todo[1:]
+                continue
+            layouts += 1
+            mask = np.zeros(width, dtype=np.uint8)
+            mask[:length] = lay.mask
+            expect = np.zeros(width, dtype=np.uint8)
+            expect[:length] = lay.expect
+            mask64, expect64 = mask.view("<u8"), expect.view("<u8")
+            match = np.empty(todo.size, dtype=bool)
+            for k in range(0, todo.size, step):
+                rows = view[offsets[todo[k : k + step]]]
+                words = rows.view("<u8")
+                match[k : k + step] = ((words & mask64) == expect64).all(axis=1)
+            hit = todo[match]
+            todo = todo[~match]
+            handled[hit] = True
+            if lay.key.startswith(skip_prefix):
+                continue
+            code = keys.setdefault(lay.key, len(keys))
+            for k in range(0, hit.size, step):
+                part = hit[k : k + step]
+                rows = view[offsets[part]]
+                parts.append((part, code, *_extract(rows, lay)))
+    if not parts:
+        return _empty(handled)
+    return ScalarColumns(
+        handled,
+        np.concatenate([p[0] for p in parts]),
+        list(keys),
+        np.concatenate([np.full(p[0].size, p[1], dtype=np.int32) for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+        np.concatenate([p[3] for p in parts]),
+        np.concatenate([p[4] for p in parts]),
+    )
+
+
+def _empty(handled: np.ndarray) -> ScalarColumns:
+    e = np.empty(0)
+    return ScalarColumns(
+        handled, e.astype(np.int64), [], e.astype(np.int32), e.astype(np.int64), e, e
+    )
+
+
+def _varint(rows: np.ndarray, where: tuple[int, int] | None) -> np.ndarray:
+    out = np.zeros(rows.shape[0], dtype=np.uint64)
+    if where is None:
+        return out
+    start, size = where
+    for i in range(size):
+        out |= (rows[:, start + i] & 0x7F).astype(np.uint64) << np.uint64(7 * i)
+    return out
+
+
+def _extract(rows: np.ndarray, lay: _Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps, values and wall times of rows matching ``lay``, as the exact path computes them."""
+    steps = _varint(rows, lay.step).view(np.int64)
+    if lay.value is None:
+        values = np.zeros(rows.shape[0], dtype=np.float64)
+    else:
+        values = np.ascontiguousarray(rows[:, lay.value : lay.value + 8]).view("<f8").ravel()
+        values = values.astype(np.float64)
+    sc_s, sc_n, rec_s, rec_n = (_varint(rows, w) for w in lay.times)
+    # int64 seconds (at most 9 varint bytes: never negative here), int32 nanos (truncated).
+    sc_s, rec_s = sc_s.view(np.int64), rec_s.view(np.int64)
+    sc_n = (sc_n & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32)
+    rec_n = (rec_n & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32)
+    own = sc_s != 0  # a scalar without a time of its own takes the record's
+    seconds = np.where(own, sc_s, rec_s)
+    nanos = np.where(own, sc_n, rec_n)
+    with np.errstate(invalid="ignore"):
+        times = seconds.astype(np.float64) + nanos.astype(np.float64) * 1e-9
+    times[(seconds == 0) & (nanos == 0)] = np.nan
+    return steps, values, times
