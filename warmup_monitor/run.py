@@ -201,8 +201,10 @@ def _build_frame(points: Points) -> tuple[pd.DataFrame, list[Resume]]:
     rank[order_of_tag] = np.arange(len(tags), dtype=np.int32)
     codes = rank[points.tag_codes]
     steps = points.steps
-    # Stable grouping by tag keeps write order inside each tag.
-    by_tag = np.argsort(codes, kind="stable")
+    # Stable grouping by tag keeps write order inside each tag. With 16-bit keys numpy's
+    # stable sort is a radix sort: linear in the points, where a comparison sort is not.
+    keys = codes.astype(np.uint16) if len(tags) <= 1 << 16 else codes
+    by_tag = np.argsort(keys, kind="stable")
     g_codes = codes[by_tag]
     g_steps = steps[by_tag]
     same_tag = g_codes[1:] == g_codes[:-1]
@@ -216,21 +218,32 @@ def _build_frame(points: Points) -> tuple[pd.DataFrame, list[Resume]]:
                     step=int(g_steps[i + 1]), from_step=int(g_steps[i]), tag=sorted_tags[g_codes[i]]
                 )
             )
-        # Last write wins: sort by (tag, step, write position) and keep the last of each pair.
-        pos = by_tag  # original write positions, already grouped by tag in write order
-        order = np.lexsort((pos, g_steps, g_codes))
-        idx = pos[order]
-        k_codes = codes[idx]
-        k_steps = steps[idx]
-        keep = np.ones(len(idx), dtype=bool)
-        keep[:-1] = (k_codes[1:] != k_codes[:-1]) | (k_steps[1:] != k_steps[:-1])
-        idx = idx[keep]
+        # Last write wins: sort each tag's steps (stable: write order among equal steps) and
+        # keep the last of each step. Only tags that went back are sorted, with timsort, which
+        # is linear on the few sorted stretches a resume leaves.
+        bounds = np.flatnonzero(~same_tag) + 1
+        starts = np.concatenate(([0], bounds))
+        ends = np.concatenate((bounds, [len(g_codes)]))
+        went_back = np.zeros(len(g_codes), dtype=bool)
+        went_back[1:] = backwards
+        parts = []
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+            if not went_back[a + 1 : b].any():
+                parts.append(by_tag[a:b])
+                continue
+            order = np.argsort(g_steps[a:b], kind="stable")
+            in_order = g_steps[a:b][order]
+            keep = np.ones(b - a, dtype=bool)
+            keep[:-1] = in_order[1:] != in_order[:-1]
+            parts.append(by_tag[a:b][order][keep])
+        idx = np.concatenate(parts)
+        sel_codes, sel_steps = codes[idx], steps[idx]
     else:
-        idx = by_tag
-    sel_codes = codes[idx]
+        idx = by_tag  # no step written twice: the grouped columns are the frame's
+        sel_codes, sel_steps = g_codes, g_steps
     frame = pd.DataFrame(
         {
-            "step": steps[idx],
+            "step": sel_steps,
             "tag": pd.Categorical.from_codes(sel_codes, categories=[tags[i] for i in order_of_tag]),
             "value": points.values[idx],
             "wall_time": points.wall_times[idx],
