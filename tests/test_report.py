@@ -281,3 +281,21 @@ def test_displayed_loss_shows_the_trainers_hidden_nan() -> None:
     assert np.isnan(loss[5]) and loss[6] == 0.0
     assert np.isfinite(loss[:5]).all()
     assert run.series("loss")[1][5] == 0.0  # the run itself is unchanged
+
+
+def test_many_runs_in_worker_processes_give_the_same_report(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Runs read and diagnosed in parallel: the same report, in the same order, same progress."""
+    from warmup_monitor.render import render_json
+
+    samples = Path(__file__).resolve().parents[1] / "sample_logs"
+    calls: list[list[tuple[int, int, str]]] = [[], []]
+    monkeypatch.setattr(report_mod, "_PARALLEL_MIN_RUNS", 10**9)
+    alone = build_report([samples], progress=lambda *a: calls[0].append(a))
+    monkeypatch.setattr(report_mod, "_PARALLEL_MIN_RUNS", 2)
+    monkeypatch.setattr(report_mod, "_workers", lambda: 2)
+    parallel = build_report([samples], progress=lambda *a: calls[1].append(a))
+    assert len(parallel.runs) >= 8
+    assert render_json(parallel) == render_json(alone)
+    assert calls[1] == calls[0]

@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import functools
+import multiprocessing
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,31 +187,10 @@ def build_report(
     total = len(refs)
     out: list[RunReport] = []
     errors: list[BaseException] = []
-    for done, ref in enumerate(refs):
-        if progress is not None:
-            progress(done, total, ref.name)
-        try:
-            run = read_run(ref, metrics=metrics)
-            for name in metrics or {}:
-                # A tag the user named but the run lacks is an error, not a silent fallback.
-                run.tag_for(name)
-            if since is not None:
-                run = drop_before(run, since)
-            diagnosis = diagnose(run)
-        except (WarmupMonitorError, OSError) as err:
-            errors.append(err)
-            out.append(RunReport(ref.name, ref.path, ref.format, error=one_line(err)))
-            continue
-        except Exception as err:
-            # A bug in one reader or detector must not hide the other runs of the report; with
-            # a single run it propagates (below) so that it is seen and reported.
-            if total == 1:
-                raise
-            errors.append(err)
-            text = f"unexpected {type(err).__name__}: {one_line(err)} (a bug: please report it)"
-            out.append(RunReport(ref.name, ref.path, ref.format, error=text))
-            continue
-        out.append(RunReport(run.name, ref.path, run.source, run=run, diagnosis=diagnosis))
+    for report, error in _each_report(refs, metrics, since, progress):
+        out.append(report)
+        if error is not None:
+            errors.append(error)
     if progress is not None:
         progress(total, total, "")
     out = _unique_names(out, refs)
@@ -225,6 +207,87 @@ def build_report(
             "Check the files, or point at a single run to see its error",
         )
     return Report(paths=roots, runs=tuple(out), since=since)
+
+
+# Many runs are read and diagnosed by worker processes (forked: they start in milliseconds
+# with everything imported). Below this many runs, the transfer of the results costs more
+# than the second core saves.
+_PARALLEL_MIN_RUNS = 16
+
+
+def _workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _each_report(
+    refs: list[RunRef],
+    metrics: Mapping[str, str] | None,
+    since: int | None,
+    progress: ProgressCallback | None,
+) -> Iterator[tuple[RunReport, BaseException | None]]:
+    """``_report_one`` of every ref, in order; in worker processes when that pays."""
+    total = len(refs)
+    workers = min(_workers(), 8, total // 4)
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    if total < _PARALLEL_MIN_RUNS or workers < 2 or not fork:
+        for done, ref in enumerate(refs):
+            if progress is not None:
+                progress(done, total, ref.name)
+            yield _report_one(ref, metrics, since, single=total == 1)
+        return
+    # The first run is done here: what it imports (readers, scipy) the forked workers inherit
+    # instead of each importing it again.
+    if progress is not None:
+        progress(0, total, refs[0].name)
+    yield _report_one(refs[0], metrics, since, single=False)
+    job = functools.partial(_report_in_worker, metrics=metrics, since=since)
+    context = multiprocessing.get_context("fork")
+    chunk = max(1, min(16, total // (workers * 4)))
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        results = pool.map(job, refs[1:], chunksize=chunk)
+        for done in range(1, total):
+            if progress is not None:
+                progress(done, total, refs[done].name)
+            yield next(results)
+
+
+def _report_in_worker(
+    ref: RunRef, *, metrics: Mapping[str, str] | None, since: int | None
+) -> tuple[RunReport, BaseException | None]:
+    report, error = _report_one(ref, metrics, since, single=False)
+    # Errors cross back as their one-line text: not every exception can be pickled.
+    return report, (None if error is None else _WorkerError(one_line(error)))
+
+
+class _WorkerError(Exception):
+    """A run's error, as seen in a worker process."""
+
+
+def _report_one(
+    ref: RunRef, metrics: Mapping[str, str] | None, since: int | None, *, single: bool
+) -> tuple[RunReport, BaseException | None]:
+    """The report of one run, and the error that kept it from being read (or ``None``)."""
+    try:
+        run = read_run(ref, metrics=metrics)
+        for name in metrics or {}:
+            # A tag the user named but the run lacks is an error, not a silent fallback.
+            run.tag_for(name)
+        if since is not None:
+            run = drop_before(run, since)
+        diagnosis = diagnose(run)
+    except (WarmupMonitorError, OSError) as err:
+        return RunReport(ref.name, ref.path, ref.format, error=one_line(err)), err
+    except Exception as err:
+        # A bug in one reader or detector must not hide the other runs of the report; with
+        # a single run it propagates so that it is seen and reported.
+        if single:
+            raise
+        text = f"unexpected {type(err).__name__}: {one_line(err)} (a bug: please report it)"
+        return RunReport(ref.name, ref.path, ref.format, error=text), err
+    return RunReport(run.name, ref.path, run.source, run=run, diagnosis=diagnosis), None
 
 
 def _unique_names(reports: list[RunReport], refs: list[RunRef]) -> list[RunReport]:
