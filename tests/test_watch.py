@@ -492,3 +492,70 @@ def test_engine_fed_point_by_point_alerts_once_without_files() -> None:
     assert engine.stats.points_read == 2 * 59
     engine.log(60, {"loss": math.nan, "learning_rate": 1e-3})
     assert engine.diagnose() == []  # the same NaN stretch, the same verdict: nothing new
+
+
+class _AlwaysChanged:
+    """A notifier reporting every watched folder as written to, as a busy writer would."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        import threading
+
+        self.wake = threading.Event()
+        self.paths = {str(p) for p in paths}
+        self.alive = True
+
+    def take(self) -> tuple[set[str], bool]:
+        return set(self.paths), False
+
+    def stop(self) -> None:
+        pass
+
+
+def test_a_busy_run_is_read_once_per_interval_and_nothing_is_lost(tmp_path: Path) -> None:
+    """However many writes are notified, a run is read at most once per read_every."""
+    watcher, sources, _ = _rig(tmp_path)
+    watcher.read_every = 0.2
+    watcher.interval = 60.0  # no timed full poll during the test
+    watcher.step()  # finds the run and reads it once
+    watcher._notifier = _AlwaysChanged([tmp_path / "a"])
+    polls = []
+    source = sources["a"]
+    real_poll = source.poll
+
+    def counting_poll() -> Points:
+        polls.append(time.time())
+        return real_poll()
+
+    source.poll = counting_poll  # type: ignore[method-assign]
+    start = time.time()
+    for k in range(20):
+        source.push(_rows(10 * k, 10 * k + 10))
+        watcher.step()
+    if time.time() - start < 0.2:
+        assert len(polls) <= 1
+    assert 0 < watcher._timeout() <= 0.2  # woken again when the next read is due
+    time.sleep(watcher._timeout())
+    watcher.step()
+    assert watcher.stats.points_read == 400  # every point, read in few polls
+    assert len(polls) <= 2 + (time.time() - start) / 0.2
+
+
+def test_busy_runs_share_one_diagnosis_budget(tmp_path: Path) -> None:
+    """n busy runs: each waits n times its diagnosis time over the shared budget."""
+    watcher, sources, diag = _rig(tmp_path, names=tuple("abcdefghij"))
+    watcher.diagnosis_share = 0.02
+
+    def slow(run: Run) -> Diagnosis:
+        time.sleep(0.005)
+        return diag(run)
+
+    watcher._diagnose = slow
+    watcher.step()
+    for source in sources.values():
+        source.push(_rows(0, 10))
+    before = time.time()
+    watcher.step()
+    assert len(diag.runs) == 10
+    # 10 runs x 5 ms / 2% of a core: each run's next diagnosis is at least 2.5 s away.
+    waits = [st.engine.next_diagnosis - before for st in watcher._runs.values()]
+    assert min(waits) >= 2.5

@@ -41,6 +41,8 @@ class _RunState:
     warnings_seen: int = 0
     status: str = "unknown"
     poll_failed: str | None = None
+    next_read: float = 0.0  # time.time() before which a notification does not read it again
+    changed: bool = False  # notified while a read was not due yet
 
     @property
     def dirty(self) -> bool:
@@ -138,7 +140,11 @@ class Watcher:
     machines, so diagnosis never takes more than about a third of a core). ``metrics``
     overrides the canonical-name mapping like ``report --metric``. ``wait`` waits for a
     missing path instead of raising :class:`InputError`. ``coalesce`` is how long to let a
-    burst of notifications gather before reading (seconds).
+    burst of notifications gather before reading (seconds); ``read_every`` is the shortest time
+    between two notified reads of one run, however many writes land in between.
+    ``diagnosis_share`` is the share of one core that the diagnoses of all runs together may
+    use: with many busy runs each is diagnosed less often (new NaNs are still alerted as soon as
+    they are read).
 
     ``diagnose``, ``find`` and ``opener`` default to the library's own functions.
     """
@@ -155,6 +161,8 @@ class Watcher:
         rescan_every: float = 30.0,
         max_points_per_tag: int = 20_000,
         coalesce: float = 0.01,
+        read_every: float = 0.05,
+        diagnosis_share: float = 0.02,
         diagnose: DiagnoseFn | None = None,
         find: Callable[[Path], list[RunRef]] | None = None,
         opener: Callable[[RunRef], Source] | None = None,
@@ -170,6 +178,8 @@ class Watcher:
         self.rescan_every = float(rescan_every)
         self.max_points_per_tag = max_points_per_tag
         self.coalesce = float(coalesce)
+        self.read_every = float(read_every)
+        self.diagnosis_share = float(diagnosis_share)
         self.stats = WatchStats()
         self._diagnose = diagnose if diagnose is not None else default_diagnose
         self._find = find if find is not None else find_runs
@@ -271,7 +281,13 @@ class Watcher:
         if full:
             self._next_full_poll = now + self.interval
         for state in list(self._runs.values()):
-            if full or _touches(state.ref.path, changed or set()):
+            if full or (changed and _touches(state.ref.path, changed)):
+                state.changed = True
+            # A notified run is read at most every ``read_every``: a writer flushing every
+            # step costs one read per interval, not one per write.
+            if state.changed and (full or now >= state.next_read):
+                state.changed = False
+                state.next_read = now + self.read_every
                 events.extend(self._poll(state, now))
         now = time.time()
         for state in list(self._runs.values()):
@@ -318,6 +334,7 @@ class Watcher:
     def _timeout(self) -> float:
         now = time.time()
         due = [s.engine.next_diagnosis - now for s in self._runs.values() if s.dirty]
+        due += [s.next_read - now for s in self._runs.values() if s.changed]
         return max(0.0, min([self.interval, *due]))
 
     def _sleep(self, timeout: float) -> None:
@@ -500,7 +517,15 @@ class Watcher:
         source, engine = state.source, state.engine
         engine.config, engine.status = source.config, source.status
         engine.warnings = source.warnings
-        return engine.diagnose(now)
+        started = time.perf_counter()
+        events = engine.diagnose(now)
+        took = time.perf_counter() - started
+        # All runs' diagnoses share ``diagnosis_share`` of a core: with n busy runs, each
+        # waits n times its own diagnosis time over that share before the next one.
+        if self.diagnosis_share > 0:
+            wait = took * max(1, len(self._runs)) / self.diagnosis_share
+            engine.next_diagnosis = max(engine.next_diagnosis, time.time() + wait)
+        return events
 
 
 # ---------------------------------------------------------------------------------- internals
