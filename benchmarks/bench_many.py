@@ -14,8 +14,12 @@ Measured, each in a fresh interpreter after its imports (median of ``--repeat``)
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 import os
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -66,7 +70,116 @@ def dataset(runs: int) -> Path:
     return root
 
 
-if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--write-only":
-    for n in sys.argv[2:]:
-        dataset(int(n))
-    sys.exit(0)
+# ------------------------------------------------------------------------------ child side
+_CHILD = """
+import json, os, sys, time
+from pathlib import Path
+what, root = sys.argv[1], Path(sys.argv[2])
+if what == "read_runs":
+    import warmup_monitor as wm
+    warm = sorted(root.iterdir())[0]
+    wm.read_run(warm)  # imports and lazy tables
+    t = time.perf_counter()
+    n = sum(len(r.scalars) for r in wm.read_runs(root))
+elif what == "tbparse":
+    from tbparse import SummaryReader
+    t = time.perf_counter()
+    n = len(SummaryReader(str(root)).scalars)
+elif what == "accumulator":
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    t = time.perf_counter()
+    n = 0
+    for run in sorted(root.iterdir()):
+        acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+        acc.Reload()
+        n += sum(len(acc.Scalars(tag)) for tag in acc.Tags()["scalars"])
+else:
+    t = time.perf_counter()
+    n = sum(len(f.read_bytes()) for run in sorted(root.iterdir()) for f in run.iterdir())
+print(json.dumps({"wall": time.perf_counter() - t, "n": n}))
+"""
+
+
+def _child(what: str, root: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, what, str(root)], capture_output=True, text=True
+    )
+    if out.returncode:
+        raise SystemExit(f"{what} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _cli(args: list[str], tmp: Path) -> float:
+    """Wall time of one whole ``warmup-monitor`` process (imports included)."""
+    cmd = [sys.executable, "-m", "warmup_monitor.cli", *args]
+    t = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
+    wall = time.perf_counter() - t
+    if out.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(args)} failed:\n{out.stderr[-2000:]}")
+    return wall
+
+
+def _median(f: object, repeat: int) -> float:
+    return statistics.median(f() for _ in range(repeat))  # type: ignore[operator]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="500 runs only, no HTML at 2000")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
+    args = parser.parse_args()
+    sizes = (500,) if args.quick else (500, 2000)
+    start_load = os.getloadavg()[0]
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {start_load:.2f}\n")
+    rows = []
+    tmp = DATA / "_out"
+    tmp.mkdir(parents=True, exist_ok=True)
+    for n in sizes:
+        root = dataset(n)
+        ours = _median(lambda root=root: _child("read_runs", root)["wall"], args.repeat)
+        floor = _median(lambda root=root: _child("bytes", root)["wall"], args.repeat)
+        tbparse = _child("tbparse", root)["wall"]
+        acc = _child("accumulator", root)["wall"]
+        json_wall = _median(
+            lambda root=root: _cli(
+                ["report", str(root), "--format", "json", "-o", str(tmp / "r.json")], tmp
+            ),
+            args.repeat,
+        )
+        html_wall = math.nan
+        html_size = math.nan
+        if n == 500 or not args.quick:
+            html = tmp / f"r{n}.html"
+            html_wall = _cli(["report", str(root), "--html", str(html), "-q"], tmp)
+            html_size = html.stat().st_size / 1e6
+        for label, wall in (
+            ("warmup-monitor `read_runs`", ours),
+            ("tbparse `SummaryReader(folder).scalars`", tbparse),
+            ("TensorBoard `EventAccumulator`, run by run", acc),
+            ("reading every file's bytes (the floor)", floor),
+            ("`warmup-monitor report --format json` (whole process)", json_wall),
+            (f"`warmup-monitor report --html` (whole process, {html_size:.1f} MB)", html_wall),
+        ):
+            if math.isnan(wall):
+                continue
+            line = (
+                f"| {n} runs | {label} | {wall:,.2f} s | {wall / ours:,.1f}x | "
+                f"{wall / n * 1e3:,.1f} ms |"
+            )
+            rows.append(line)
+            print(line, flush=True)
+    print()
+    print("| Runs | What | Wall time | vs `read_runs` | Per run |")
+    print("|---|---|---:|---:|---:|")
+    print("\n".join(rows))
+    print(f"\nLoad average: {start_load:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--write-only":
+        for n in sys.argv[2:]:
+            dataset(int(n))
+        sys.exit(0)
+    sys.exit(main())

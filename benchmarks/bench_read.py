@@ -41,6 +41,7 @@ READERS = {
     "poll": "warmup-monitor `open_source(...).poll()` (points only)",
     "tbparse": "tbparse `SummaryReader(...).scalars`",
     "accumulator": "TensorBoard `EventAccumulator` (scalars=0)",
+    "bytes": "reading the file's bytes (the floor)",
 }
 
 
@@ -90,6 +91,12 @@ def _reader(name: str) -> Callable[[Path], int]:
         from warmup_monitor import open_source
 
         return lambda p: len(open_source(p).poll())
+    if name == "bytes":
+
+        def read_bytes(p: Path) -> int:
+            return sum(len(f.read_bytes()) for f in sorted(p.iterdir()))
+
+        return read_bytes
     if name == "tbparse":
         from tbparse import SummaryReader
 
@@ -177,25 +184,30 @@ def main(argv: list[str] | None = None) -> int:
         _child(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="skip the slow peers on 1M")
+    parser.add_argument("--quick", action="store_true", help="skip the slow peers on 1M and 10M")
     parser.add_argument("--repeat", type=int, default=5, help="timed reads of fast readers")
     args = parser.parse_args(argv)
 
     big = _dataset("scalars_1m", 200_000, TAGS)
+    huge = _dataset("scalars_10m", 2_000_000, TAGS)
     hf = _dataset("hf_5k", 5_000, HF_TAGS)
     tiny = _dataset("tiny_50", 50, HF_TAGS)  # warm-up read: imports and lazy tables
     start_load = os.getloadavg()[0]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {start_load:.2f}\n")
     table = []
-    datasets = (("1M scalars: 5 tags x 200k steps", big), ("HF-sized: 6 tags x 5k steps", hf))
+    datasets = (
+        ("1M scalars: 5 tags x 200k steps", big),
+        ("10M scalars: 5 tags x 2M steps", huge),
+        ("HF-sized: 6 tags x 5k steps", hf),
+    )
     for label, path in datasets:
         size_mb = sum(f.stat().st_size for f in path.iterdir()) / 1e6
         base = None
         for name, title in READERS.items():
-            slow = name in ("tbparse", "accumulator") and path is big
-            if slow and args.quick:
-                continue
-            res = _run(name, path, tiny, 1 if slow else args.repeat)
+            slow = name in ("tbparse", "accumulator") and path in (big, huge)
+            if slow and (args.quick or (path is huge and name == "tbparse")):
+                continue  # tbparse on 10M: minutes and gigabytes
+            res = _run(name, path, tiny, 1 if slow or path is huge else args.repeat)
             base = base or res["wall"]
             line = (
                 f"| {label} ({size_mb:.1f} MB) | {title} | {res['rows']:,} | "

@@ -2,7 +2,10 @@
 
 Each benchmark is also a command of its own:
 
-* ``bench_read.py``      TensorBoard reading: ``read_run`` vs tbparse and EventAccumulator
+* ``bench_startup.py``   start-up of the command line vs ``tensorboard --help``
+* ``bench_read.py``      TensorBoard reading (1M, 10M scalars): ``read_run`` vs tbparse,
+  EventAccumulator and reading the bytes
+* ``bench_many.py``      500 / 2,000 small runs: reading, JSON and HTML reports vs tbparse
 * ``bench_swanlab.py``   SwanLab reading: ``read_run`` vs SwanLab's own reader
 * ``bench_watch.py``     live watch: alert latency, CPU while idle and under load, memory
 * ``bench_accuracy.py``  diagnosis accuracy on every labeled run
@@ -23,7 +26,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHES: tuple[tuple[str, list[str]], ...] = (
+    ("bench_startup.py", ["--repeat", "3"]),
     ("bench_read.py", ["--quick"]),
+    ("bench_many.py", ["--quick", "--repeat", "1"]),
     ("bench_swanlab.py", ["--repeat", "1"]),
     ("bench_watch.py", ["--quick"]),
     ("bench_accuracy.py", []),
