@@ -8,6 +8,7 @@ Each benchmark is also a command of its own:
 * ``bench_many.py``      500 / 2,000 small runs: reading, JSON and HTML reports vs tbparse
 * ``bench_swanlab.py``   SwanLab reading: ``read_run`` vs SwanLab's own reader
 * ``bench_watch.py``     live watch: alert latency, CPU while idle and under load, memory
+* ``bench_watch_busy.py`` watch CPU with ten runs each written at 100 steps/s
 * ``bench_accuracy.py``  diagnosis accuracy on every labeled run
 * ``bench_fuzz.py``      damaged real log files: tracebacks, hangs and silent drops (all 0)
 * ``bench_compare.py``   ``compare`` on a 500-run sweep vs ``report`` and tbparse on the same runs
@@ -31,6 +32,7 @@ BENCHES: tuple[tuple[str, list[str]], ...] = (
     ("bench_many.py", ["--quick", "--repeat", "1"]),
     ("bench_swanlab.py", ["--repeat", "1"]),
     ("bench_watch.py", ["--quick"]),
+    ("bench_watch_busy.py", ["--seconds", "10"]),
     ("bench_accuracy.py", []),
     ("bench_fuzz.py", ["--quick"]),
     ("bench_compare.py", ["--quick"]),
