@@ -162,7 +162,7 @@ class Watcher:
         max_points_per_tag: int = 20_000,
         coalesce: float = 0.01,
         read_every: float = 0.05,
-        diagnosis_share: float = 0.02,
+        diagnosis_share: float = 0.04,
         diagnose: DiagnoseFn | None = None,
         find: Callable[[Path], list[RunRef]] | None = None,
         opener: Callable[[RunRef], Source] | None = None,
