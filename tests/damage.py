@@ -6,8 +6,9 @@ the real writers: torch's and tensorboardX's ``SummaryWriter``, SwanLab in offli
 ``TrainerState.save_to_json``, LLaMA-Factory's ``json.dumps`` lines and Lightning's
 ``metrics.csv`` (a file Lightning's ``CSVLogger`` wrote, kept in the test fixtures).
 
-Each damaged input is read with :func:`warmup_monitor.read_run` and diagnosed, under a deadline,
-and the outcome is one of:
+Each damaged input is read with :func:`warmup_monitor.read_run` and diagnosed, and followed as it
+grows (appended in three writes, a poll after each, as ``watch`` does), under a deadline; the
+outcome is one of:
 
 * ``ok`` — the read succeeded, or failed with a one-line :class:`WarmupMonitorError`;
 * ``traceback`` — any other exception escaped;
@@ -432,19 +433,13 @@ def check(corpus: Corpus, dmg: Damage, deadline: float = 10.0) -> Outcome:
                 said = {*source.warnings, *source.pending(), *run.warnings}
             finally:
                 source.close()
-            got = {
-                (points.tags[c], s, v)
-                for c, s, v in zip(
-                    points.tag_codes.tolist(),
-                    points.steps.tolist(),
-                    points.values.tolist(),
-                    strict=True,
-                )
-            }
-            return got, said, ""
+            return _as_set(points), said, ""
 
         try:
             got, said_all, error = _with_deadline(deadline, read)  # type: ignore[misc]
+            live = Path(tmp) / "live"
+            live.mkdir()
+            tailed = _with_deadline(deadline, lambda: _tail(corpus, dmg.data, live))
         except Deadline:
             return Outcome("hang", f"{dmg.kind} at {dmg.at}: over {deadline} s")
         except Exception:
@@ -466,6 +461,10 @@ def check(corpus: Corpus, dmg: Damage, deadline: float = 10.0) -> Outcome:
     untouched = untouched_points(corpus, dmg)
     before = [p for p, _, end in corpus.points if end <= dmg.first]
     lost_before = [p for p in before if not present(p)]
+    if not lost_before and corpus.format != "trainer_state":
+        # Followed as it grows (as ``watch`` does), the file gives the same points before the
+        # damage. (trainer_state.json is rewritten whole, never appended: not tailed.)
+        lost_before = [p for p in before if not _has(tailed, p) and not exact]
     if lost_before:
         return Outcome(
             "lost_before_damage",
@@ -492,6 +491,48 @@ def check(corpus: Corpus, dmg: Damage, deadline: float = 10.0) -> Outcome:
             len(missing),
         )
     return Outcome("ok", "", len(got), len(missing), untouched_missing)
+
+
+def _as_set(points: object) -> set[Point]:
+    return {
+        (points.tags[c], s, v)  # type: ignore[attr-defined]
+        for c, s, v in zip(
+            points.tag_codes.tolist(),  # type: ignore[attr-defined]
+            points.steps.tolist(),  # type: ignore[attr-defined]
+            points.values.tolist(),  # type: ignore[attr-defined]
+            strict=True,
+        )
+    }
+
+
+def _tail(corpus: Corpus, data: bytes, folder: Path, pieces: int = 3) -> set[Point]:
+    """The points polled while ``data`` is appended in ``pieces`` writes, as a watcher sees it.
+
+    A one-line error on a poll is what a watcher reports and retries later; anything else
+    escapes to the caller (a traceback).
+    """
+    from warmup_monitor.discover import open_source
+    from warmup_monitor.errors import WarmupMonitorError
+
+    path = _place(corpus, b"", folder)
+    target = (path / corpus.name) if path.is_dir() else path
+    got: set[Point] = set()
+    source = None
+    done = 0
+    for i in range(1, pieces + 1):
+        cut = len(data) * i // pieces
+        with open(target, "ab") as fh:
+            fh.write(data[done:cut])
+        done = cut
+        try:
+            if source is None:
+                source = open_source(path)
+            got |= _as_set(source.poll())
+        except WarmupMonitorError:
+            continue
+    if source is not None:
+        source.close()
+    return got
 
 
 def untouched_points(corpus: Corpus, dmg: Damage) -> list[Point]:

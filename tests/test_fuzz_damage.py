@@ -5,8 +5,9 @@ For each format (torch and tensorboardX event files, a SwanLab offline run, the 
 hypothesis draws a damage — a flipped bit, overwritten, inserted, deleted or duplicated bytes, a
 truncation, appended garbage, a zeroed tail, with random or hostile payloads (a byte-order mark,
 huge integers, deep nesting, quotes, NULs) — and :func:`damage.check` asserts that no exception
-but a one-line error escapes, that each input is read within a deadline, that every point
-written before the damage is read and that any other missing point comes with a warning.
+but a one-line error escapes, that each input is read within a deadline — whole, and appended
+in three writes with a poll after each, as ``watch`` follows it — that every point written
+before the damage is read both ways and that any other missing point comes with a warning.
 
 Bounded for CI (a few seconds per format); ``WARMUP_MONITOR_FUZZ_EXAMPLES=2000`` explores more.
 ``benchmarks/bench_fuzz.py`` runs the same check over a seeded sweep and prints the counts.
