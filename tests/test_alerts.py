@@ -278,3 +278,79 @@ def test_outputs_write_every_event_and_track_exit_on() -> None:
     assert outputs.exit_reached and outputs.alerts == 2
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [d["event"] for d in lines] == ["run_added", "verdict", "finding"]
+
+
+class _SlowHook:
+    """A loopback server that reads each request, then answers one byte every ``pause`` s."""
+
+    def __init__(self, pause: float = 3.0) -> None:
+        self.texts: list[str] = []
+        self.requests = 0
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                hook.requests += 1
+                hook.texts.extend(json.loads(self.rfile.read(length))["text"].split("\n"))
+                try:
+                    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(pause)
+                except OSError:
+                    pass  # the client gave up
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/SECRET"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_slow_webhook_does_not_stall_delivery() -> None:
+    """A server answering one byte every 3 s: each POST is given up after its total deadline,
+    queued alerts go out together, every one of 20 reaches the server within seconds, and the
+    slowness is reported."""
+    hook = _SlowHook()
+    messages: list[str] = []
+    try:
+        poster = Webhook(hook.url, report=messages.append, timeout=1.0)
+        for step in range(20):
+            poster.send(_nan_event(f"loss is NaN at step {step}"))
+        assert _wait_for(lambda: len(hook.texts) == 20, timeout=8.0), hook.texts
+        assert hook.requests <= 4
+        start = time.perf_counter()
+        poster.close(timeout=2.0)
+        assert time.perf_counter() - start < 3.0
+    finally:
+        hook.close()
+    assert any("did not answer within 1 s" in m and "SECRET" not in m for m in messages)
+
+
+def test_webhook_flushes_what_is_queued_within_the_close_timeout() -> None:
+    """On exit (SIGTERM) the alerts still queued are sent in one POST within the bounded close,
+    and what could not be confirmed is reported with its count."""
+    hook = _SlowHook(pause=5.0)
+    messages: list[str] = []
+    try:
+        poster = Webhook(hook.url, report=messages.append, timeout=4.0)
+        poster.send(_nan_event("loss is NaN at step 1"))
+        assert _wait_for(lambda: hook.requests == 1, timeout=5.0)  # now stuck on the answer
+        for step in range(2, 12):
+            poster.send(_nan_event(f"loss is NaN at step {step}"))
+        start = time.perf_counter()
+        poster.close(timeout=1.5)
+        took = time.perf_counter() - start
+    finally:
+        hook.close()
+    assert took < 2.5
+    assert any("not confirmed" in m or "not delivered" in m for m in messages), messages
+    assert any("11 alerts" in m or "10 alerts" in m for m in messages), messages

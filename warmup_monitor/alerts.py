@@ -7,11 +7,15 @@ is full the alert is dropped for that output (and counted) rather than waiting.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import math
 import os
 import queue
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -282,8 +286,20 @@ class AlertCommand(_Worker):
 
 class Webhook(_Worker):
     """POSTs ``{"text": …}`` (Slack incoming-webhook format, also read by Mattermost, Discord's
-    ``/slack`` endpoint, Rocket.Chat …) per alert, retrying network errors, HTTP 429 and 5xx
-    with exponential backoff."""
+    ``/slack`` endpoint, Rocket.Chat …), retrying network errors, HTTP 429 and 5xx with
+    exponential backoff.
+
+    A slow server never stalls delivery: each POST has a total deadline of ``timeout`` seconds
+    (not only per socket read: a server answering a byte at a time is cut off), and the alerts
+    that queued up meanwhile go out together in the next POST, one line each (up to
+    ``max_batch``). A POST whose answer does not come in time is not retried (the server has
+    the text; a retry could repeat it) and is reported. :meth:`close` sends what is still queued
+    within its timeout and reports how many alerts were not delivered or not confirmed.
+    """
+
+    #: Most alerts in one POST, and most characters (Slack cuts a message at 40,000).
+    max_batch = 50
+    max_chars = 30_000
 
     def __init__(
         self,
@@ -295,47 +311,188 @@ class Webhook(_Worker):
         backoff: float = 0.5,
     ) -> None:
         parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or not parsed.hostname:
             raise ConfigError(
                 f"--webhook '{url}' is not an http(s) URL",
                 "Pass the full URL, e.g. https://hooks.slack.com/services/…",
             )
         self.url = url
+        self._parsed = parsed
         # Webhook URLs carry secrets in their path: messages name the host only.
         self.host = parsed.netloc.rsplit("@", 1)[-1]
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.unconfirmed = 0  # alerts sent whose answer did not come in time
+        self._close_by = math.inf  # time.monotonic() by which close() must be done
+        self._conn: http.client.HTTPConnection | None = None
+        self._in_flight = 0
+        self._lock = threading.Lock()
         super().__init__("webhook", report, maxsize=100)
 
     def send(self, event: WatchEvent) -> bool:
         return self.submit(webhook_text(event))
 
-    def _handle(self, item: Any) -> bool:
-        body = json.dumps({"text": item}).encode()
+    # -------------------------------------------------------------- delivery
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch, stop = self._gather(item)
+            try:
+                self._deliver(batch)
+            except Exception as err:  # a bad alert must not kill the worker
+                self.failed += len(batch)
+                self._once(f"webhook: {type(err).__name__}: {err}")
+            if stop:
+                return
+
+    def _gather(self, first: str) -> tuple[list[str], bool]:
+        """``first`` and whatever else is queued (within the batch limits); True at the end."""
+        batch, size = [first], len(first)
+        while len(batch) < self.max_batch and size < self.max_chars:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+            size += len(item) + 1
+        return batch, False
+
+    def _deliver(self, batch: list[str]) -> None:
+        body = json.dumps({"text": "\n".join(batch)}).encode()
         problem = ""
         for attempt in range(self.retries + 1):
-            request = urllib.request.Request(
-                self.url,
-                data=body,
-                headers={"Content-Type": "application/json", "User-Agent": "warmup-monitor"},
-                method="POST",
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    response.read()
-                return True
-            except urllib.error.HTTPError as err:
-                problem = f"HTTP {err.code}"
-                if err.code != 429 and err.code < 500:
-                    break  # the request itself is wrong: retrying will not help
-            except (urllib.error.URLError, OSError) as err:
-                problem = str(getattr(err, "reason", err))
-            if attempt < self.retries:
-                # Returns at once while closing: the process is about to exit.
+            deadline = min(time.monotonic() + self.timeout, self._close_by)
+            with self._lock:
+                self._in_flight = len(batch)
+            status, problem, answered = self._post(body, deadline)
+            with self._lock:
+                self._in_flight = 0
+            if status is not None and 200 <= status < 300:
+                self.done += len(batch)
+                return
+            if not answered:
+                # Sent, but no answer in time: a retry could post the alerts twice.
+                self.unconfirmed += len(batch)
+                self._once(
+                    f"webhook: {self.host} did not answer within {self.timeout:g} s; alerts "
+                    "that queue up meanwhile are sent together"
+                )
+                return
+            if status is not None and status != 429 and status < 500:
+                break  # the request itself is wrong: retrying will not help
+            if attempt < self.retries and not self._closing.is_set():
                 self._closing.wait(self.backoff * (2**attempt))
+        self.failed += len(batch)
         self._once(f"webhook: POST to {self.host} failed after retries: {problem}")
-        return False
+
+    def _post(self, body: bytes, deadline: float) -> tuple[int | None, str, bool]:
+        """One POST, given up at ``deadline`` (``time.monotonic()``) whatever the server does:
+        ``(status, problem, answered)``; ``answered`` is False when the request went out (or
+        may have) but no answer came in time."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None, "no time left", False
+        conn = _connection(self._parsed, remaining)
+        with self._lock:
+            self._conn = conn
+        # The socket timeout bounds each read; the timer bounds the whole exchange.
+        timer = threading.Timer(remaining, _abort, args=(conn,))
+        timer.daemon = True
+        timer.start()
+        sent = False
+        try:
+            conn.request("POST", _target(self._parsed, conn), body=body, headers=_HEADERS)
+            sent = True
+            response = conn.getresponse()
+            response.read()
+            return response.status, f"HTTP {response.status}", True
+        except (OSError, http.client.HTTPException) as err:
+            if time.monotonic() >= deadline - 0.05 or (sent and self._closing.is_set()):
+                return None, f"no answer within {self.timeout:g} s", False
+            return None, str(getattr(err, "strerror", None) or err or type(err).__name__), True
+        finally:
+            timer.cancel()
+            with self._lock:
+                self._conn = None
+            conn.close()
+
+    # -------------------------------------------------------------- closing
+    def close(self, timeout: float = 10.0) -> None:
+        """Send what is queued within ``timeout`` seconds, then stop; report what was not
+        delivered or not confirmed."""
+        self._close_by = time.monotonic() + timeout
+        self._closing.set()
+        with self._lock:
+            busy = self._conn is not None
+        if busy and not self._queue.empty():
+            # A slow answer must not keep the queued alerts from going out before we exit.
+            self._abort_in_flight()
+        super().close(timeout)
+        if self._thread.is_alive():
+            self._abort_in_flight()
+            self._thread.join(0.5)
+        with self._lock:
+            stuck = self._in_flight
+        left = self._queue.qsize() + stuck
+        lost = self.failed + self.dropped + left
+        if self.unconfirmed:
+            self._report(
+                f"webhook: {self.unconfirmed} alert{'s' * (self.unconfirmed != 1)} not confirmed "
+                f"by {self.host} (sent, no answer in time)"
+            )
+        if lost:
+            self._report(
+                f"webhook: {lost} alert{'s' * (lost != 1)} not delivered to {self.host} "
+                f"({self.failed} failed, {self.dropped} dropped with the queue full, {left} "
+                "still queued at exit)"
+            )
+
+    def _abort_in_flight(self) -> None:
+        with self._lock:
+            conn = self._conn
+        if conn is not None:
+            _abort(conn)
+
+
+_HEADERS = {"Content-Type": "application/json", "User-Agent": "warmup-monitor"}
+
+
+def _connection(parsed: urllib.parse.SplitResult, timeout: float) -> http.client.HTTPConnection:
+    """A connection to the webhook's host, through the proxy the environment names (as urllib
+    would use) when there is one."""
+    https = parsed.scheme == "https"
+    port = parsed.port or (443 if https else 80)
+    host = parsed.hostname or ""
+    proxy = urllib.request.getproxies().get(parsed.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        p = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        if https:
+            conn = http.client.HTTPSConnection(p.hostname or "", p.port or 80, timeout=timeout)
+            conn.set_tunnel(host, port)
+            return conn
+        return http.client.HTTPConnection(p.hostname or "", p.port or 80, timeout=timeout)
+    cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
+    return cls(host, port, timeout=timeout)
+
+
+def _target(parsed: urllib.parse.SplitResult, conn: http.client.HTTPConnection) -> str:
+    path = urllib.parse.urlunsplit(("", "", parsed.path or "/", parsed.query, ""))
+    if parsed.scheme == "http" and conn.host != parsed.hostname:  # through a plain proxy
+        return urllib.parse.urlunsplit(parsed._replace(fragment=""))
+    return path
+
+
+def _abort(conn: http.client.HTTPConnection) -> None:
+    """Make a blocked send or read on ``conn`` return now (from another thread)."""
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _fileno_or_devnull(stream: IO[Any]) -> Any:
@@ -390,8 +547,16 @@ class Outputs:
         ):
             self.exit_reached = True
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Wait (bounded) for queued commands and webhook posts to finish."""
-        for worker in (self.command, self.webhook):
-            if worker is not None:
-                worker.close(timeout)
+    def close(self, timeout: float = 5.0) -> None:
+        """Wait (``timeout`` seconds at most, in all) for queued commands and webhook posts;
+        both are closed at once, so a slow command does not eat the webhook's time."""
+        closers = [
+            threading.Thread(target=worker.close, args=(timeout,), daemon=True)
+            for worker in (self.command, self.webhook)
+            if worker is not None
+        ]
+        for closer in closers:
+            closer.start()
+        deadline = time.monotonic() + timeout + 1.0  # each close is bounded by ``timeout``
+        for closer in closers:
+            closer.join(max(0.0, deadline - time.monotonic()))
