@@ -187,7 +187,22 @@ def test_bad_alert_command_is_a_config_error(command: str, problem: str) -> None
 
 
 # ---------------------------------------------------------------------------------- webhook
-class _Hook:
+class _Loopback:
+    """An HTTP server on 127.0.0.1 in a thread; ``url`` has a secret-looking path."""
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/SECRET"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Hook(_Loopback):
     """A loopback HTTP server answering with the given statuses, recording bodies."""
 
     def __init__(self, statuses: list[int]) -> None:
@@ -207,14 +222,7 @@ class _Hook:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/SECRET"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
 
 def test_webhook_posts_slack_json_and_retries_server_errors() -> None:
@@ -280,7 +288,7 @@ def test_outputs_write_every_event_and_track_exit_on() -> None:
     assert [d["event"] for d in lines] == ["run_added", "verdict", "finding"]
 
 
-class _SlowHook:
+class _SlowHook(_Loopback):
     """A loopback server that reads each request, then answers one byte every ``pause`` s."""
 
     def __init__(self, pause: float = 3.0) -> None:
@@ -304,15 +312,7 @@ class _SlowHook:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook/SECRET"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
 
 
 def test_a_slow_webhook_does_not_stall_delivery() -> None:
