@@ -161,7 +161,7 @@ class Watcher:
         rescan_every: float = 30.0,
         max_points_per_tag: int = 20_000,
         coalesce: float = 0.01,
-        read_every: float = 0.05,
+        read_every: float = 0.2,
         diagnosis_share: float = 0.04,
         diagnose: DiagnoseFn | None = None,
         find: Callable[[Path], list[RunRef]] | None = None,
