@@ -26,6 +26,10 @@ def _warn(message: str) -> None:
     click.echo(for_terminal(f"Warning: {message}"), err=True)
 
 
+def _note(message: str) -> None:
+    click.echo(for_terminal(message), err=True)
+
+
 @click.command("watch")
 @click.argument("path", type=click.Path(path_type=Path, readable=False))
 @click.option(
@@ -66,6 +70,19 @@ def _warn(message: str) -> None:
     help="Poll every --interval instead of using file-system notifications.",
 )
 @click.option("--wait", is_flag=True, help="Wait for PATH to appear instead of failing.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve Prometheus metrics of every watched run on http://HOST:PORT/metrics.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="HOST",
+    help="Address the metrics server listens on (0.0.0.0 to be scraped from other machines).",
+)
 @metric_option
 def command(
     path: Path,
@@ -77,6 +94,8 @@ def command(
     interval: float,
     no_notify: bool,
     wait: bool,
+    metrics_port: int | None,
+    metrics_host: str,
     metrics: dict[str, str],
 ) -> None:
     """Follow the runs under PATH and alert on NaN, divergence or a wrong warmup as they train.
@@ -93,8 +112,11 @@ def command(
     # the handler is in place before the libraries load, so a watch cancelled while starting
     # still prints its summary and exits 0.
     previous = _stop_on_sigterm()
+    if metrics_port is not None and once:
+        raise click.UsageError("--metrics-port serves a live watch; drop --once")
     outputs: Any = None
     watcher: Any = None
+    exporter: Any = None
     started = interrupted = False
     try:
         from detectors._types import Severity
@@ -113,6 +135,11 @@ def command(
         )
         watcher = Watcher(path, metrics=metrics, interval=interval, notify=not no_notify, wait=wait)
         watcher.check()  # a missing or unreadable PATH fails before anything is printed
+        if metrics_port is not None:
+            from ..watch.exporter import MetricsExporter
+
+            exporter = MetricsExporter(watcher, port=metrics_port, host=metrics_host)
+            _note(f"serving metrics on http://{exporter.host}:{exporter.port}/metrics")
         started = True
         if once:
             for event in watcher.once():
@@ -130,6 +157,8 @@ def command(
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if exporter is not None:
+            exporter.close()
         if watcher is not None:
             watcher.close()
         if started or interrupted:

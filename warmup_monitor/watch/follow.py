@@ -29,7 +29,7 @@ from .engine import AlertEngine, DiagnoseFn, default_diagnose
 from .events import WatchEvent, WatchStats
 from .memory import AlertMemory
 
-__all__ = ["Watcher"]
+__all__ = ["RunSnapshot", "WatchHealth", "Watcher"]
 
 
 # ---------------------------------------------------------------------------------- watcher
@@ -43,6 +43,7 @@ class _RunState:
     poll_failed: str | None = None
     next_read: float = 0.0  # time.time() before which a notification does not read it again
     changed: bool = False  # notified while a read was not due yet
+    last_new_points: float | None = None  # when a poll last brought points (time.time())
 
     @property
     def dirty(self) -> bool:
@@ -197,6 +198,10 @@ class Watcher:
         self._next_mtime_check = 0.0
         self._need_rescan = True
         self._root_state = "unknown"  # "ok" | "missing" | "empty"
+        # Held while the watch loop changes its state, so that another thread (the metrics
+        # exporter) reads a consistent snapshot.
+        self.lock = threading.RLock()
+        self.health = WatchHealth()
 
     # -------------------------------------------------------------- public
     @property
@@ -236,12 +241,15 @@ class Watcher:
         self.check()
         if not self.path.exists():
             raise InputError(f"path '{self.path}' does not exist", "Check the path")
-        refs = self._find(self.path)  # raises InputError when nothing is there
-        events = self._sync_runs(refs, time.time())
-        for state in list(self._runs.values()):
-            events.extend(self._poll(state, time.time()))
-        for state in list(self._runs.values()):
-            events.extend(self._run_diagnosis(state, time.time()))
+        with self.lock:
+            started = time.time()
+            refs = self._find(self.path)  # raises InputError when nothing is there
+            events = self._sync_runs(refs, time.time())
+            for state in list(self._runs.values()):
+                events.extend(self._poll(state, time.time()))
+            for state in list(self._runs.values()):
+                events.extend(self._run_diagnosis(state, time.time()))
+            self.health.passed(started, time.time())
         return events
 
     def follow(self) -> Iterator[WatchEvent]:
@@ -253,6 +261,18 @@ class Watcher:
 
     def step(self) -> list[WatchEvent]:
         """One pass of the live loop: rediscover runs if needed, poll, diagnose what is due."""
+        with self.lock:
+            started = time.time()
+            events = self._step()
+            self.health.passed(started, time.time())
+        return events
+
+    def snapshot(self) -> list[RunSnapshot]:
+        """What is known of each run now (safe to call from another thread)."""
+        with self.lock:
+            return [_snapshot(state, self._memory) for state in self._runs.values()]
+
+    def _step(self) -> list[WatchEvent]:
         now = time.time()
         events: list[WatchEvent] = []
         changed: set[str] | None = None
@@ -474,9 +494,11 @@ class Watcher:
     # -------------------------------------------------------------- reading
     def _poll(self, state: _RunState, now: float) -> list[WatchEvent]:
         name = state.ref.name
+        self.health.polls += 1
         try:
             batch = state.source.poll()
         except (WarmupMonitorError, OSError) as err:
+            self.health.poll_errors += 1
             if not state.ref.path.exists():
                 return [self._remove(state.ref.path, now)]
             message = f"cannot read run '{name}': {err}"
@@ -486,6 +508,8 @@ class Watcher:
             state.poll_failed = kind
             return [WatchEvent("notice", name, now, message=message, severity=Severity.WARNING)]
         state.poll_failed = None
+        if len(batch):
+            state.last_new_points = now
         events = self._source_notices(state, now)
         events.extend(state.engine.add(batch, now))
         return events
@@ -526,6 +550,90 @@ class Watcher:
             wait = took * max(1, len(self._runs)) / self.diagnosis_share
             engine.next_diagnosis = max(engine.next_diagnosis, time.time() + wait)
         return events
+
+
+# ---------------------------------------------------------------------------------- snapshots
+@dataclass
+class WatchHealth:
+    """The watch loop's own health: passes, polls and failed polls, and timing."""
+
+    passes: int = 0
+    polls: int = 0
+    poll_errors: int = 0
+    last_pass: float | None = None  # time.time() at the end of the last pass
+    last_pass_seconds: float = 0.0
+
+    def passed(self, started: float, ended: float) -> None:
+        self.passes += 1
+        self.last_pass = ended
+        self.last_pass_seconds = max(0.0, ended - started)
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """One watched run as the exporter shows it. Values are ``None`` when not logged yet;
+    ``findings`` counts the distinct findings said, by ``(kind, severity)``."""
+
+    name: str
+    path: str
+    format: str
+    status: str
+    verdict: str
+    last_step: int | None
+    last: Mapping[str, float]  # canonical metric -> newest value (NaN/±Inf kept)
+    last_point_time: float | None  # wall time of the newest point (or when it was read)
+    findings: Mapping[tuple[str, str], int]
+    non_finite: tuple[str, ...]  # metrics whose newest value is NaN/±Inf
+    read_error: bool
+
+
+# The metrics whose newest value is exported.
+_EXPORTED_METRICS = ("loss", "learning_rate", "grad_norm")
+
+
+def _snapshot(state: _RunState, memories: Mapping[str, AlertMemory]) -> RunSnapshot:
+    from ..metrics import resolve_metrics
+
+    engine = state.engine
+    buffer = engine.buffer
+    mapping = resolve_metrics(buffer.tags, engine.metrics)
+    last: dict[str, float] = {}
+    last_step: int | None = None
+    last_time: float | None = None
+    for tag in buffer.tags:
+        steps, values, walls = buffer.series(tag)
+        if len(steps) == 0:
+            continue
+        last_step = max(int(steps.max()), last_step if last_step is not None else -(2**62))
+        wall = float(walls[-1])
+        if math.isfinite(wall):
+            last_time = wall if last_time is None else max(last_time, wall)
+    for metric in _EXPORTED_METRICS:
+        tag = mapping.get(metric)
+        if tag is not None:
+            _, values, _ = buffer.series(tag)
+            if len(values):
+                last[metric] = float(values[-1])
+    if last_time is None:
+        last_time = state.last_new_points
+    memory = memories.get(state.ref.name, engine.memory)
+    findings: dict[tuple[str, str], int] = {}
+    for (kind, _metric, _step), severity in memory.emitted.items():
+        key = (kind, severity.value)
+        findings[key] = findings.get(key, 0) + 1
+    return RunSnapshot(
+        name=state.ref.name,
+        path=str(state.ref.path),
+        format=state.ref.format,
+        status=state.status,
+        verdict=memory.verdict,
+        last_step=last_step,
+        last=last,
+        last_point_time=last_time,
+        findings=findings,
+        non_finite=tuple(sorted(memory.in_non_finite)),
+        read_error=state.poll_failed is not None,
+    )
 
 
 # ---------------------------------------------------------------------------------- internals
