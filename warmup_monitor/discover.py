@@ -326,8 +326,20 @@ def read_run(
 ) -> Run:
     """Read a whole run into a :class:`Run`.
 
+    ``path`` may be an fsspec URL (``s3://bucket/run/``): its log files are fetched into a
+    temporary mirror (see :mod:`warmup_monitor.remote`) and ``run.path`` is the URL.
     ``metrics`` overrides the canonical-name mapping (``{"loss": "my/loss"}``).
     """
+    from .remote import RemoteTree, is_url
+
+    if is_url(path):
+        with RemoteTree(str(path)) as tree:
+            tree.sync()
+            run = read_run(tree.local_path, metrics=metrics, format=format, name=name)
+            run.path = tree.url_of(run.path)
+            if name is None and run.name == tree.local_path.name:
+                run.name = str(path).rstrip("/").rsplit("/", 1)[-1]
+            return run
     if isinstance(path, RunRef):
         ref = path
     else:

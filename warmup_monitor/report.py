@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from detectors._types import Severity
 from .diagnosis import Diagnosis, Verdict, diagnose
 from .discover import RunRef, find_runs, read_run, shortest_names
 from .errors import InputError, WarmupMonitorError, one_line
+from .remote import is_url, mirrored
 from .run import Run
 
 __all__ = [
@@ -182,15 +184,17 @@ def build_report(
         raise InputError("no path given", "Pass a run folder, a log file or a folder of runs")
     if since is not None and since < 0:
         raise InputError(f"--since must be a step >= 0; got {since}", "Pass a training step")
-    roots = tuple(Path(p) for p in paths)
-    refs = _unique_refs(roots)
-    total = len(refs)
     out: list[RunReport] = []
     errors: list[BaseException] = []
-    for report, error in _each_report(refs, metrics, since, progress):
-        out.append(report)
-        if error is not None:
-            errors.append(error)
+    # URLs are read from local mirrors (deleted on leaving); reports show the URLs.
+    with mirrored(paths) as (local, display):
+        refs = _unique_refs(local)
+        total = len(refs)
+        for report, error in _each_report(refs, metrics, since, progress):
+            out.append(_displayed(report, display))
+            if error is not None:
+                errors.append(error)
+    roots = tuple(display(lp) if is_url(p) else Path(p) for p, lp in zip(paths, local, strict=True))
     if progress is not None:
         progress(total, total, "")
     out = _unique_names(out, refs)
@@ -288,6 +292,15 @@ def _report_one(
         text = f"unexpected {type(err).__name__}: {one_line(err)} (a bug: please report it)"
         return RunReport(ref.name, ref.path, ref.format, error=text), err
     return RunReport(run.name, ref.path, run.source, run=run, diagnosis=diagnosis), None
+
+
+def _displayed(report: RunReport, display: Callable[[Path], Any]) -> RunReport:
+    path = display(report.path)
+    if path is report.path:
+        return report
+    if report.run is not None:
+        report.run.path = display(report.run.path)
+    return dataclasses.replace(report, path=path)
 
 
 def _unique_names(reports: list[RunReport], refs: list[RunRef]) -> list[RunReport]:

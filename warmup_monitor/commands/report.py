@@ -15,21 +15,19 @@ from ._output import reading_progress, run_options, save, use_color, write_outpu
 __all__ = ["command"]
 
 
-def _build(paths: tuple[Path, ...], metrics: dict[str, str], since: int | None) -> Report:
+def _build(paths: tuple[str, ...], metrics: dict[str, str], since: int | None) -> Report:
     with reading_progress() as progress:
         return build_report(paths, metrics=metrics or None, since=since, progress=progress)
 
 
 @click.command("report")
-@click.argument(
-    "paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(path_type=Path)
-)
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...", type=click.Path())
 @format_option
 @run_options("report", "plots")
 @metric_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line (or the table).")
 def command(
-    paths: tuple[Path, ...],
+    paths: tuple[str, ...],
     fmt: str,
     output: Path | None,
     html_out: Path | None,
@@ -41,7 +39,9 @@ def command(
     """Diagnose the warmup of every run under PATH...
 
     PATH is a run folder, a log file (event file, trainer_state.json, trainer_log.jsonl,
-    metrics.csv), a swanlog folder, an HF output_dir or a folder of runs.
+    metrics.csv), a swanlog folder, an HF output_dir or a folder of runs, on disk or at an
+    fsspec URL (s3://bucket/prefix/, gs://, az://, hf://; credentials from the usual
+    configuration, e.g. AWS_PROFILE).
 
     \b
     Exit codes: 0 nothing reached --fail-on; 1 a run reached it;
