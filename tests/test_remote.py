@@ -9,6 +9,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,20 @@ def test_report_on_an_s3_prefix_matches_the_same_runs_on_disk(
     assert len(steps) == 60 and loss[-1] != loss[-1]  # the NaN made it through
 
 
+def test_compare_on_an_s3_prefix_ranks_like_on_disk(s3: Any) -> None:
+    from warmup_monitor.compare import build_comparison
+
+    sweep = Path(__file__).parent / "fixtures" / "sweep"
+    bucket = _bucket(s3, "sweep")
+    _upload(s3, bucket, sweep, "warmups")
+    remote = build_comparison([f"s3://{bucket}/warmups"]).to_dict()
+    local = build_comparison([sweep]).to_dict()
+    assert remote["runs"] and [r["name"] for r in remote["runs"]] == [
+        r["name"] for r in local["runs"]
+    ]
+    assert all(r["path"].startswith(f"s3://{bucket}/warmups/") for r in remote["runs"])
+
+
 def test_sync_fetches_only_appended_bytes_and_refetches_a_rewritten_object(s3: Any) -> None:
     bucket = _bucket(s3, "growing")
     lines = [
@@ -196,3 +212,111 @@ def test_bad_remote_input_is_one_line_with_the_fix_and_exit_2(
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     with pytest.raises(InputError, match=r"no credentials to read 's3://present/r'.*AWS_PROFILE"):
         build_report(["s3://present/r"])
+
+
+# ------------------------------------------------------------------------------ watch s3://
+def _jsonl(start: int, stop: int, nan_at: int | None = None) -> str:
+    rows = []
+    for step in range(start, stop):
+        loss = float("nan") if step == nan_at else 3.0 - 0.01 * step
+        rows.append(
+            json.dumps({"current_steps": step, "total_steps": 200, "loss": loss, "lr": 1e-4})
+        )
+    return "".join(r + "\n" for r in rows)
+
+
+def _follow(watcher: Any) -> tuple[list[tuple[float, Any]], threading.Thread]:
+    seen: list[tuple[float, Any]] = []
+
+    def run() -> None:
+        for event in watcher.follow():
+            seen.append((time.monotonic(), event))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return seen, thread
+
+
+def _wait_for(seen: list[tuple[float, Any]], pred: Any, timeout: float) -> tuple[float, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for t, event in list(seen):
+            if pred(event):
+                return t, event
+        time.sleep(0.02)
+    raise AssertionError(f"no such event within {timeout} s: {[e for _, e in seen]}")
+
+
+def test_watch_on_an_s3_prefix_alerts_a_nan_within_two_intervals(s3: Any) -> None:
+    from warmup_monitor.watch.remote import RemoteWatcher
+
+    bucket = _bucket(s3, "live")
+    key = "team/run1/trainer_log.jsonl"
+    body = _jsonl(1, 30)
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+    interval = 0.5
+    watcher = RemoteWatcher(f"s3://{bucket}/team/", interval=interval, diagnose_every=0.0)
+    watcher.check()
+    seen, thread = _follow(watcher)
+    try:
+        _, added = _wait_for(seen, lambda e: e.event == "run_added", 10)
+        assert added.run == "run1" and added.path == f"s3://{bucket}/team/run1"
+        time.sleep(2 * interval)  # let it settle: later polls find nothing new
+        reads = watcher.tree.stats.bytes
+        updated = time.monotonic()
+        s3.put_object(Bucket=bucket, Key=key, Body=(body + _jsonl(30, 35, nan_at=33)).encode())
+        t, alert = _wait_for(
+            seen, lambda e: e.event == "finding" and e.detector == "non_finite", 4 * interval + 5
+        )
+        assert alert.step == 33 and alert.is_alert
+        latency = t - updated
+        print(f"NaN alerted {latency:.2f} s after the object update (interval {interval} s)")
+        assert latency <= 2 * interval, f"alerted {latency:.2f} s after the update"
+        # Only the appended lines (and the overlap) were fetched.
+        assert watcher.tree.stats.bytes - reads == len(_jsonl(30, 35, nan_at=33)) + 64
+        # The exporter shows the run's URL, never the mirror.
+        (snap,) = watcher.snapshot()
+        assert snap.path == f"s3://{bucket}/team/run1" and snap.last_step == 34
+    finally:
+        watcher.stop()
+        thread.join(timeout=10)
+        watcher.close()
+
+
+def test_watch_survives_a_storage_outage_and_says_so(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warmup_monitor.watch.remote import RemoteWatcher
+
+    port = _free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    bucket = _bucket(boto3.client("s3"), "flaky")
+    client = boto3.client("s3")
+    client.put_object(Bucket=bucket, Key="r/trainer_log.jsonl", Body=_jsonl(1, 20).encode())
+    watcher = RemoteWatcher(f"s3://{bucket}", interval=0.3, diagnose_every=0.0)
+    watcher.check()
+    seen, thread = _follow(watcher)
+    try:
+        _wait_for(seen, lambda e: e.event == "run_added", 10)
+        server.stop()  # the endpoint goes away mid-watch
+        _, down = _wait_for(seen, lambda e: "cannot sync" in e.message, 30)
+        assert down.severity is not None and "retrying every 0.3 s" in down.message
+        server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()  # moto keeps its buckets in the process: the data is back
+        _wait_for(seen, lambda e: e.message == f"reading 's3://{bucket}' again", 30)
+        client.put_object(
+            Bucket=bucket,
+            Key="r/trainer_log.jsonl",
+            Body=(_jsonl(1, 20) + _jsonl(20, 25, 22)).encode(),
+        )
+        _wait_for(seen, lambda e: e.event == "finding" and e.step == 22, 10)
+        assert thread.is_alive()
+        assert sum("cannot sync" in e.message for _, e in seen) == 1  # said once, not per poll
+    finally:
+        watcher.stop()
+        thread.join(timeout=10)
+        watcher.close()
+        server.stop()

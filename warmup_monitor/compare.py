@@ -25,7 +25,6 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -706,5 +705,5 @@ def build_comparison(
     Raises :class:`~warmup_monitor.errors.InputError` for fewer than two runs with a loss, runs
     with no loss step in common, or a bad ``target``.
     """
-    report = build_report([Path(p) for p in paths], metrics=metrics, since=since, progress=progress)
+    report = build_report(list(paths), metrics=metrics, since=since, progress=progress)
     return compare_report(report, target=target, smooth_points=smooth_points)

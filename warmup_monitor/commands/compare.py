@@ -16,9 +16,7 @@ __all__ = ["command"]
 
 
 @click.command("compare")
-@click.argument(
-    "paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(path_type=Path)
-)
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...", type=click.Path())
 @format_option
 @click.option(
     "--target",
@@ -37,7 +35,7 @@ __all__ = ["command"]
 @metric_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the ranking and the conclusion.")
 def command(
-    paths: tuple[Path, ...],
+    paths: tuple[str, ...],
     fmt: str,
     target: float | None,
     smooth_points: int | None,

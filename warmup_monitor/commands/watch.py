@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -31,7 +30,7 @@ def _note(message: str) -> None:
 
 
 @click.command("watch")
-@click.argument("path", type=click.Path(path_type=Path, readable=False))
+@click.argument("path", type=click.Path(readable=False))
 @click.option(
     "--format",
     "fmt",
@@ -85,7 +84,7 @@ def _note(message: str) -> None:
 )
 @metric_option
 def command(
-    path: Path,
+    path: str,
     fmt: str,
     on_alert: str | None,
     webhook: str | None,
@@ -102,6 +101,8 @@ def command(
 
     PATH is a run folder, a log file, a TensorBoard logdir, a swanlog folder or an HF
     output_dir; runs that appear under it later are picked up. Nothing is written there.
+    PATH may be an fsspec URL (s3://bucket/prefix/, gs://, az://, hf://): it is then polled
+    every --interval, fetching only what was appended.
 
     \b
     Exit codes: 0 stopped (Ctrl-C) or --once finished below --exit-on;
@@ -133,7 +134,16 @@ def command(
             webhook=poster,
             exit_on=Severity(exit_on) if exit_on else None,
         )
-        watcher = Watcher(path, metrics=metrics, interval=interval, notify=not no_notify, wait=wait)
+        from ..remote import is_url
+
+        if is_url(path):
+            from ..watch.remote import RemoteWatcher
+
+            watcher = RemoteWatcher(path, metrics=metrics, interval=interval, wait=wait)
+        else:
+            watcher = Watcher(
+                path, metrics=metrics, interval=interval, notify=not no_notify, wait=wait
+            )
         watcher.check()  # a missing or unreadable PATH fails before anything is printed
         if metrics_port is not None:
             from ..watch.exporter import MetricsExporter
