@@ -23,8 +23,6 @@ import os
 import socket
 import sys
 import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_compare
 
 DATA = bench_compare.DATA
+_best = bench_compare._best  # best of n, in seconds
 BUCKET = "bench"
 
 
@@ -75,15 +74,6 @@ def _serve() -> tuple[Any, _Counter, str]:
     server = make_server("127.0.0.1", port, counter, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, counter, f"http://127.0.0.1:{port}"
-
-
-def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ Each benchmark is also a command of its own:
 * ``bench_accuracy.py``  diagnosis accuracy on every labeled run
 * ``bench_fuzz.py``      damaged real log files: tracebacks, hangs and silent drops (all 0)
 * ``bench_compare.py``   ``compare`` on a 500-run sweep vs ``report`` and tbparse on the same runs
+* ``bench_remote.py``    ``report s3://…`` on the same 500 runs served by a local S3 API vs disk
 
 The first run writes its data (1M-point logs, made by the real writers) under
 ``benchmarks/_data/``; later runs reuse it.
@@ -36,6 +37,7 @@ BENCHES: tuple[tuple[str, list[str]], ...] = (
     ("bench_accuracy.py", []),
     ("bench_fuzz.py", ["--quick"]),
     ("bench_compare.py", ["--quick"]),
+    ("bench_remote.py", ["--repeat", "1"]),
 )
 
 

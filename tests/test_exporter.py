@@ -152,22 +152,11 @@ def _binary(name: str) -> str:
 
 def test_promtool_checks_and_unit_tests_the_shipped_rules() -> None:
     promtool = _binary("promtool")
-    check = subprocess.run(
-        [promtool, "check", "rules", "alerts.yml"],
-        cwd=RULES,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert check.returncode == 0, check.stdout + check.stderr
-    test = subprocess.run(
-        [promtool, "test", "rules", "alerts_test.yml"],
-        cwd=RULES,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert test.returncode == 0, test.stdout + test.stderr
+    for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]):
+        result = subprocess.run(
+            [promtool, *args], cwd=RULES, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def _free_port() -> int:
