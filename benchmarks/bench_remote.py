@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import logging
 import os
 import socket
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         return tree
 
     t_sync, tree = _best(sync_once, 1)
+    first = dataclasses.replace(tree.stats)
     counter.take()
     t_idle, _ = _best(tree.sync, 1)
     idle = counter.take()
@@ -178,8 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"| of which the sync (`RemoteTree.sync`) | {t_sync:.2f} s | {t_sync / t_local:.2f}x | "
-        f"{tree.stats.listings} listing, {tree.stats.reads - len(grown)} GETs "
-        f"({tree.stats.bytes / 1e6:.1f} MB) |"
+        f"{first.listings} listing, {first.reads} GETs ({first.bytes / 1e6:.1f} MB) |"
     )
     print(f"| re-sync, nothing new | {t_idle * 1e3:.0f} ms | – | {fmt(idle)} |")
     print(
