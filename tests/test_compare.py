@@ -353,3 +353,19 @@ def test_any_sweep_is_ranked_or_refused_in_one_line(
     assert c.conclusion and "\n" not in c.conclusion
     assert c.to_dict() == comparison_to_dict(c)
     json.dumps(c.to_dict(), allow_nan=False)
+
+
+def test_a_slower_setting_that_ends_lower_is_named(
+    tmp_path: Path, torch_writer: Callable[..., Any]
+) -> None:
+    """No warmup is fastest to the target but levels off at 1.5; warmup 16 ends at 1.0."""
+    _write(
+        torch_writer,
+        tmp_path / "w0",
+        lambda s: _loss(s, 0, 0, floor=1.5),
+        config={"warmup_steps": 0},
+    )
+    _write(torch_writer, tmp_path / "w16", lambda s: _loss(s, 16, 0), config={"warmup_steps": 16})
+    c = build_comparison([tmp_path], smooth_points=1)
+    assert [e.label for e in c.entries] == ["warmup 0", "warmup 16"]
+    assert c.conclusion.endswith("warmup 16 got there later but ended lower (final loss 1 vs 1.5).")

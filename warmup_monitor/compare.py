@@ -588,7 +588,33 @@ def _conclusion(c: Comparison) -> str:
         text += "; " + _names(unstable) + " had unstable runs"
     advice = _advice(c, best, slowest, missed)
     text += f": {advice}." if advice else "."
-    return " ".join([text, *sentences, *_within_noise(best, reached)])
+    return " ".join([text, *sentences, *_within_noise(best, reached), *_ended_lower(best, stable)])
+
+
+def _ended_lower(best: Entry, stable: Sequence[Entry]) -> list[str]:
+    """Say so when a slower setting ended clearly lower (by more than its seeds' spread)."""
+    if best.final_loss is None:
+        return []
+    mine = best.final_loss
+
+    def margin(other: Stat) -> float:
+        return max(mine.std, other.std, 0.01 * abs(mine.mean))
+
+    lower = [
+        e
+        for e in stable
+        if e is not best
+        and e.final_loss is not None
+        and mine.mean - e.final_loss.mean > margin(e.final_loss)
+    ]
+    if not lower:
+        return []
+    low = min(lower, key=lambda e: e.final_loss.mean)  # type: ignore[union-attr]
+    assert low.final_loss is not None
+    return [
+        f"{low.label} got there later but ended lower (final loss {_fmt(low.final_loss.mean)} "
+        f"vs {_fmt(mine.mean)})."
+    ]
 
 
 def _within_noise(best: Entry, reached: Sequence[Entry]) -> list[str]:
