@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from warmup_monitor.errors import FormatError
+from warmup_monitor.points import Points
 from warmup_monitor.readers import swanlab as reader
 
 store = pytest.importorskip("swanlab.sdk.internal.core_python.store")
@@ -252,3 +253,23 @@ def test_steps_out_of_order_are_kept_unless_repeated(tmp_path: Path) -> None:
         for c, s, v in zip(points.tag_codes, points.steps, points.values, strict=True)
     ]
     assert rows == [("a", 5, 1.0), ("b", 5, 9.0), ("a", 3, 2.0), ("a", 4, 4.0)]
+
+
+def test_a_skipped_damaged_block_is_not_taken_for_a_rewritten_file(
+    base_file: bytes, tmp_path: Path
+) -> None:
+    """After a damaged block is skipped, the file growing on is read on, not read again."""
+    data = bytearray(base_file)
+    data[200] ^= 0x40  # a record of the first block
+    path = tmp_path / "run-abc.swanlab"
+    path.write_bytes(bytes(data[:120]))  # the first records, before the damage
+    src = reader.open_source(path)
+    first = src.poll()
+    path.write_bytes(bytes(data[:1000]))  # the damage is on disk, the rest of the block is not
+    first = Points.concat([first, src.poll()])
+    assert any("checksum mismatch" in w for w in src.warnings)
+    path.write_bytes(bytes(data))
+    rest = src.poll()
+    assert not any("rewritten" in w for w in src.warnings), src.warnings
+    steps = [int(s) for p in (first, rest) for s in p.steps]
+    assert len(steps) == len(set(steps))  # nothing read twice

@@ -215,7 +215,9 @@ class _LevelDBLog:
                     pieces.clear()
         self._offset = base + pos
         self._ahead = pos > end
-        if not self._ahead and pos:
+        if self._ahead:
+            self._tail = b""  # skipped past what is on disk: no bytes of ours to compare there
+        elif pos:
             self._tail = buf[max(0, pos - 16) : pos]
         return records
 
