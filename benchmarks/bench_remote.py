@@ -24,6 +24,7 @@ import os
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_compare
 
 DATA = bench_compare.DATA
-_best = bench_compare._best  # best of n, in seconds
 BUCKET = "bench"
 
 
@@ -75,6 +75,12 @@ def _serve() -> tuple[Any, _Counter, str]:
     server = make_server("127.0.0.1", port, counter, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, counter, f"http://127.0.0.1:{port}"
+
+
+def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """``(wall seconds, result)`` of the fastest of ``repeat`` calls."""
+    wall, _cpu, out = bench_compare._best(fn, repeat)
+    return wall, out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     def fmt(counts: collections.Counter[str] | dict[str, int]) -> str:
         return ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "0"
 
-    print()
+    print(f"\nload average while measuring: {os.getloadavg()[0]:.1f} (2 cores)\n")
     print(f"| What ({n} runs) | Wall time | vs local `report` | Requests |")
     print("|---|---:|---:|---|")
     print(
