@@ -559,3 +559,19 @@ def test_busy_runs_share_one_diagnosis_budget(tmp_path: Path) -> None:
     # 10 runs x 5 ms / 2% of a core: each run's next diagnosis is at least 2.5 s away.
     waits = [st.engine.next_diagnosis - before for st in watcher._runs.values()]
     assert min(waits) >= 2.5
+
+
+def test_every_nan_stretch_of_a_batch_is_alerted_at_once() -> None:
+    """Two separate NaN stretches read in one batch (a poll that caught several writes) are
+    both alerted straight from the data, as they are when read one write at a time: the
+    second does not wait for a diagnosis."""
+    engine = AlertEngine("a", diagnose=lambda run: _Diag(), diagnose_every=3600.0)
+    rows = []
+    for step in range(1, 31):
+        loss = math.nan if step in (12, 13, 25) else 3.0 - 0.01 * step
+        rows.append(("train/loss", step, loss, 1000.0 + step))
+    events = engine.add(Points.from_rows(rows))
+    assert [(e.metric, e.step) for e in events] == [("loss", 12), ("loss", 25)]
+    one_by_one = AlertEngine("b", diagnose=lambda run: _Diag(), diagnose_every=3600.0)
+    seen = [e.step for row in rows for e in one_by_one.add(Points.from_rows([row]))]
+    assert seen == [12, 25]

@@ -141,33 +141,47 @@ class AlertEngine:
             starts = np.flatnonzero(bad & ~before)
             if len(starts) == 0:
                 continue
-            first = int(starts[0])
-            step, value = int(batch.steps[mask][first]), float(values[first])
-            if not memory.claim_immediate(NON_FINITE_KIND, metric, step):
-                continue
-            lr, phase = self._lr_at(mapping, step)
-            message = (
-                f"{metric} is {fmt_value(value)} at step {step} (tag '{tag}'), "
-                "expected a finite value"
-            )
-            evidence = {"value": value, "tag": tag, "lr": lr, "lr_phase": phase}
-            events.append(
-                self._finding_event(
-                    now,
-                    kind=NON_FINITE_KIND,
-                    severity=Severity.CRITICAL,
-                    metric=metric,
-                    step=step,
-                    end_step=None,
-                    message=message,
-                    evidence=evidence,
-                    value=value,
-                    lr=lr,
-                    phase=phase,
-                    point_time=float(batch.wall_times[mask][first]),
-                )
-            )
+            steps, walls = batch.steps[mask], batch.wall_times[mask]
+            # Every stretch that starts in this batch, not only the first: what is alerted at
+            # once must not depend on how many writes one read happened to catch.
+            for first in starts.tolist():
+                step, value = int(steps[first]), float(values[first])
+                if memory.claim_immediate(NON_FINITE_KIND, metric, step):
+                    events.append(
+                        self._non_finite_event(
+                            now, metric, tag, step, value, float(walls[first]), mapping
+                        )
+                    )
         return events
+
+    def _non_finite_event(
+        self,
+        now: float,
+        metric: str,
+        tag: str,
+        step: int,
+        value: float,
+        point_time: float,
+        mapping: Mapping[str, str],
+    ) -> WatchEvent:
+        lr, phase = self._lr_at(mapping, step)
+        message = (
+            f"{metric} is {fmt_value(value)} at step {step} (tag '{tag}'), expected a finite value"
+        )
+        return self._finding_event(
+            now,
+            kind=NON_FINITE_KIND,
+            severity=Severity.CRITICAL,
+            metric=metric,
+            step=step,
+            end_step=None,
+            message=message,
+            evidence={"value": value, "tag": tag, "lr": lr, "lr_phase": phase},
+            value=value,
+            lr=lr,
+            phase=phase,
+            point_time=point_time,
+        )
 
     def _lr_at(
         self, mapping: Mapping[str, str], step: int, fit: ScheduleFit | None = None
