@@ -284,6 +284,10 @@ def test_a_fifo_in_a_swanlab_run_never_blocks(
     tmp_path: Path, fifo: str, swanlab_runs: dict[str, Path]
 ) -> None:
     run = swanlab_run(swanlab_runs, tmp_path / "swanlog")
+    if fifo.endswith("metadata.json"):
+        # Read only for a run without a finish record (is its writer alive?): cut it off.
+        (record,) = run.glob("*.swanlab")
+        record.write_bytes(record.read_bytes()[: swanlab_points(record.read_bytes())[9][2]])
     target = run / fifo
     target.unlink(missing_ok=True)
     os.mkfifo(target)
