@@ -9,7 +9,7 @@ JSON, the LR plot) are in :mod:`warmup_monitor.render.plan`; the schedule formul
 from __future__ import annotations
 
 from .checks import LR_RANGE_FACTOR, plan
-from .config import TrainingConfig, load_config, parse_model_size
+from .config import TrainingConfig, config_from_mapping, load_config, parse_model_size
 from .model import (
     GuideCheck,
     PlanFinding,
@@ -28,6 +28,7 @@ __all__ = [
     "StepPlan",
     "TrainingConfig",
     "WarmupPlan",
+    "config_from_mapping",
     "load_config",
     "parse_model_size",
     "plan",

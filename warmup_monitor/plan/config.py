@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..guide import method_key
 from ..untrusted import load_json, load_yaml, read_regular
 
-__all__ = ["TrainingConfig", "load_config", "parse_model_size"]
+__all__ = ["TrainingConfig", "config_from_mapping", "load_config", "parse_model_size"]
 
 # HF TrainingArguments defaults for the keys the plan reads.
 _HF_DEFAULTS: dict[str, Any] = {
@@ -104,6 +104,12 @@ def load_config(path: str | Path) -> TrainingConfig:
 
 def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split())
+
+
+def config_from_mapping(data: Mapping[str, Any], name: str) -> TrainingConfig:
+    """Read training arguments already in memory (``TrainingArguments.to_dict()``, a parsed
+    LLaMA-Factory YAML); ``name`` stands for the file path in messages."""
+    return _config_from_mapping(data, name)
 
 
 def _config_from_mapping(data: Mapping[str, Any], path: str) -> TrainingConfig:

@@ -4,7 +4,8 @@
 :class:`~warmup_monitor.watch.Watcher`, or point by point by an in-process training callback).
 It keeps them in a bounded :class:`PointBuffer`, alerts on the first NaN/±Inf ``loss`` or
 ``grad_norm`` of a stretch straight from the new data, re-diagnoses the run at most every
-``diagnose_every`` seconds, and turns new findings and verdict changes into
+``diagnose_every`` seconds (at once when the loss reaches a new high: see
+:meth:`AlertEngine.due`), and turns new findings and verdict changes into
 :class:`WatchEvent` objects, each said once (:class:`AlertMemory`).
 """
 
@@ -36,6 +37,9 @@ DiagnoseFn = Callable[[Run], Any]
 # Metrics whose non-finite values are alerted straight from the batch. The HF Trainer hides a
 # NaN loss behind a window average by default, so grad_norm is often the only NaN in the log.
 _IMMEDIATE_METRICS: tuple[str, ...] = ("loss", "grad_norm")
+
+#: Batches with a loss diagnosed without waiting for the throttle after a new loss high.
+URGENT_AFTER_HIGH = 3
 
 
 class AlertEngine:
@@ -80,6 +84,12 @@ class AlertEngine:
         self.last_diagnosis: Any = None
         self._diagnose = diagnose if diagnose is not None else default_diagnose
         self._diagnosis_failed: str | None = None
+        # Highest finite loss so far, and how many more batches are diagnosed at once since a
+        # later one went above it (see ``due``).
+        self._loss_high = -math.inf
+        self._loss_points = 0
+        self._urgent_left = 0
+        self.urgent = False
 
     # -------------------------------------------------------------- feeding
     def feed(self, points: Points, now: float | None = None) -> list[WatchEvent]:
@@ -109,18 +119,50 @@ class AlertEngine:
         self.stats.points_read += len(points)
         self.buffer.add(points)
         self.dirty = True
-        return self._immediate(points, now)
+        mapping = resolve_metrics(self.buffer.tags, self.metrics)
+        events = self._immediate(points, now, mapping)
+        self._screen_loss(points, mapping.get("loss"))
+        return events
 
     def due(self, now: float | None = None) -> bool:
-        """True when points arrived and the diagnosis throttle allows a diagnosis."""
-        return self.dirty and (time.time() if now is None else now) >= self.next_diagnosis
+        """True when points arrived and the diagnosis throttle allows a diagnosis, or at once
+        when the loss reached a new high since the last diagnosis.
+
+        A training loss normally starts at its highest value; a later point above every earlier
+        one is how a divergence or a spike begins, so waiting for the throttle would hold back
+        the alert by as many logging steps as fit in ``diagnose_every``. The detectors need a
+        point or two after the high to tell a spike from a climb, so the next
+        ``URGENT_AFTER_HIGH`` batches with a loss are diagnosed at once too. Only new highs
+        do this, so a run that keeps diverging soon runs out of them.
+        """
+        if not self.dirty:
+            return False
+        return self.urgent or (time.time() if now is None else now) >= self.next_diagnosis
+
+    def _screen_loss(self, batch: Points, tag: str | None) -> None:
+        if tag is None or tag not in batch.tags:
+            return
+        values = batch.values[batch.tag_codes == batch.tags.index(tag)]
+        values = values[np.isfinite(values)]
+        if len(values) == 0:
+            return
+        high = float(values.max())
+        # The first points set the level; a new high only counts once there is one to beat.
+        if self._loss_points >= 2 and high > self._loss_high:
+            self._urgent_left = 1 + URGENT_AFTER_HIGH
+        if self._urgent_left > 0:
+            self._urgent_left -= 1
+            self.urgent = True
+        self._loss_points += len(values)
+        self._loss_high = max(self._loss_high, high)
 
     # -------------------------------------------------------------- immediate alerts
-    def _immediate(self, batch: Points, now: float) -> list[WatchEvent]:
+    def _immediate(
+        self, batch: Points, now: float, mapping: Mapping[str, str]
+    ) -> list[WatchEvent]:
         """Alert on the first NaN/±Inf loss or grad norm of the batch without waiting for the
         diagnosis (which confirms it later without repeating it)."""
         memory = self.memory
-        mapping = resolve_metrics(self.buffer.tags, self.metrics)
         events = []
         for metric in _IMMEDIATE_METRICS:
             tag = mapping.get(metric)
@@ -218,6 +260,7 @@ class AlertEngine:
         """Diagnose what was read so far and return the new findings and a verdict change."""
         now = time.time() if now is None else now
         self.dirty = False
+        self.urgent = False
         if len(self.buffer) == 0:
             return []
         started = time.perf_counter()
