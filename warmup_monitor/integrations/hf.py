@@ -143,7 +143,12 @@ class WarmupMonitorCallback(TrainerCallback):  # type: ignore[misc]
         self._maybe_stop(control)
 
     def on_evaluate(
-        self, args: Any, state: Any, control: Any, metrics: Mapping[str, Any] | None = None, **kw: Any
+        self,
+        args: Any,
+        state: Any,
+        control: Any,
+        metrics: Mapping[str, Any] | None = None,
+        **kw: Any,
     ) -> None:
         # The Trainer also logs evaluation metrics (on_log); feed them here only when it did not.
         step = int(state.global_step)

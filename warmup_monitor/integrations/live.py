@@ -198,7 +198,9 @@ class LiveMonitor:
                 self._write(line)
         return result
 
-    def finish(self, output_dir: str | Path | None, *, basename: str = "warmup_report") -> list[Path]:
+    def finish(
+        self, output_dir: str | Path | None, *, basename: str = "warmup_report"
+    ) -> list[Path]:
         """Diagnose what was logged one last time (emitting what is new) and write
         ``<basename>.json`` and ``<basename>.html`` into ``output_dir`` (the report's JSON
         and HTML page); wait (bounded) for the webhook. Returns the files written."""
@@ -269,9 +271,7 @@ def _write_report(engine: AlertEngine, folder: Path, basename: str) -> list[Path
     from ..report import Report, RunReport
 
     run = engine.run()
-    rr = RunReport(
-        engine.name, engine.path, run.source, run=run, diagnosis=engine.last_diagnosis
-    )
+    rr = RunReport(engine.name, engine.path, run.source, run=run, diagnosis=engine.last_diagnosis)
     report = Report(paths=(engine.path,), runs=(rr,))
     folder.mkdir(parents=True, exist_ok=True)
     json_path = folder / f"{basename}.json"

@@ -157,9 +157,7 @@ class AlertEngine:
         self._loss_high = max(self._loss_high, high)
 
     # -------------------------------------------------------------- immediate alerts
-    def _immediate(
-        self, batch: Points, now: float, mapping: Mapping[str, str]
-    ) -> list[WatchEvent]:
+    def _immediate(self, batch: Points, now: float, mapping: Mapping[str, str]) -> list[WatchEvent]:
         """Alert on the first NaN/±Inf loss or grad norm of the batch without waiting for the
         diagnosis (which confirms it later without repeating it)."""
         memory = self.memory
