@@ -13,6 +13,8 @@ Each benchmark is also a command of its own:
 * ``bench_fuzz.py``      damaged real log files: tracebacks, hangs and silent drops (all 0)
 * ``bench_compare.py``   ``compare`` on a 500-run sweep vs ``report`` and tbparse on the same runs
 * ``bench_remote.py``    ``report s3://…`` on the same 500 runs served by a local S3 API vs disk
+* ``bench_callback.py``  the HF callback's cost per ``on_log`` vs trainpulse and training-doctor;
+  memory over 100k logged steps
 
 The first run writes its data (1M-point logs, made by the real writers) under
 ``benchmarks/_data/``; later runs reuse it.
@@ -38,6 +40,7 @@ BENCHES: tuple[tuple[str, list[str]], ...] = (
     ("bench_fuzz.py", ["--quick"]),
     ("bench_compare.py", ["--quick"]),
     ("bench_remote.py", ["--repeat", "1"]),
+    ("bench_callback.py", ["--quick"]),
 )
 
 

@@ -49,8 +49,10 @@ class AlertEngine:
     to ``diagnose`` (default: :func:`warmup_monitor.diagnosis.diagnose`); ``metrics`` overrides
     the canonical-name mapping like ``report --metric``; ``config``, ``status`` and
     ``warnings`` are what is known of the run (a follower updates them as it reads).
-    ``diagnose_every`` is the shortest time between two diagnoses (stretched to twice the
-    last diagnosis time, so diagnosing never takes more than about a third of a core).
+    ``diagnose_every`` is the shortest time between two diagnoses, stretched so that
+    diagnosing takes at most ``diagnose_share`` of the time (a third by default: the pause is
+    twice the last diagnosis time; an in-process callback, which holds up the training while
+    it diagnoses, asks for less).
     ``memory`` (what was already said) and ``stats`` (summary counters) may be shared.
     """
 
@@ -64,6 +66,7 @@ class AlertEngine:
         config: Mapping[str, Any] | None = None,
         diagnose: DiagnoseFn | None = None,
         diagnose_every: float = 0.2,
+        diagnose_share: float = 1 / 3,
         max_points_per_tag: int = 20_000,
         memory: AlertMemory | None = None,
         stats: WatchStats | None = None,
@@ -76,6 +79,9 @@ class AlertEngine:
         self.status = "unknown"
         self.warnings: list[str] = []
         self.diagnose_every = float(diagnose_every)
+        if not 0 < diagnose_share <= 1:
+            raise ValueError(f"diagnose_share must be in (0, 1], got {diagnose_share}")
+        self.diagnose_share = float(diagnose_share)
         self.buffer = PointBuffer(max_points_per_tag)
         self.memory = memory if memory is not None else AlertMemory()
         self.stats = stats if stats is not None else WatchStats()
@@ -273,7 +279,10 @@ class AlertEngine:
             return self._failed(now, f"diagnosis of run '{self.name}' failed: {kind}: {err}", kind)
         finally:
             took = time.perf_counter() - started
-            self.next_diagnosis = time.time() + max(self.diagnose_every, 2.0 * took)
+            # Diagnosing at most ``diagnose_share`` of the time: a diagnosis that took ``took``
+            # is followed by took * (1 / share - 1) without one (twice ``took`` at a third).
+            pause = took * (1.0 / self.diagnose_share - 1.0)
+            self.next_diagnosis = time.time() + max(self.diagnose_every, pause)
         self._diagnosis_failed = None
         self.last_diagnosis = diagnosis
         return self._diagnosis_events(run, diagnosis, time.time())
