@@ -41,7 +41,7 @@ from damage import (  # noqa: E402
     untouched_points,
 )
 
-BAD = ("traceback", "hang", "silent_drop", "lost_before_damage")
+BAD = ("traceback", "hang", "silent_drop", "lost_before_damage", "false_restart")
 
 
 Point = tuple[str, int, float]

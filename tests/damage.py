@@ -18,11 +18,13 @@ outcome is one of:
   did not touch count (a digit changed in place is undetectable there); in the checksummed
   ones (event files, SwanLab) every point does;
 * ``lost_before_damage`` — a point written wholly before the first damaged byte is missing
-  (whatever the warnings say: bytes before the damage must read as before).
+  (whatever the warnings say: bytes before the damage must read as before);
+* ``false_restart`` — while followed, a file only ever appended to was taken for a rewritten one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -375,9 +377,13 @@ class Deadline(Exception):
     """The per-input deadline passed."""
 
 
+class FalseRestart(Exception):
+    """A file only appended to was taken for a rewritten one and read again from the start."""
+
+
 @dataclass
 class Outcome:
-    verdict: str  # ok | traceback | hang | silent_drop | lost_before_damage
+    verdict: str  # ok | traceback | hang | silent_drop | lost_before_damage | false_restart
     detail: str = ""
     points: int = 0
     missing: int = 0
@@ -442,6 +448,8 @@ def check(corpus: Corpus, dmg: Damage, deadline: float = 10.0) -> Outcome:
             tailed = _with_deadline(deadline, lambda: _tail(corpus, dmg.data, live))
         except Deadline:
             return Outcome("hang", f"{dmg.kind} at {dmg.at}: over {deadline} s")
+        except FalseRestart:
+            return Outcome("false_restart", f"{dmg.kind} at {dmg.at}: read again from the start")
         except Exception:
             tb = traceback.format_exc().strip().splitlines()
             return Outcome("traceback", f"{dmg.kind} at {dmg.at}: {tb[-1]}")
@@ -531,6 +539,11 @@ def _tail(corpus: Corpus, data: bytes, folder: Path, pieces: int = 3) -> set[Poi
         except WarmupMonitorError:
             continue
     if source is not None:
+        # A poll with nothing new: a file that was only ever appended to is not "rewritten".
+        with contextlib.suppress(WarmupMonitorError):
+            got |= _as_set(source.poll())
+        if any("again from the start" in w for w in source.warnings):
+            raise FalseRestart
         source.close()
     return got
 

@@ -98,6 +98,11 @@ class _LevelDBLog:
         """Bytes of the file consumed so far."""
         return self._offset
 
+    @property
+    def ahead(self) -> bool:
+        """True when a skipped damaged block moved the offset past the end of the file."""
+        return self._ahead
+
     def same_tail(self) -> bool:
         """True when the bytes just before the offset are still the ones read there."""
         if not self._tail:

@@ -381,7 +381,7 @@ class SwanLabSource(Source):
             return
         if old[:2] != sig[:2]:
             why = "was replaced"
-        elif st.st_size < log.offset:
+        elif st.st_size < log.offset and not log.ahead:
             why = f"shrank from {log.offset} to {st.st_size} bytes"
         elif not log.same_tail():
             why = "was rewritten"
