@@ -74,3 +74,11 @@ def test_damage_kinds_touch_what_they_say() -> None:
     assert flipped.data[3] == data[3] ^ 4 and flipped.first == 3
     dup = damage(data, "duplicate", 10, 4, b"")
     assert dup.data == data[:14] + data[10:] and dup.first == 10
+
+
+def test_a_damaged_swanlab_file_followed_live_is_not_restarted(corpus: dict[str, Corpus]) -> None:
+    """A damaged chunk skips to the next block, past the end of a file still being written: that
+    offset beyond the size is the skip, not a file that shrank and must be read again."""
+    c = corpus["swanlab"]
+    outcomes = [check(c, damage(c.data, "flip", at, 3, b"")) for at in range(1000, 6000, 250)]
+    assert [o.detail for o in outcomes if o.verdict != "ok"] == []
