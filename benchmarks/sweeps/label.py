@@ -279,8 +279,8 @@ def label_all(runs_dir: Path = RUNS) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for name in sorted(groups):
         runs = sorted(groups[name], key=lambda r: r.share)
-        if len(runs) < 2:
-            continue  # a group with one run has no sibling to compare with
+        if sorted(r.share for r in runs) != sorted(generate.WARMUPS):
+            continue  # an incomplete group (still being generated) is not labelled yet
         out += label_group(runs)
     return out
 
