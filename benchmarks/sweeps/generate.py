@@ -348,29 +348,6 @@ REGIMES: tuple[Regime, ...] = (
         0.0,
         5,
     ),
-    Regime(
-        "gpt2w_adam_spiky",
-        "wider GPT-2 (128d), AdamW at an LR that spikes without warmup",
-        "gpt2",
-        "adamw",
-        5e-2,
-        "cosine",
-        1.0,
-        5,
-        d_model=128,
-        fmt="hf",
-    ),
-    Regime(
-        "gpt2w_adam_diverge",
-        "wider GPT-2 (128d), AdamW at an LR that diverges whatever the warmup",
-        "gpt2",
-        "adamw",
-        1.2,
-        "cosine",
-        1.0,
-        10,
-        d_model=128,
-    ),
 )
 
 
