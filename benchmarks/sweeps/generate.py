@@ -47,6 +47,7 @@ import json
 import math
 import multiprocessing as mp
 import shutil
+import socket
 import string
 import sys
 import time
@@ -696,6 +697,7 @@ def train(job: Job) -> float:
     }
     if writer is not None:
         writer.close()
+        _anonymise_event_files(tmp)
         (tmp / "training_args.json").write_text(json.dumps(config, indent=2) + "\n")
     else:
         from transformers import TrainerState
@@ -732,6 +734,14 @@ def train(job: Job) -> float:
     shutil.rmtree(out, ignore_errors=True)
     tmp.replace(out)
     return seconds
+
+
+def _anonymise_event_files(run_dir: Path) -> None:
+    """Event file names carry the writer's host name: the corpus names no machine."""
+    host = socket.gethostname()
+    for f in run_dir.rglob("events.out.tfevents.*"):
+        if f".{host}." in f.name:
+            f.rename(f.with_name(f.name.replace(f".{host}.", ".localhost.")))
 
 
 def _evaluate(model: Model, data: Data) -> float:
