@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -249,17 +248,6 @@ def test_prefixes_are_diagnosed_and_the_alarm_comes_early() -> None:
     assert 430 <= first_bad <= 450
     early = [v for s, v in verdicts.items() if s < 430]
     assert all(v in (Verdict.HEALTHY, Verdict.INSUFFICIENT_DATA) for v in early)
-
-
-def test_five_thousand_points_are_fast() -> None:
-    """A 5,000-point run (loss, LR, grad norm) is diagnosed in well under 100 ms."""
-    loss = falling(5000, tau=800)
-    run = make_run(loss, grad=np.ones(5000), every=1, warmup=500, total=5000)
-    diagnose(run)
-    t0 = time.perf_counter()
-    for _ in range(5):
-        diagnose(run)
-    assert (time.perf_counter() - t0) / 5 < 0.1
 
 
 # ------------------------------------------------------------------------ labeled real runs

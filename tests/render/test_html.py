@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 from warmup_monitor.render.html import render_html
@@ -97,13 +96,11 @@ def test_rendering_is_deterministic(multi_report: Report) -> None:
     assert render_html(multi_report) == render_html(multi_report)
 
 
-def test_long_run_plots_fast() -> None:
-    """A 100k-step run renders in well under a few seconds and keeps its NaN visible."""
+def test_long_run_plot_stays_small() -> None:
+    """A 100k-step run is drawn from a display-sized curve: the page stays small (its speed is
+    measured by the benchmarks, not here)."""
     run = long_run()
     rr = RunReport("long", run.path, "x", run=run, diagnosis=healthy())
     report = Report(paths=(Path("long"),), runs=(rr,))
-    render_html(report)  # warm up matplotlib's font cache and imports
-    start = time.perf_counter()
     page = render_html(report)
-    assert time.perf_counter() - start < 3.0
     assert len(page) < 1_500_000
