@@ -103,11 +103,11 @@ ADEQUATE_WARMUP_SHARE = 0.08
 # half of the warmup as over the first (progress per step tracks the LR: the run is
 # LR-limited). A linear ramp gives the second half three times the LR of the first.
 LR_TRACKING = 1.0
-# ... or when it made less than this share of its progress by the time the LR reached a third of
-# its peak (an LR-limited run makes ~10% by then, a run the small LRs did not hold back most of
-# it), with a schedule that needs at least SCHEDULE_SLOWDOWN times the usual warmup's steps to
-# reach the same cumulative LR.
-EARLY_PROGRESS = 0.3
+# ... or when the schedule needs at least SCHEDULE_SLOWDOWN times the usual warmup's steps to
+# reach the same cumulative LR, unless the loss had made at least EARLY_PROGRESS of its progress
+# by the time the LR reached a third of its peak (an LR-limited run makes ~10% by then; a run the
+# small LRs did not hold back, most of it). Tuned on the sweep corpus's calibration half.
+EARLY_PROGRESS = 0.7
 SCHEDULE_SLOWDOWN = 1.5
 # Instability within this share of the run after the LR peaked still counts as "soon after".
 SOON_AFTER_SHARE = 0.15
@@ -840,13 +840,12 @@ def _long_warmup(
             # Progress per step grew with the LR through the warmup: the small LRs held the run
             # back, so the steps the schedule spent below its peak were lost.
             facts["cost"] = True
-        elif (
-            cost.early_progress is not None
-            and cost.early_progress < EARLY_PROGRESS
-            and cost.slowdown >= SCHEDULE_SLOWDOWN
+        elif cost.slowdown >= SCHEDULE_SLOWDOWN and (
+            cost.early_progress is None or cost.early_progress < EARLY_PROGRESS
         ):
-            # Little progress while the LR was small, and a schedule that keeps it small long
-            # enough to cost half as many steps again as the usual warmup.
+            # A schedule that keeps the LR small long enough to need half as many steps again
+            # as the usual warmup costs steps, unless the loss shows it was not held back: it
+            # had made most of its progress by the time the LR reached a third of its peak.
             facts["cost"] = True
     fs = flat_start(*loss)
     if fs is None:
@@ -968,8 +967,9 @@ def _too_long(
             )
         elif f.get("early_progress") is not None and f["early_progress"] < EARLY_PROGRESS:
             why = (
-                f" (only {_pct(f['early_progress'])} of its progress was made by the time the LR "
-                f"reached a third of its peak, threshold {_pct(EARLY_PROGRESS)})"
+                f" ({_pct(f['early_progress'])} of its progress was made by the time the LR "
+                f"reached a third of its peak, below the {_pct(EARLY_PROGRESS)} that would show "
+                "the small LRs did not hold it back)"
             )
         cost_txt = (
             f"; about {lost} steps lost: the run needs ~x{f['slowdown']:.2f} the steps a "
