@@ -1,0 +1,87 @@
+"""The sweep corpus: its labels are what the labelling rules give, and the rules' structure.
+
+The labels are computed by ``benchmarks/sweeps/label.py`` from each run's ``truth.json``; no
+label may be edited by hand or to fit the diagnosis, so the stored ``labels.json`` must be
+exactly what the script computes from the stored runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SWEEPS = Path(__file__).resolve().parents[1] / "benchmarks" / "sweeps"
+LABELS = SWEEPS / "labels.json"
+pytestmark = pytest.mark.skipif(not LABELS.is_file(), reason="no sweep corpus in this checkout")
+
+
+def _module(name: str) -> ModuleType:
+    sys.path.insert(0, str(SWEEPS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, SWEEPS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(str(SWEEPS))
+
+
+@pytest.fixture(scope="module")
+def stored() -> list[dict]:
+    return json.loads(LABELS.read_text(encoding="utf-8"))["runs"]
+
+
+def test_labels_are_what_the_rules_compute(stored: list[dict]) -> None:
+    label = _module("label")
+    assert label.label_all() == stored
+
+
+def test_corpus_shape(stored: list[dict]) -> None:
+    generate = _module("generate")
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for x in stored:
+        groups[x["group"]].append(x)
+    regimes = {x["regime"] for x in stored}
+    assert len(stored) >= 200
+    assert len(regimes) >= 8
+    # Every group holds the six warmups of one regime and seed.
+    for runs in groups.values():
+        assert sorted(x["warmup_share"] for x in runs) == sorted(generate.WARMUPS)
+        assert len({x["regime"] for x in runs}) == 1
+    # Both seeds of a regime sit in the same half; both halves are used.
+    halves = {r: {x["split"] for x in stored if x["regime"] == r} for r in regimes}
+    assert all(len(h) == 1 for h in halves.values())
+    assert {next(iter(h)) for h in halves.values()} == {"calibration", "test"}
+
+
+def test_the_rules_structure(stored: list[dict]) -> None:
+    """What the README's rules promise, checked on every stored label."""
+    by_group: dict[str, list[dict]] = defaultdict(list)
+    for x in stored:
+        by_group[x["group"]].append(x)
+    for x in stored:
+        acc = set(x["acceptable_verdicts"])
+        assert x["label"] in acc
+        assert x["strictly_healthy"] == (acc == {"healthy"})
+        if x["strictly_healthy"]:
+            # Only a usual-length warmup can be strictly healthy.
+            assert x["warmup_share"] <= 0.2
+        if x["warmup_share"] > 0.2 and x["label"] in ("healthy", "warmup_too_long"):
+            # A long warmup without instability: too long is always an acceptable reading.
+            assert "warmup_too_long" in acc
+        if x["label"] == "warmup_too_short":
+            assert x["warmup_share"] < 0.1
+    for runs in by_group.values():
+        labels = {x["label"] for x in runs}
+        if labels <= {"lr_too_high", "warmup_too_short"} and all(
+            x["onset_step"] is not None for x in runs
+        ):
+            # Every warmup failed: the group says "LR too high", never "warmup too short".
+            assert all(x["label"] == "lr_too_high" for x in runs)
