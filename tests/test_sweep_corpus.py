@@ -27,6 +27,7 @@ def _module(name: str) -> ModuleType:
         spec = importlib.util.spec_from_file_location(name, SWEEPS / f"{name}.py")
         assert spec is not None and spec.loader is not None
         mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod  # dataclasses resolve their annotations through sys.modules
         spec.loader.exec_module(mod)
         return mod
     finally:

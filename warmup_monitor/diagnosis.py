@@ -826,7 +826,9 @@ def _long_warmup(
     }
     if loss is None:
         return facts
-    cost = _warmup_cost(run, sched, loss, w, total, last_step)
+    # Mid-warmup with an unknown warmup length, the schedule's cost cannot be told yet.
+    known = sched.warmup_exact or finished
+    cost = _warmup_cost(run, sched, loss, w, total, last_step) if known else None
     if cost is not None:
         facts.update(
             steps_lost=cost.steps_lost,
