@@ -30,8 +30,9 @@ import numpy as np
 
 from ._common import check_float, finite_series, quiet
 from .progress import ProgressConfig, smooth
+from .schedules.hf import lr_schedule
 
-__all__ = ["WarmupCost", "WarmupCostConfig", "estimate_warmup_cost", "reference_lr"]
+__all__ = ["WarmupCost", "WarmupCostConfig", "estimate_warmup_cost"]
 
 
 @dataclass(frozen=True)
@@ -96,22 +97,6 @@ class WarmupCost:
         }
 
 
-def reference_lr(steps: np.ndarray, peak: float, warmup: int, total: int, decay: str) -> np.ndarray:
-    """The LR of steps ``steps`` under a linear warmup of ``warmup`` steps to ``peak``, then
-    ``decay`` (``linear``, ``cosine``, anything else: constant) to 0 at ``total`` (HF formulas)."""
-    t = np.asarray(steps, dtype=np.float64)
-    ramp = np.minimum(1.0, t / max(warmup, 1)) if warmup > 0 else np.ones_like(t)
-    span = max(total - warmup, 1)
-    progress = np.clip((t - warmup) / span, 0.0, 1.0)
-    if decay == "linear":
-        after = 1.0 - progress
-    elif decay == "cosine":
-        after = 0.5 * (1.0 + np.cos(math.pi * progress))
-    else:
-        after = np.ones_like(t)
-    return peak * np.where(t < warmup, ramp, after)
-
-
 @quiet
 def estimate_warmup_cost(
     loss_steps: Any,
@@ -168,7 +153,10 @@ def estimate_warmup_cost(
             lr[last:] = lv[-1]
     lr = np.nan_to_num(lr, nan=0.0)
     run_cum = np.cumsum(lr)
-    ref_cum = np.cumsum(reference_lr(grid, peak, reference_warmup, total, decay))
+    # The reference: the same peak and decay with the usual warmup (the HF formulas; a decay
+    # the formulas do not name is held at the peak). Only steps up to ``total`` are used.
+    kind = decay if decay in ("linear", "cosine") else "constant_with_warmup"
+    ref_cum = np.cumsum(lr_schedule(kind, grid, peak, reference_warmup, total))
     t_ref = max(1, round(cfg.at_share * total))
     mark = ref_cum[t_ref - 1]
     reach = np.flatnonzero(run_cum[:total] >= mark)

@@ -892,6 +892,15 @@ def _long_warmup(
     return facts
 
 
+def _recommended_warmup(run: Run, total: int) -> tuple[int, str]:
+    """The guide's warmup for this run's method and model size: ``(steps, reason)``."""
+    return guide.recommended_warmup(
+        total,
+        finetuning_type=run.config.get("finetuning_type"),
+        model_size_b=guide.model_size_from_name(run.config.get("model_name_or_path")),
+    )
+
+
 def _warmup_cost(
     run: Run,
     sched: _Schedule,
@@ -903,18 +912,17 @@ def _warmup_cost(
     """The long warmup's cost against the guide's warmup (see ``detectors.warmup_cost``)."""
     if sched.lr_steps is None or sched.lr_values is None or total <= 0:
         return None
-    end = sched.warmup_end if sched.warmup_end is not None and not sched.still_rising else w
-    rec, _ = guide.recommended_warmup(
-        total,
-        finetuning_type=run.config.get("finetuning_type"),
-        model_size_b=guide.model_size_from_name(run.config.get("model_name_or_path")),
-    )
+    if sched.still_rising:
+        end = max(1, min(w, last_step))  # the ramp is followed as far as it was logged
+    else:
+        end = sched.warmup_end if sched.warmup_end is not None else w
+    rec, _ = _recommended_warmup(run, total)
     decay = sched.fit.decay if sched.fit is not None else "linear"
     return estimate_warmup_cost(
         *loss,
         sched.lr_steps,
         sched.lr_values,
-        warmup_end=int(max(1, min(end, max(last_step, 1)) if sched.still_rising else end)),
+        warmup_end=int(end),
         total_steps=int(total),
         reference_warmup=int(min(rec, total)),
         decay=decay,
@@ -929,11 +937,8 @@ def _too_long(
     f: dict[str, Any],
     loss_metric: str = "loss",
 ) -> Diagnosis:
-    cfg = run.config
     w, total, share = f["warmup_steps"], f["total_steps"], f["share"]
-    ft = cfg.get("finetuning_type")
-    size = guide.model_size_from_name(cfg.get("model_name_or_path"))
-    rec, reason = guide.recommended_warmup(total, finetuning_type=ft, model_size_b=size)
+    rec, reason = _recommended_warmup(run, total)
     peak = sched.peak_lr
     flat_txt = ""
     if f.get("flat_steps") is not None and f.get("flat_points", 0) >= FLAT_MIN_POINTS:
@@ -1055,11 +1060,7 @@ def _healthy(
     tail = ""
     if long is not None:
         total = long["total_steps"]
-        rec, reason = guide.recommended_warmup(
-            total,
-            finetuning_type=run.config.get("finetuning_type"),
-            model_size_b=guide.model_size_from_name(run.config.get("model_name_or_path")),
-        )
+        rec, reason = _recommended_warmup(run, total)
         share_txt = _pct(long["share"]) if long["share"] is not None else "?"
         tail = (
             f"; note: a long warmup ({long['warmup_steps']} steps, {share_txt} of the run) "
