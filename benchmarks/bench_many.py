@@ -7,7 +7,11 @@ x 4 tags written by torch's real ``SummaryWriter`` under one folder, the way a s
 Measured, each in a fresh interpreter after its imports (median of ``--repeat``):
 
 - ``read_runs(folder)``: discovery, every run read into a ``Run``;
-- ``report --format json`` and ``report --html`` through the command line, the whole process;
+- ``report --format json`` and ``report --html`` through the command line, the whole process
+  (wall time, and the CPU time of the process and its workers, which a busy machine inflates
+  less), with the page's size;
+- ``report --html`` of one run of 1M scalars (``bench_read.py``'s 5 tags x 200k steps), to show
+  that a long run's page stays fast and small;
 - tbparse ``SummaryReader(folder).scalars`` and TensorBoard's ``EventAccumulator`` over every
   run (peers), and reading every file's bytes (the floor).
 """
@@ -18,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -109,19 +114,43 @@ def _child(what: str, root: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _cli(args: list[str], tmp: Path) -> float:
-    """Wall time of one whole ``warmup-monitor`` process (imports included)."""
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cli(args: list[str], tmp: Path) -> tuple[float, float]:
+    """Wall and CPU time of one whole ``warmup-monitor`` process (imports included; CPU counts
+    the report's forked workers too)."""
     cmd = [sys.executable, "-m", "warmup_monitor.cli", *args]
+    cpu = _cpu_of_children()
     t = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
     wall = time.perf_counter() - t
     if out.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(args)} failed:\n{out.stderr[-2000:]}")
-    return wall
+    return wall, _cpu_of_children() - cpu
 
 
 def _median(f: object, repeat: int) -> float:
     return statistics.median(f() for _ in range(repeat))  # type: ignore[operator]
+
+
+def _median_pair(f: object, repeat: int) -> tuple[float, float]:
+    """Median wall time, and the CPU time of that same measurement."""
+    pairs = sorted(f() for _ in range(repeat))  # type: ignore[operator]
+    return pairs[(len(pairs) - 1) // 2]
+
+
+def _long_run_html(tmp: Path) -> tuple[float, float, float]:
+    """``report --html`` of one run of 1M scalars: wall, CPU and page size in kB."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_read import TAGS, _dataset
+
+    run = _dataset("scalars_1m", 200_000, TAGS)
+    page = tmp / "r1m.html"
+    wall, cpu = _cli(["report", str(run), "--html", str(page), "-q"], tmp)
+    return wall, cpu, page.stat().st_size / 1e3
 
 
 def main() -> int:
@@ -141,37 +170,48 @@ def main() -> int:
         floor = _median(lambda root=root: _child("bytes", root)["wall"], args.repeat)
         tbparse = _child("tbparse", root)["wall"]
         acc = _child("accumulator", root)["wall"]
-        json_wall = _median(
+        json_wall, json_cpu = _median_pair(
             lambda root=root: _cli(
                 ["report", str(root), "--format", "json", "-o", str(tmp / "r.json")], tmp
             ),
             args.repeat,
         )
-        html_wall = math.nan
-        html_size = math.nan
+        html_wall = html_cpu = html_size = math.nan
         if n == 500 or not args.quick:
             html = tmp / f"r{n}.html"
-            html_wall = _cli(["report", str(root), "--html", str(html), "-q"], tmp)
+            html_wall, html_cpu = _cli(["report", str(root), "--html", str(html), "-q"], tmp)
             html_size = html.stat().st_size / 1e6
-        for label, wall in (
-            ("warmup-monitor `read_runs`", ours),
-            ("tbparse `SummaryReader(folder).scalars`", tbparse),
-            ("TensorBoard `EventAccumulator`, run by run", acc),
-            ("reading every file's bytes (the floor)", floor),
-            ("`warmup-monitor report --format json` (whole process)", json_wall),
-            (f"`warmup-monitor report --html` (whole process, {html_size:.1f} MB)", html_wall),
+        for label, wall, cpu in (
+            ("warmup-monitor `read_runs`", ours, math.nan),
+            ("tbparse `SummaryReader(folder).scalars`", tbparse, math.nan),
+            ("TensorBoard `EventAccumulator`, run by run", acc, math.nan),
+            ("reading every file's bytes (the floor)", floor, math.nan),
+            ("`warmup-monitor report --format json` (whole process)", json_wall, json_cpu),
+            (
+                f"`warmup-monitor report --html` (whole process, {html_size:.1f} MB page)",
+                html_wall,
+                html_cpu,
+            ),
         ):
             if math.isnan(wall):
                 continue
+            cpu_text = "" if math.isnan(cpu) else f"{cpu:,.2f} s"
             line = (
-                f"| {n} runs | {label} | {wall:,.2f} s | {wall / ours:,.1f}x | "
+                f"| {n} runs | {label} | {wall:,.2f} s | {cpu_text} | {wall / ours:,.1f}x | "
                 f"{wall / n * 1e3:,.1f} ms |"
             )
             rows.append(line)
             print(line, flush=True)
+    wall, cpu, size = _long_run_html(tmp)
+    line = (
+        f"| 1 run of 1M scalars | `warmup-monitor report --html` (whole process, {size:,.0f} kB "
+        f"page) | {wall:,.2f} s | {cpu:,.2f} s | – | – |"
+    )
+    rows.append(line)
+    print(line, flush=True)
     print()
-    print("| Runs | What | Wall time | vs `read_runs` | Per run |")
-    print("|---|---|---:|---:|---:|")
+    print("| Runs | What | Wall time | CPU time | vs `read_runs` | Per run |")
+    print("|---|---|---:|---:|---:|---:|")
     print("\n".join(rows))
     print(f"\nLoad average: {start_load:.2f} at start, {os.getloadavg()[0]:.2f} at end")
     return 0

@@ -82,6 +82,18 @@ def test_a_json_report_does_not_load_matplotlib(tmp_path: Path) -> None:
     assert "pandas" in loaded  # the report did read the run
 
 
+def test_html_pages_do_not_load_matplotlib(tmp_path: Path) -> None:
+    """The HTML report and comparison draw their SVG directly: no matplotlib either (only
+    ``plan --plot`` uses it, for PNG)."""
+    page = tmp_path / "r.html"
+    loaded = _loaded_after(["report", str(ROOT / "sample_logs"), "--html", str(page)], tmp_path)
+    assert "matplotlib" not in loaded and page.stat().st_size > 0
+    sweep = ROOT / "tests" / "fixtures" / "sweep"
+    cmp_page = tmp_path / "c.html"
+    loaded = _loaded_after(["compare", str(sweep), "--html", str(cmp_page)], tmp_path)
+    assert "matplotlib" not in loaded and cmp_page.stat().st_size > 0
+
+
 def test_version_and_help() -> None:
     """--version prints the version; --help lists the commands."""
     runner = CliRunner()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,9 @@ def test_html_draws_every_run(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = page.read_text()
     assert text.count("<svg") == 1 and "<script" not in text
+    svg = text[text.index("<svg") : text.index("</svg>") + len("</svg>")]
+    ET.fromstring(svg)  # well-formed
+    assert "<text" not in svg
     assert "Smoothed loss and learning rate of all 12 runs, coloured by warmup" in text
     for name in SWEEP_RUNS:
         assert f"<td>{name}</td>" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from warmup_monitor.render.html import render_html
@@ -56,6 +57,19 @@ def test_log_content_is_escaped_everywhere() -> None:
     for svg in re.findall(r"<svg.*?</svg>", page, flags=re.S):
         assert "alert" not in svg
         assert "<text" not in svg
+
+
+def test_every_svg_parses_and_legends_are_escaped_html() -> None:
+    """Each SVG of a page is well-formed XML; the comparison legend, which names runs, is HTML
+    outside the SVG, escaped."""
+    page = render_html(_evil_report())
+    svgs = re.findall(r"<svg.*?</svg>", page, flags=re.S)
+    assert len(svgs) == 3
+    for svg in svgs:
+        ET.fromstring(svg)
+    legend = re.search(r'<div class="legend">(.*?)</div>', page, flags=re.S)
+    assert legend is not None
+    assert "run&lt;script&gt;alert(1)&lt;/script&gt;" in legend.group(1)
 
 
 def test_page_is_self_contained(single_report: Report) -> None:

@@ -1,89 +1,106 @@
-"""Inline SVG plots for the HTML report (matplotlib, no pyplot, no global backend state).
+"""The plots of the HTML pages, as inline SVG drawn directly (:mod:`._svg`), in one style.
 
-Text is drawn as paths (``svg.fonttype = "path"``), so nothing read from the logs ever lands in
-the SVG as markup. Long series are thinned for drawing, keeping each bucket's extremes and every
-non-finite point, so spikes and NaNs stay visible.
+Text is drawn as strokes, and names read from the logs are never drawn: legends that name runs
+are HTML beside the figure, escaped by the page. Long series are thinned for drawing by
+:func:`warmup_monitor.downsample.thin` (each column's extremes, every NaN/Inf stretch), so spikes
+and NaNs stay visible and a million-point run draws as fast as a short one.
+
+``plan --plot`` writes PNG as well as SVG, so its schedule figure still uses matplotlib, imported
+only there.
 """
 
 from __future__ import annotations
 
-import io
-import itertools
-import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
-import matplotlib
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_svg import FigureCanvasSVG
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure
-from matplotlib.transforms import blended_transform_factory
 from scipy.signal import lfilter
 
 from detectors._types import Finding, Severity
 
+from ..downsample import thin as _thin
 from ..report import RunReport, displayed_loss
 from ._common import warmup_end
+from ._glyphs import width as text_width
+from ._svg import LABEL_SIZE, WIDTH, Axis, Canvas, Panel, value_range
 
-# Dates make two renders of the same data differ.
-_NO_DATE = {".svg": {"Date": None}, ".png": {}}
-# Points drawn per series; beyond this a series is thinned (min/max per bucket).
-MAX_DRAWN = 1500
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "MAX_COMPARED",
+    "MAX_DRAWN",
+    "Drawing",
+    "Legend",
+    "comparison_figure",
+    "run_figure",
+    "save_figure",
+    "schedule_figure",
+    "smooth",
+    "thin",
+]
+
+# Points drawn per series: about one per pixel column of a plot; beyond this a series is thinned.
+MAX_DRAWN = 1800
 
 _SEVERITY_COLOUR = {
     Severity.CRITICAL: "#c62828",
     Severity.WARNING: "#ef8f00",
     Severity.INFO: "#1e88e5",
 }
-_RC = {
-    "svg.fonttype": "path",
-    # Fixed salt: the same report renders to the same bytes.
-    "svg.hashsalt": "warmup-monitor",
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-}
+_WARMUP = "#00695c"
 _PANELS = (
     ("loss", "loss"),
     ("learning_rate", "learning rate"),
     ("grad_norm", "grad norm"),
     ("eval_loss", "eval loss"),
 )
-_NAME_LIMIT = 55
-# Runs drawn in the comparison plot; more lines would be unreadable.
+_COLOURS = {"learning_rate": _WARMUP, "grad_norm": "#37474f", "eval_loss": "#6a1b9a"}
+# Runs drawn in colour in the comparison plot; more colours could not be told apart.
 MAX_COMPARED = 10
+# The ten colours of the comparison plot (a common categorical palette).
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+GREY = "#b0bec5"
 # Stretches of NaN/Inf drawn per series; more would only blur into one band.
 _MAX_STRETCHES = 200
+# Layout, in pixels of a figure WIDTH wide.
+LEFT, RIGHT = 62.0, 14.0
+TITLE_ROW, GAP, X_LABELS = 20.0, 8.0, 30.0
+
+
+class Legend(NamedTuple):
+    """A figure's legend, for the page to write as (escaped) HTML: ``(colour, label)`` pairs."""
+
+    title: str
+    items: list[tuple[str, str]]
+
+
+class Drawing(NamedTuple):
+    """An SVG, its caption and its legend (both plain text, escaped by the page)."""
+
+    svg: str
+    caption: str
+    legend: Legend
 
 
 def thin(
     steps: np.ndarray, values: np.ndarray, limit: int = MAX_DRAWN
 ) -> tuple[np.ndarray, np.ndarray]:
-    """At most about ``limit`` points of a series: each bucket's min and max, and the first
-    point of every non-finite stretch (so the drawn line breaks there)."""
-    n = len(values)
-    if n <= limit:
-        return steps, values
-    buckets = max(1, limit // 2)
-    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
-    finite = np.isfinite(values)
-    filled = np.where(finite, values, np.nan)
-    # One NaN per non-finite stretch is enough to break the drawn line there.
-    stretch_starts = np.flatnonzero(~finite & np.concatenate(([True], finite[:-1])))
-    keep = [stretch_starts, np.array([0, n - 1])]
-    for lo, hi in itertools.pairwise(edges.tolist()):
-        if hi <= lo:
-            continue
-        chunk = filled[lo:hi]
-        if np.isnan(chunk).all():
-            continue
-        keep.append(np.array([lo + np.nanargmin(chunk), lo + np.nanargmax(chunk)]))
-    idx = np.unique(np.concatenate(keep))
-    return steps[idx], values[idx]
+    """At most about ``limit`` points of a series (see :func:`warmup_monitor.downsample.thin`)."""
+    return _thin(steps, values, limit)
 
 
 def smooth(values: np.ndarray) -> np.ndarray:
@@ -118,51 +135,89 @@ def _series(rr: RunReport, name: str) -> tuple[np.ndarray, np.ndarray] | None:
     return steps, values.astype(np.float64, copy=False)
 
 
-def _scale(ax: Axes, values: np.ndarray) -> None:
+def log_scale(values: np.ndarray) -> bool:
+    """A positive series spanning more than two orders of magnitude is drawn on a log axis."""
     finite = values[np.isfinite(values)]
-    if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 100:
-        ax.set_yscale("log")
+    return bool(len(finite) and finite.min() > 0 and finite.max() / finite.min() > 100)
 
 
-def _mark_non_finite(ax: Axes, steps: np.ndarray, values: np.ndarray) -> None:
+def _step_range(series: Sequence[np.ndarray]) -> tuple[float, float]:
+    lo = min(float(s.min()) for s in series)
+    hi = max(float(s.max()) for s in series)
+    pad = 0.01 * ((hi - lo) or 1.0)
+    return lo - pad, hi + pad
+
+
+def _stack(count: int, panel_height: float) -> tuple[list[tuple[float, float]], float]:
+    """``(top, height)`` of ``count`` panels stacked under their title rows; the figure height."""
+    y = 4.0
+    boxes = []
+    for _ in range(count):
+        y += TITLE_ROW
+        boxes.append((y, panel_height))
+        y += panel_height + GAP
+    return boxes, y - GAP + X_LABELS
+
+
+def _panel(top: float, height: float, x: tuple[float, float], y: Axis | None, title: str) -> Panel:
+    width = WIDTH - LEFT - RIGHT
+    x_axis = Axis(x[0], x[1], LEFT, LEFT + width)
+    y_axis = y if y is not None else Axis(0.0, 1.0, top + height, top)
+    return Panel(LEFT, top, width, height, x_axis, y_axis, title)
+
+
+def _y_axis(
+    top: float, height: float, arrays: Sequence[np.ndarray], log: bool, headroom: float = 0.0
+) -> Axis:
+    """The y axis of a panel; ``headroom`` pixels at the top stay free of data (for labels)."""
+    lo, hi = value_range(arrays, log=log)
+    return Axis(lo, hi, top + height, top + headroom, log=log)
+
+
+def _x_label(canvas: Canvas, panel: Panel, text: str) -> None:
+    canvas.text(text, panel.right, panel.bottom + 25, size=LABEL_SIZE, anchor="end")
+
+
+def _cross(x: float, y: float, r: float = 3.0) -> str:
+    a, b = round((x - r) * 10), round((x + r) * 10)
+    c, d = round((y - r) * 10), round((y + r) * 10)
+    return f"M{a} {c}L{b} {d}M{a} {d}L{b} {c}"
+
+
+def _mark_non_finite(canvas: Canvas, panel: Panel, steps: np.ndarray, values: np.ndarray) -> bool:
     """Shade each stretch of NaN/Inf points and put a cross at its start, along the top edge."""
     bad = ~np.isfinite(values)
     if not bad.any():
-        return
+        return False
     edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1) - 1
+    starts = np.flatnonzero(edges == 1)[:_MAX_STRETCHES]
+    ends = np.flatnonzero(edges == -1)[:_MAX_STRETCHES] - 1
     colour = _SEVERITY_COLOUR[Severity.CRITICAL]
-    for a, b in zip(starts[:_MAX_STRETCHES], ends[:_MAX_STRETCHES], strict=True):
-        if b > a:
-            ax.axvspan(steps[a], steps[b], color=colour, alpha=0.10, lw=0)
-    trans = blended_transform_factory(ax.transData, ax.transAxes)
-    ax.scatter(
-        steps[starts[:_MAX_STRETCHES]],
-        np.full(min(len(starts), _MAX_STRETCHES), 0.96),
-        transform=trans,
-        marker="x",
-        color=colour,
-        s=22,
-        zorder=5,
-        label="NaN/Inf",
-        clip_on=False,
-    )
+    ranges = [
+        (float(steps[a]), float(steps[b])) for a, b in zip(starts, ends, strict=True) if b > a
+    ]
+    canvas.spans(panel, ranges, colour, 0.10)
+    y = panel.top + 7.0
+    xs = panel.x(steps[starts].astype(np.float64))
+    canvas.path("".join(_cross(float(x), y) for x in xs), colour, 1.3)
+    return True
 
 
-def _mark_findings(axes: dict[str, Axes], findings: Sequence[Finding]) -> None:
+def _mark_findings(canvas: Canvas, panels: dict[str, Panel], findings: Sequence[Finding]) -> None:
     """A line (and a band for a range) per finding on its metric's panel, numbered as in the
     findings table; numbers of findings that start close together share one label."""
-    labels: dict[int, list[tuple[float, list[str], Severity]]] = {}
+    labels: dict[str, list[tuple[float, list[str], Severity]]] = {}
     for number, f in enumerate(findings, start=1):
-        ax = axes.get(f.metric) or axes.get("loss") or next(iter(axes.values()))
+        key = (
+            f.metric if f.metric in panels else ("loss" if "loss" in panels else next(iter(panels)))
+        )
+        panel = panels[key]
         colour = _SEVERITY_COLOUR[f.severity]
         if f.end_step is not None and f.end_step > f.step:
-            ax.axvspan(f.step, f.end_step, color=colour, alpha=0.07, lw=0)
-        ax.axvline(f.step, color=colour, lw=1.0, alpha=0.9)
-        lo, hi = ax.get_xlim()
-        near = 0.02 * (hi - lo)
-        placed = labels.setdefault(id(ax), [])
+            canvas.spans(panel, [(float(f.step), float(f.end_step))], colour, 0.07)
+        canvas.vline(panel, f.step, colour, 1.0, opacity=0.9)
+        near = 0.02 * (panel.x.hi - panel.x.lo)
+        placed = labels.setdefault(key, [])
         for i, (x, numbers, worst) in enumerate(placed):
             if abs(f.step - x) <= near:
                 # The shared label takes the colour of its most severe finding.
@@ -170,148 +225,85 @@ def _mark_findings(axes: dict[str, Axes], findings: Sequence[Finding]) -> None:
                 break
         else:
             placed.append((float(f.step), [str(number)], f.severity))
-    for ax in axes.values():
-        trans = blended_transform_factory(ax.transData, ax.transAxes)
-        for x, numbers, severity in labels.get(id(ax), []):
-            ax.text(
-                x,
-                1.0,
-                ",".join(numbers),
-                transform=trans,
-                color="white",
-                fontsize=7,
-                ha="center",
-                va="bottom",
-                bbox={"boxstyle": "round,pad=0.2", "fc": _SEVERITY_COLOUR[severity], "ec": "none"},
-            )
+    for key, placed in labels.items():
+        panel = panels[key]
+        for x, numbers, severity in placed:
+            px = min(max(panel.x.at(x), panel.left), panel.right)
+            canvas.badge(",".join(numbers), px, panel.top + 1.5, _SEVERITY_COLOUR[severity])
 
 
-def _to_svg(fig: Figure, prefix: str) -> str:
-    buf = io.StringIO()
-    FigureCanvasSVG(fig)
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    text = buf.getvalue()
-    text = text[text.index("<svg") :]
-    # matplotlib keeps each drawn string in a comment (escaped); drop them so that no log
-    # text at all ends up in the page's SVG.
-    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
-    # Several SVGs share one HTML document: give each its own id namespace.
-    text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m.group(1)}"', text)
-    text = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{prefix}{m.group(1)})", text)
-    text = re.sub(r'href="#([^"]+)"', lambda m: f'href="#{prefix}{m.group(1)}"', text)
-    # Scale with the page instead of a fixed size in points.
-    text = re.sub(
-        r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 width="100%"', text, count=1
-    )
-    return text
+def _loss_legend(canvas: Canvas, panel: Panel, non_finite: bool) -> None:
+    """raw / smoothed (and the NaN/Inf cross) at the right of the loss panel's title row."""
+    items: list[tuple[str, str, float]] = [("#90a4ae", "raw", 0.8), ("#1a237e", "smoothed", 1.6)]
+    x = panel.right
+    y = panel.top - 6
+    if non_finite:
+        canvas.text("NaN/Inf", x, y, size=LABEL_SIZE - 1, anchor="end")
+        x -= text_width("NaN/Inf", LABEL_SIZE - 1) + 4
+        canvas.path(_cross(x - 3, y - 3), _SEVERITY_COLOUR[Severity.CRITICAL], 1.3)
+        x -= 20
+    for colour, label, w in reversed(items):
+        canvas.text(label, x, y, size=LABEL_SIZE - 1, anchor="end")
+        x -= text_width(label, LABEL_SIZE - 1) + 6
+        canvas.path(f"M{round((x - 16) * 10)} {round((y - 3) * 10)}h160", colour, w)
+        x -= 26
 
 
-def _figure(panels: int, panel: float = 1.6, extra_bottom: float = 0.0) -> Figure:
-    # Fixed margins in inches: constrained layout would double the drawing time.
-    top, bottom, width = 0.3, 0.5 + extra_bottom, 10.0
-    height = panel * panels + top + bottom
-    fig = Figure(figsize=(width, height))
-    fig.subplots_adjust(
-        left=0.85 / width,
-        right=1 - 0.15 / width,
-        top=1 - top / height,
-        bottom=bottom / height,
-        hspace=0.18,
-    )
-    return fig
-
-
-def run_figure(rr: RunReport, prefix: str = "run-") -> str | None:
-    """The run's curves as one SVG (loss, LR, grad norm, eval loss), or ``None`` with no data.
-
-    ``prefix`` is put before every SVG id so that several figures can share one HTML page.
-    """
+def run_figure(rr: RunReport) -> str | None:
+    """The run's curves as one SVG (loss, LR, grad norm, eval loss), or ``None`` with no data."""
     present = [(key, label, s) for key, label in _PANELS if (s := _series(rr, key)) is not None]
     if not present:
         return None
     d = rr.diagnosis
     fit = d.schedule if d is not None else None
     end = warmup_end(fit) if fit is not None else None
-    with matplotlib.rc_context(_RC):
-        fig = _figure(len(present))
-        axs = fig.subplots(len(present), 1, sharex=True, squeeze=False)[:, 0]
-        axes: dict[str, Axes] = {}
-        for ax, (key, label, (steps, values)) in zip(axs, present, strict=True):
-            axes[key] = ax
-            s, v = thin(steps, values)
-            if key == "loss":
-                ax.plot(s, v, color="#90a4ae", lw=0.8, label="raw")
-                sm = smooth(values)
-                ss, sv = thin(steps, sm)
-                ax.plot(ss, sv, color="#1a237e", lw=1.6, label="smoothed")
-            elif key == "eval_loss":
-                ax.plot(s, v, color="#6a1b9a", lw=1.4, marker="o", ms=3)
-            else:
-                ax.plot(s, v, color="#00695c" if key == "learning_rate" else "#37474f", lw=1.2)
-            if key != "learning_rate":
-                _scale(ax, values)
-            else:
-                ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-            _mark_non_finite(ax, steps, values)
-            ax.set_ylabel(label)
-            if end is not None:
-                ax.axvline(end, color="#00695c", ls="--", lw=1.0, alpha=0.8)
-        if end is not None and "learning_rate" in axes:
-            ax = axes["learning_rate"]
-            trans = blended_transform_factory(ax.transData, ax.transAxes)
-            ax.text(end, 0.04, " warmup end", transform=trans, color="#00695c", fontsize=8)
-        if "loss" in axes:
-            axes["loss"].legend(loc="best", fontsize=8, frameon=False)
-        if d is not None and d.findings:
-            _mark_findings(axes, d.findings)
-        axs[-1].set_xlabel("step")
-        return _to_svg(fig, prefix)
+    x_range = _step_range([s[0] for _, _, s in present])
+    boxes, height = _stack(len(present), 118.0)
+    canvas = Canvas(height, label="training curves")
+    panels: dict[str, Panel] = {}
+    non_finite = False
+    for (top, h), (key, label, (steps, values)) in zip(boxes, present, strict=True):
+        log = key != "learning_rate" and log_scale(values)
+        s, v = thin(steps, values)
+        drawn = [(s, v, _COLOURS.get(key, "#90a4ae"), 0.8 if key == "loss" else 1.2)]
+        if key == "loss":
+            ss, sv = thin(steps, smooth(values))
+            drawn.append((ss, sv, "#1a237e", 1.6))
+        # The top 14 px hold the finding numbers and NaN crosses, clear of the curves.
+        panel = _panel(top, h, x_range, _y_axis(top, h, [v], log, headroom=14.0), label)
+        panels[key] = panel
+        last = len(panels) == len(present)
+        canvas.axes(panel, x_labels=last)
+        non_finite |= _mark_non_finite(canvas, panel, steps, values)
+        if end is not None:
+            canvas.vline(panel, end, _WARMUP, 1.0, dash="40 25", opacity=0.8)
+        for ds, dv, colour, w in drawn:
+            canvas.curve(panel, ds, dv, colour, w)
+        if key == "eval_loss":
+            canvas.dots(panel, s, v, _COLOURS["eval_loss"], 4.5)
+        if last:
+            _x_label(canvas, panel, "step")
+    if end is not None and "learning_rate" in panels:
+        panel = panels["learning_rate"]
+        x = panel.x.at(end) + 4
+        if x < panel.right - 50:
+            canvas.text("warmup end", x, panel.bottom - 5, size=LABEL_SIZE - 1, colour=_WARMUP)
+    if "loss" in panels:
+        _loss_legend(canvas, panels["loss"], non_finite)
+    if d is not None and d.findings:
+        _mark_findings(canvas, panels, d.findings)
+    return canvas.svg()
 
 
-def schedule_figure(
-    steps: np.ndarray,
-    lrs: np.ndarray,
-    *,
-    warmup: int,
-    label: str,
-    warmup_label: str,
-    title: str,
-) -> Figure:
-    """A planned LR schedule over the run, in the report's style, the warmup shaded."""
-    with matplotlib.rc_context(_RC):
-        fig = _figure(1, panel=3.2, extra_bottom=0.1)
-        ax = fig.subplots()
-        ax.plot(steps, lrs, color="#00695c", lw=1.6, label=label)
-        if warmup > 0:
-            ax.axvline(warmup, color="#00695c", ls="--", lw=1.0, alpha=0.8, label=warmup_label)
-            ax.axvspan(0, warmup, color="#00695c", alpha=0.08, lw=0)
-        ax.set_xlim(0, max(int(steps[-1]), 1))
-        ax.set_ylim(bottom=0)
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel("learning rate")
-        ax.set_title(title, fontsize=9, loc="left")
-        ax.legend(loc="best", fontsize=8, frameon=False)
-    return fig
+def _short(name: str, limit: int = 55) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
-def save_figure(fig: Figure, path: Path) -> None:
-    """Write ``fig`` as PNG or SVG (by the extension), with the report's style settings."""
-    with matplotlib.rc_context(_RC):
-        fig.savefig(
-            path, format=path.suffix.lower().lstrip("."), metadata=_NO_DATE[path.suffix.lower()]
-        )
-
-
-def _short(name: str) -> str:
-    return name if len(name) <= _NAME_LIMIT else name[: _NAME_LIMIT - 1] + "…"
-
-
-def comparison_figure(runs: Sequence[RunReport], prefix: str = "cmp-") -> tuple[str, str] | None:
+def comparison_figure(runs: Sequence[RunReport]) -> Drawing | None:
     """Smoothed loss and LR of several runs on shared axes, with a caption saying what is drawn.
 
     Every run with a loss or LR is drawn: the first :data:`MAX_COMPARED` given (pass them worst
-    first) in colour with a legend, the others as thin grey lines behind them, since more
+    first) in colour, named in the legend, the others as thin grey lines behind them, since more
     colours could not be told apart. Runs of very different lengths are drawn against their
     share of the run instead of steps, and LRs that differ by orders of magnitude on a log
     axis. ``None`` with fewer than two runs to draw.
@@ -330,53 +322,47 @@ def comparison_figure(runs: Sequence[RunReport], prefix: str = "cmp-") -> tuple[
         if lr is not None and np.isfinite(lr[1]).any()
     ]
     positive = [p for p in peaks if p > 0]
-    rows = (len(shown) + 1) // 2
-    with matplotlib.rc_context(_RC):
-        fig = _figure(2, panel=2.3, extra_bottom=0.2 * rows + 0.2)
-        ax_loss, ax_lr = fig.subplots(2, 1, sharex=True)
-        colours = matplotlib.colormaps["tab10"].colors
-        all_loss = []
-        grey: dict[str, list[np.ndarray]] = {"loss": [], "lr": []}
-        for i, ((rr, loss, lr), length) in enumerate(zip(curves, lengths, strict=True)):
-            scale = 1.0 / length if relative and length > 0 else 1.0
-            if loss is not None:
-                all_loss.append(loss[1])
-            if i >= MAX_COMPARED:
-                if loss is not None:
-                    s, v = thin(loss[0], smooth(loss[1]), MAX_DRAWN // 4)
-                    grey["loss"].append(np.column_stack([s * scale, v]))
-                if lr is not None:
-                    s, v = thin(*lr, MAX_DRAWN // 4)
-                    grey["lr"].append(np.column_stack([s * scale, v]))
-                continue
-            colour = colours[i % len(colours)]
-            label = _short(rr.name)
-            if loss is not None:
-                s, v = thin(loss[0], smooth(loss[1]))
-                ax_loss.plot(s * scale, v, color=colour, lw=1.4, label=label, zorder=3)
-                label = None
-            if lr is not None:
-                s, v = thin(*lr)
-                ax_lr.plot(s * scale, v, color=colour, lw=1.2, label=label, zorder=3)
-        others = len(curves) - len(shown)
-        for ax, key in ((ax_loss, "loss"), (ax_lr, "lr")):
-            if grey[key]:
-                label = f"{others} other runs" if key == "loss" or not grey["loss"] else None
-                lines = LineCollection(grey[key], colors="#b0bec5", linewidths=0.7, zorder=1)
-                lines.set_label(label)
-                ax.add_collection(lines)
-                ax.autoscale_view()
-        if all_loss:
-            _scale(ax_loss, np.concatenate(all_loss))
-        if len(positive) > 1 and max(positive) / min(positive) > 20:
-            ax_lr.set_yscale("log")
-        else:
-            ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-        ax_loss.set_ylabel("loss (smoothed)")
-        ax_lr.set_ylabel("learning rate")
-        ax_lr.set_xlabel("share of run (step / last step)" if relative else "step")
-        fig.legend(loc="lower center", ncol=2, fontsize=8, frameon=False)
-        svg = _to_svg(fig, prefix)
+    loss_lines: list[tuple[np.ndarray, np.ndarray, str | None]] = []
+    lr_lines: list[tuple[np.ndarray, np.ndarray, str | None]] = []
+    raw_losses = []
+    legend: list[tuple[str, str]] = []
+    for i, ((rr, loss, lr), length) in enumerate(zip(curves, lengths, strict=True)):
+        scale = 1.0 / length if relative and length > 0 else 1.0
+        # Grey lines are background: a quarter of the points is plenty.
+        limit = MAX_DRAWN if i < MAX_COMPARED else MAX_DRAWN // 16
+        colour = PALETTE[i % len(PALETTE)] if i < MAX_COMPARED else None
+        if loss is not None:
+            raw_losses.append(loss[1])
+            s, v = thin(loss[0], smooth(loss[1]), limit)
+            loss_lines.append((s * scale, v, colour))
+        if lr is not None:
+            s, v = thin(lr[0], lr[1], limit)
+            lr_lines.append((s * scale, v, colour))
+        if colour is not None:
+            legend.append((colour, _short(rr.name)))
+    others = len(curves) - len(shown)
+    if others:
+        legend.append((GREY, f"{others} other runs"))
+    x_range = _step_range([s for s, _, _ in loss_lines + lr_lines])
+    boxes, height = _stack(2, 170.0)
+    canvas = Canvas(height, label="loss and learning rate of the runs")
+    log_loss = bool(raw_losses) and log_scale(np.concatenate(raw_losses))
+    log_lr = len(positive) > 1 and max(positive) / min(positive) > 20
+    for (top, h), lines, title, log in (
+        (boxes[0], loss_lines, "loss (smoothed)", log_loss),
+        (boxes[1], lr_lines, "learning rate", log_lr),
+    ):
+        panel = _panel(top, h, x_range, _y_axis(top, h, [v for _, v, _ in lines], log), title)
+        canvas.axes(panel, x_labels=top == boxes[1][0])
+        grey = [(s, v) for s, v, c in lines if c is None]
+        if grey:
+            canvas.curves(panel, grey, GREY, 0.7)
+        # The worst run last, so that it is drawn on top.
+        for s, v, c in reversed(lines):
+            if c is not None:
+                canvas.curve(panel, s, v, c, 1.4 if panel.title.startswith("loss") else 1.2)
+        if top == boxes[1][0]:
+            _x_label(canvas, panel, "share of run (step / last step)" if relative else "step")
     caption = f"Smoothed loss and learning rate of all {len(curves)} runs"
     if others:
         caption += (
@@ -387,4 +373,66 @@ def comparison_figure(runs: Sequence[RunReport], prefix: str = "cmp-") -> tuple[
         caption += f"; not drawn, with neither loss nor LR: {', '.join(blank)}"
     if relative:
         caption += "; runs differ in length, so each is drawn against its share of the run"
-    return svg, caption + "."
+    return Drawing(canvas.svg(), caption + ".", Legend("", legend))
+
+
+# ---------------------------------------------------------------------- plan --plot (matplotlib)
+# PNG needs a rasteriser, so the planned schedule is still drawn by matplotlib, in the colours
+# and fonts of the pages.
+_RC = {
+    "svg.fonttype": "path",
+    # Fixed salt: the same plan renders to the same bytes.
+    "svg.hashsalt": "warmup-monitor",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+# Dates make two renders of the same data differ.
+_NO_DATE = {".svg": {"Date": None}, ".png": {}}
+
+
+def schedule_figure(
+    steps: np.ndarray,
+    lrs: np.ndarray,
+    *,
+    warmup: int,
+    label: str,
+    warmup_label: str,
+    title: str,
+) -> Figure:
+    """A planned LR schedule over the run, in the report's style, the warmup shaded."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(_RC):
+        top, bottom, width = 0.3, 0.6, 10.0
+        height = 3.2 + top + bottom
+        fig = Figure(figsize=(width, height))
+        fig.subplots_adjust(
+            left=0.85 / width, right=1 - 0.15 / width, top=1 - top / height, bottom=bottom / height
+        )
+        ax = fig.subplots()
+        ax.plot(steps, lrs, color=_WARMUP, lw=1.6, label=label)
+        if warmup > 0:
+            ax.axvline(warmup, color=_WARMUP, ls="--", lw=1.0, alpha=0.8, label=warmup_label)
+            ax.axvspan(0, warmup, color=_WARMUP, alpha=0.08, lw=0)
+        ax.set_xlim(0, max(int(steps[-1]), 1))
+        ax.set_ylim(bottom=0)
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("learning rate")
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.legend(loc="best", fontsize=8, frameon=False)
+    return fig
+
+
+def save_figure(fig: Figure, path: Path) -> None:
+    """Write ``fig`` as PNG or SVG (by the extension), with the report's style settings."""
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        fig.savefig(
+            path, format=path.suffix.lower().lstrip("."), metadata=_NO_DATE[path.suffix.lower()]
+        )

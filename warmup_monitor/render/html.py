@@ -57,6 +57,9 @@ figcaption{color:#55606e;font-size:12px}
 .err{color:#a11b1b} .msg{color:#37474f} code{font-size:12px} .meta code{word-break:break-all}
 td.nowrap{white-space:nowrap}
 figure{margin:12px 0} figure svg{width:100%;height:auto}
+.legend{font-size:12px;color:#37474f;margin:2px 0 6px 6%;word-break:break-all}
+.legend span{display:inline-block;margin:0 14px 2px 0} .legend b{font-weight:600;margin-right:10px}
+.legend i{display:inline-block;width:18px;height:3px;margin:0 5px 3px 0;vertical-align:middle}
 ul{margin:4px 0;padding-left:20px} details{margin-top:12px} summary{cursor:pointer;color:#55606e}
 """
 
@@ -224,9 +227,9 @@ def _run_section(rr: RunReport, index: int) -> str:
     if d.summary:
         parts.append(f"<p>{_e(d.summary)}</p>")
     parts.append(_advice_block(rr))
-    from ._plots import run_figure  # matplotlib: only for the HTML page
+    from ._plots import run_figure  # numpy/scipy: only for the HTML page
 
-    svg = run_figure(rr, prefix=f"r{index}-")
+    svg = run_figure(rr)
     if svg is not None:
         parts.append(f'<figure aria-label="curves of {_e(rr.name)}">{svg}</figure>')
     parts.append("<h3>Findings</h3>" + _findings_block(rr))
@@ -254,12 +257,25 @@ def render_html(report: Report, *, title: str = "Warmup report") -> str:
 
         drawn = comparison_figure(report.worst_first())
         if drawn is not None:
-            svg, caption = drawn
-            body.append(f"<figure>{svg}<figcaption>{_e(caption)}</figcaption></figure>")
+            body.append(figure(drawn.svg, drawn.caption, drawn.legend.items, drawn.legend.title))
         body.append("</section>")
     number = {id(rr): i for i, rr in enumerate(report.runs, start=1)}
     body.extend(_run_section(rr, number[id(rr)]) for rr in report.worst_first())
     return page(title, body)
+
+
+def figure(
+    svg: str, caption: str, legend: Iterable[tuple[str, str]] = (), legend_title: str = ""
+) -> str:
+    """A plot with its legend and caption; the legend's labels (run names, settings) are HTML,
+    escaped here, so that no text read from the logs is ever part of an SVG."""
+    keys = "".join(
+        f'<span><i style="background:{colour}"></i>{_e(label)}</span>' for colour, label in legend
+    )
+    if keys:
+        head = f"<b>{_e(legend_title)}</b>" if legend_title else ""
+        keys = f'<div class="legend">{head}{keys}</div>'
+    return f"<figure>{svg}{keys}<figcaption>{_e(caption)}</figcaption></figure>"
 
 
 def page(title: str, body: Iterable[str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..downsample import keep_extremes
 from ..points import Points
 
 __all__ = ["PointBuffer"]
@@ -32,9 +33,9 @@ class PointBuffer:
     """Every point read so far, with memory bounded per tag.
 
     Up to ``max_points_per_tag`` points of a tag are kept as written. Beyond that the older
-    half is thinned: it is cut into buckets of consecutive points and each bucket keeps its
-    lowest and highest finite value and its first non-finite one, so spikes, the first NaN and
-    the shape of the curve survive while memory stays flat however long the run is.
+    half is thinned by :func:`~warmup_monitor.downsample.keep_extremes`: each bucket of steps
+    keeps its lowest and highest finite value, and NaN/Inf stretches keep their ends, so spikes,
+    every NaN and the shape of the curve survive while memory stays flat however long the run is.
     """
 
     def __init__(self, max_points_per_tag: int = 20_000) -> None:
@@ -83,7 +84,8 @@ class PointBuffer:
         n = len(steps)
         recent = self.max_points_per_tag // 2
         old = n - recent
-        keep = _extremes(steps[:old], values[:old], max(8, self.max_points_per_tag // 8))
+        # At most 4 points per bucket plus both ends: with the recent half, under the cap.
+        keep = keep_extremes(steps[:old], values[:old], max(6, self.max_points_per_tag // 10))
         idx = np.concatenate((keep, np.arange(old, n)))
         store.chunks = [(steps[idx], values[idx], walls[idx])]
         store.count = len(idx)
@@ -119,33 +121,3 @@ class PointBuffer:
             values=np.concatenate([a[1] for a in arrays]),
             wall_times=np.concatenate([a[2] for a in arrays]),
         )
-
-
-def _extremes(steps: np.ndarray, values: np.ndarray, buckets: int) -> np.ndarray:
-    """Indices (in write order) keeping, for each of ``buckets`` equal step ranges, the first
-    lowest and highest finite value and the first non-finite one, plus the first and last point.
-
-    Buckets span equal *step* ranges of the whole thinned stretch, so thinning it again later
-    keeps the same resolution over the whole history instead of eroding the oldest points.
-    """
-    n = len(values)
-    if n <= 3 * buckets:
-        return np.arange(n)
-    lo, hi = int(steps.min()), int(steps.max())
-    if hi > lo:
-        bucket = ((steps - lo) * buckets // (hi - lo + 1)).astype(np.int64)
-    else:  # every point at one step (unusual): fall back to buckets of consecutive points
-        bucket = np.arange(n) * buckets // n
-    finite = np.isfinite(values)
-    low = np.where(finite, values, np.inf)
-    high = np.where(finite, values, -np.inf)
-    bmin = np.full(buckets, np.inf)
-    bmax = np.full(buckets, -np.inf)
-    np.minimum.at(bmin, bucket, low)
-    np.maximum.at(bmax, bucket, high)
-    picked = [np.array([0, n - 1])]
-    for mask in (finite & (low == bmin[bucket]), finite & (high == bmax[bucket]), ~finite):
-        where = np.flatnonzero(mask)
-        _, first = np.unique(bucket[where], return_index=True)
-        picked.append(where[first])
-    return np.unique(np.concatenate(picked))
