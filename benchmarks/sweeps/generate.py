@@ -91,7 +91,7 @@ class Regime:
     name: str
     description: str
     arch: str  # gpt2 (pre-LN decoder), llama (pre-LN, RMSNorm), bert (post-LN encoder, MLM), lstm
-    optimizer: str  # adamw or sgd (momentum 0.9)
+    optimizer: str  # adamw, sgd (momentum 0.9), rmsprop or adafactor (fixed LR, no relative step)
     lr: float
     scheduler: str  # linear, cosine, constant_with_warmup
     max_grad_norm: float  # 0: no clipping
@@ -349,6 +349,183 @@ REGIMES: tuple[Regime, ...] = (
         0.0,
         5,
     ),
+    # --- LRs high enough to blow up without a warmup (NaN, divergence, lasting climbs) ------
+    Regime(
+        "gpt2_sgd_noclip",
+        "GPT-2, SGD with momentum at a high LR, no clipping, per-step logs",
+        "gpt2",
+        "sgd",
+        0.5,
+        "cosine",
+        0.0,
+        1,
+    ),
+    Regime(
+        "llama_sgd_noclip",
+        "Llama, SGD with momentum at a high LR, no clipping",
+        "llama",
+        "sgd",
+        0.5,
+        "linear",
+        0.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "lstm_sgd_noclip_toohigh",
+        "LSTM LM, SGD with momentum far too high, no clipping, per-step logs",
+        "lstm",
+        "sgd",
+        15.0,
+        "cosine",
+        0.0,
+        1,
+    ),
+    Regime(
+        "lstm_sgd_noclip_high",
+        "LSTM LM, SGD with momentum at a high LR, no clipping",
+        "lstm",
+        "sgd",
+        8.0,
+        "linear",
+        0.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "gpt2_wide_adam_toohigh",
+        "wider GPT-2 (128-d), AdamW far too high, no clipping, per-step logs",
+        "gpt2",
+        "adamw",
+        1e-1,
+        "cosine",
+        0.0,
+        1,
+        d_model=128,
+    ),
+    Regime(
+        "bert_sgd_toohigh",
+        "BERT post-LN MLM, SGD with momentum far too high, no clipping",
+        "bert",
+        "sgd",
+        1.0,
+        "linear",
+        0.0,
+        5,
+    ),
+    Regime(
+        "llama_adafactor",
+        "Llama, Adafactor at a fixed LR (no relative step), clipping",
+        "llama",
+        "adafactor",
+        1e-2,
+        "cosine",
+        1.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "gpt2_rmsprop_high",
+        "GPT-2, RMSprop at a high LR, no clipping, per-step logs",
+        "gpt2",
+        "rmsprop",
+        3e-3,
+        "linear",
+        0.0,
+        1,
+    ),
+    # --- three times longer runs: the rules must not depend on a run length ------------------
+    Regime(
+        "gpt2_adam_lowlr_long",
+        "GPT-2, AdamW at an LR-limited LR, 600 steps",
+        "gpt2",
+        "adamw",
+        3e-4,
+        "cosine",
+        1.0,
+        10,
+        steps=600,
+        fmt="hf",
+    ),
+    Regime(
+        "llama_adam_high_long",
+        "Llama, AdamW at a high LR, no clipping, 600 steps",
+        "llama",
+        "adamw",
+        3e-2,
+        "linear",
+        0.0,
+        5,
+        steps=600,
+    ),
+    # --- blow-ups seen through the Trainer's logs: a window mean every 5-10 steps -----------
+    Regime(
+        "gpt2_sgd_noclip_hf",
+        "GPT-2, SGD with momentum at a high LR, no clipping, Trainer logs every 5 steps",
+        "gpt2",
+        "sgd",
+        0.5,
+        "cosine",
+        0.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "llama_rmsprop_hf",
+        "Llama, RMSprop at a high LR, no clipping, Trainer logs every 10 steps",
+        "llama",
+        "rmsprop",
+        3e-3,
+        "cosine",
+        0.0,
+        10,
+        fmt="hf",
+    ),
+    Regime(
+        "lstm_sgd_noclip_hf",
+        "LSTM LM, SGD with momentum far too high, no clipping, Trainer logs every 10 steps",
+        "lstm",
+        "sgd",
+        15.0,
+        "linear",
+        0.0,
+        10,
+        fmt="hf",
+    ),
+    Regime(
+        "gpt2_wide_adam_toohigh_hf",
+        "wider GPT-2 (128-d), AdamW far too high, no clipping, Trainer logs every 5 steps",
+        "gpt2",
+        "adamw",
+        1e-1,
+        "linear",
+        0.0,
+        5,
+        d_model=128,
+        fmt="hf",
+    ),
+    # --- LRs no warmup rescues ----------------------------------------------------------------
+    Regime(
+        "gpt2_sgd_noclip_toohigh",
+        "GPT-2, SGD with momentum far too high, no clipping, per-step logs",
+        "gpt2",
+        "sgd",
+        1.0,
+        "cosine",
+        0.0,
+        1,
+    ),
+    Regime(
+        "llama_sgd_noclip_toohigh",
+        "Llama, SGD with momentum far too high, no clipping, Trainer logs every 5 steps",
+        "llama",
+        "sgd",
+        1.0,
+        "linear",
+        0.0,
+        5,
+        fmt="hf",
+    ),
 )
 
 
@@ -594,6 +771,16 @@ def train(job: Job) -> float:
     params = model.params()
     if r.optimizer == "sgd":
         opt: Any = torch.optim.SGD(params, lr=r.lr, momentum=0.9, weight_decay=r.weight_decay)
+    elif r.optimizer == "rmsprop":
+        opt = torch.optim.RMSprop(params, lr=r.lr, alpha=0.99, weight_decay=r.weight_decay)
+    elif r.optimizer == "adafactor":
+        from transformers.optimization import Adafactor
+
+        # The HF Trainer's `optim="adafactor"` with an explicit LR: no relative step sizes, so
+        # the scheduler's LR is the LR used.
+        opt = Adafactor(
+            params, lr=r.lr, scale_parameter=False, relative_step=False, warmup_init=False
+        )
     else:
         opt = torch.optim.AdamW(
             params, lr=r.lr, betas=(0.9, r.adam_beta2), weight_decay=r.weight_decay
@@ -688,7 +875,9 @@ def train(job: Job) -> float:
         "max_grad_norm": r.max_grad_norm,
         "per_device_train_batch_size": r.batch_size,
         "gradient_accumulation_steps": 1,
-        "optim": "sgd" if r.optimizer == "sgd" else "adamw_torch",
+        "optim": {"sgd": "sgd", "rmsprop": "rmsprop", "adafactor": "adafactor"}.get(
+            r.optimizer, "adamw_torch"
+        ),
         "weight_decay": r.weight_decay,
         "adam_beta2": r.adam_beta2,
         "seed": job.seed,
@@ -789,11 +978,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
         return 0
     missing = [j for j in todo if not (j.path / "truth.json").is_file()]
-    if args.limit is not None:
-        missing = missing[: args.limit]
     print(
         f"{len(todo)} runs, {len(todo) - len(missing)} on disk, {len(missing)} to train", flush=True
     )
+    if args.limit is not None:
+        missing = missing[: args.limit]
     # The pretrained checkpoints first, once, before workers race for them.
     for r in {j.regime.arch: j.regime for j in missing if j.regime.init != "scratch"}.values():
         _pretrained(r)

@@ -113,9 +113,9 @@ def _facts(path: Path) -> RunFacts:
         if f.climb >= CLIMB_MILD:
             f.climb_step = int(s[np.flatnonzero(ratio >= CLIMB_MILD)[0]])
         tail = steps >= steps[-1] - TAIL * steps[-1]
-        f.final = float(np.nanmean(np.where(tail & fin, loss, np.nan)))
-        if not math.isfinite(f.final):
-            f.final = math.inf
+        kept = loss[tail & fin]
+        # A run whose last tenth is all NaN/Inf ends at an infinite loss.
+        f.final = float(kept.mean()) if kept.size else math.inf
     else:
         f.final = math.inf
     return f
@@ -239,6 +239,15 @@ def _rule(
             ["lr_too_high"],
             f"{what}; no longer warmup that reaches its peak is stable",
         )
+    if mild and r.share > GUIDE_MAX:
+        # A recovered rise does not hide what a long warmup costs: the warmup rule decides the
+        # label, and the rise makes "LR too high" an acceptable reading too.
+        label, acc, why = _warmup_rule(r, ratio)
+        return (
+            label,
+            [*acc, "lr_too_high"],
+            f"{why}; a recovered rise to x{r.climb:.2f} its running minimum (borderline)",
+        )
     if mild:
         if longer_stable and r.share < GUIDE_WARMUP:
             return (
@@ -253,6 +262,11 @@ def _rule(
             f"a recovered rise to x{r.climb:.2f} its running minimum that a longer warmup does "
             "not remove (borderline)",
         )
+    return _warmup_rule(r, ratio)
+
+
+def _warmup_rule(r: RunFacts, ratio: float) -> tuple[str, list[str], str]:
+    """Rules 6 and 7: a stable run, judged on what its warmup cost against the best sibling."""
     slow = f"needs x{ratio:.2f} the best sibling's steps to its quarter-run loss"
     if r.share > GUIDE_MAX and (ratio >= SLOWER or math.isinf(ratio)):
         return "warmup_too_long", ["warmup_too_long"], f"warmup {r.share:.0%}; {slow}"
