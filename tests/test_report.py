@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from detectors._types import Finding, Severity
+from warmup_monitor import _parallel
 from warmup_monitor import report as report_mod
 from warmup_monitor.diagnosis import Diagnosis, Verdict
 from warmup_monitor.errors import FormatError, InputError
@@ -291,11 +292,10 @@ def test_many_runs_in_worker_processes_give_the_same_report(
 
     samples = Path(__file__).resolve().parents[1] / "sample_logs"
     calls: list[list[tuple[int, int, str]]] = [[], []]
-    monkeypatch.setattr(report_mod, "_PARALLEL_MIN_RUNS", 10**9)
-    alone = build_report([samples], progress=lambda *a: calls[0].append(a))
-    monkeypatch.setattr(report_mod, "_PARALLEL_MIN_RUNS", 2)
-    monkeypatch.setattr(report_mod, "_workers", lambda: 2)
-    parallel = build_report([samples], progress=lambda *a: calls[1].append(a))
+    alone = build_report([samples], progress=lambda *a: calls[0].append(a), workers=1)
+    monkeypatch.setattr(_parallel, "MIN_ITEMS", 2)
+    assert _parallel.worker_count(len(alone.runs), 2) == 2
+    parallel = build_report([samples], progress=lambda *a: calls[1].append(a), workers=2)
     assert len(parallel.runs) >= 8
     assert render_json(parallel) == render_json(alone)
     assert calls[1] == calls[0]

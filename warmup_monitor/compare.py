@@ -725,11 +725,17 @@ def build_comparison(
     target: float | None = None,
     smooth_points: int | None = None,
     progress: ProgressCallback | None = None,
+    workers: int | None = None,
 ) -> Comparison:
     """Read, diagnose and compare every run under ``paths``.
+
+    ``workers`` caps the worker processes that read and diagnose the runs (see
+    :func:`~warmup_monitor.report.build_report`).
 
     Raises :class:`~warmup_monitor.errors.InputError` for fewer than two runs with a loss, runs
     with no loss step in common, or a bad ``target``.
     """
-    report = build_report(list(paths), metrics=metrics, since=since, progress=progress)
+    report = build_report(
+        list(paths), metrics=metrics, since=since, progress=progress, workers=workers
+    )
     return compare_report(report, target=target, smooth_points=smooth_points)

@@ -317,22 +317,40 @@ def _load_file(path: Path, warnings: list[str]) -> Mapping[str, Any] | None:
     return data
 
 
-# Folder listings (name -> is a regular file), by folder, with the folder's mtime: the runs of
-# a sweep share one parent, and listing it again for each run made reading N runs cost N^2.
-_LISTINGS: dict[Path, tuple[int, dict[str, bool]]] = {}
+class _Listing(dict[str, bool]):
+    """Every entry of a folder: name -> regular file (symlinks followed)."""
+
+    _output_dir: bool | None = None
+
+    @property
+    def output_dir(self) -> bool:
+        """The folder is one the HF Trainer or LLaMA-Factory wrote as its ``output_dir``.
+
+        Kept with the listing: the runs of a sweep all ask it of their shared parent.
+        """
+        if self._output_dir is None:
+            self._output_dir = bool(_OUTPUT_DIR_MARKERS & self.keys()) or any(
+                _CHECKPOINT.match(n) for n in self
+            )
+        return self._output_dir
+
+
+# Folder listings by folder, with the folder's mtime: the runs of a sweep share one parent, and
+# listing it again for each run made reading N runs cost N^2.
+_LISTINGS: dict[Path, tuple[int, _Listing]] = {}
 _MAX_LISTINGS = 256
 # A folder changed this recently may still change within its mtime's resolution: not cached.
 _SETTLED_NS = 2_000_000_000
 
 
-def _listing(folder: Path) -> dict[str, bool]:
+def _listing(folder: Path) -> _Listing:
     """Every entry of ``folder``: name -> regular file (symlinks followed); raises ``OSError``."""
     mtime = os.stat(folder).st_mtime_ns
     hit = _LISTINGS.get(folder)
     if hit is not None and hit[0] == mtime:
         return hit[1]
     with os.scandir(folder) as entries:
-        names = {e.name: _is_file(e) for e in entries}
+        names = _Listing((e.name, _is_file(e)) for e in entries)
     if time.time_ns() - mtime > _SETTLED_NS:
         if len(_LISTINGS) >= _MAX_LISTINGS:
             _LISTINGS.clear()
@@ -350,13 +368,15 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
 def _files_in(folder: Path) -> list[Path]:
     """Config files of one folder, lowest precedence first."""
     try:
-        names = {name: folder / name for name, is_file in _listing(folder).items() if is_file}
+        listing = _listing(folder)
     except OSError:
         return []
+    names = {name: folder / name for name, is_file in listing.items() if is_file}
     files = [names["hparams.yaml"]] if "hparams.yaml" in names else []
-    swanlab = folder / "files" / "config.yaml"
-    if swanlab.is_file():
-        files.append(swanlab)
+    if "files" in listing:
+        swanlab = folder / "files" / "config.yaml"
+        if swanlab.is_file():
+            files.append(swanlab)
     files += [names[n] for n in ("args.json", "training_args.json") if n in names]
     recipes = sorted(
         p
@@ -371,13 +391,19 @@ def _files_in(folder: Path) -> list[Path]:
     return files
 
 
+def _has_file(folder: Path, name: str) -> bool:
+    try:
+        return _listing(folder).get(name, False)
+    except OSError:
+        return False
+
+
 def _is_output_dir(folder: Path) -> bool:
     """A folder the HF Trainer or LLaMA-Factory wrote as its ``output_dir``."""
     try:
-        names = _listing(folder).keys()
+        return _listing(folder).output_dir
     except OSError:
         return False
-    return bool(_OUTPUT_DIR_MARKERS & names) or any(_CHECKPOINT.match(n) for n in names)
 
 
 def _folders_near(path: Path) -> list[Path]:
@@ -414,7 +440,7 @@ def read_config_near(
     merged: dict[str, Any] = {}
     origin: dict[str, Path] = {}
     folders = _folders_near(Path(path))
-    states = [f / "trainer_state.json" for f in folders if (f / "trainer_state.json").is_file()]
+    states = [f / "trainer_state.json" for f in folders if _has_file(f, "trainer_state.json")]
     for file in [file for folder in folders for file in _files_in(folder)] + states:
         file_notes: list[str] = []
         data = _load_file(file, file_notes)

@@ -31,6 +31,7 @@ A path holding nothing known raises a one-line :class:`InputError` listing what 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -419,7 +420,24 @@ def read_run(
 
 
 def read_runs(
-    path: str | os.PathLike[str], *, metrics: Mapping[str, str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    metrics: Mapping[str, str] | None = None,
+    workers: int | None = None,
 ) -> list[Run]:
-    """Read every run under ``path``."""
-    return [read_run(ref, metrics=metrics) for ref in find_runs(path)]
+    """Read every run under ``path``, in the order :func:`find_runs` lists them.
+
+    From 16 runs up they are read by worker processes, one per CPU (at most 8) unless
+    ``workers`` says how many (``1``: all in this process); see :mod:`warmup_monitor._parallel`
+    for when forking is avoided. The first error raised by a run is raised, as a loop over
+    :func:`read_run` would raise it.
+    """
+    from ._parallel import ordered_map
+
+    refs = find_runs(path)
+    job = functools.partial(_read_ref, metrics=metrics)
+    return list(ordered_map(job, refs, workers=workers))
+
+
+def _read_ref(ref: RunRef, *, metrics: Mapping[str, str] | None) -> Run:
+    return read_run(ref, metrics=metrics)

@@ -6,10 +6,8 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import functools
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ import numpy as np
 
 from detectors._types import Severity
 
+from ._parallel import ordered_map, worker_count
 from .diagnosis import Diagnosis, Verdict, diagnose
 from .discover import RunRef, find_runs, read_run, shortest_names
 from .errors import InputError, WarmupMonitorError, one_line
@@ -173,8 +172,12 @@ def build_report(
     metrics: Mapping[str, str] | None = None,
     since: int | None = None,
     progress: ProgressCallback | None = None,
+    workers: int | None = None,
 ) -> Report:
     """Find every run under ``paths``, read and diagnose each one.
+
+    From 16 runs up, runs are read and diagnosed by worker processes, one per CPU (at most 8)
+    unless ``workers`` says how many (``1``: all in this process); the report is the same.
 
     A run that cannot be read (corrupted file, missing metric …) becomes a :class:`RunReport`
     with ``error`` set and the others are still reported. Raises the library error itself when
@@ -190,7 +193,7 @@ def build_report(
     with mirrored(paths) as (local, display):
         refs = _unique_refs(local)
         total = len(refs)
-        for report, error in _each_report(refs, metrics, since, progress):
+        for report, error in _each_report(refs, metrics, since, progress, workers):
             out.append(_displayed(report, display))
             if error is not None:
                 errors.append(error)
@@ -213,55 +216,31 @@ def build_report(
     return Report(paths=roots, runs=tuple(out), since=since)
 
 
-# Many runs are read and diagnosed by worker processes (forked: they start in milliseconds
-# with everything imported). Below this many runs, the transfer of the results costs more
-# than the second core saves.
-_PARALLEL_MIN_RUNS = 16
-
-
-def _workers() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def _each_report(
     refs: list[RunRef],
     metrics: Mapping[str, str] | None,
     since: int | None,
     progress: ProgressCallback | None,
+    workers: int | None,
 ) -> Iterator[tuple[RunReport, BaseException | None]]:
     """``_report_one`` of every ref, in order; in worker processes when that pays."""
     total = len(refs)
-    workers = min(_workers(), 8, total // 4)
-    fork = "fork" in multiprocessing.get_all_start_methods()
-    if total < _PARALLEL_MIN_RUNS or workers < 2 or not fork:
-        for done, ref in enumerate(refs):
-            if progress is not None:
-                progress(done, total, ref.name)
-            yield _report_one(ref, metrics, since, single=total == 1)
-        return
-    # The first run is done here: what it imports (readers, scipy) the forked workers inherit
-    # instead of each importing it again.
-    if progress is not None:
-        progress(0, total, refs[0].name)
-    yield _report_one(refs[0], metrics, since, single=False)
-    job = functools.partial(_report_in_worker, metrics=metrics, since=since)
-    context = multiprocessing.get_context("fork")
-    chunk = max(1, min(16, total // (workers * 4)))
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        results = pool.map(job, refs[1:], chunksize=chunk)
-        for done in range(1, total):
-            if progress is not None:
-                progress(done, total, refs[done].name)
-            yield next(results)
+    if worker_count(total, workers) < 2:
+        job = functools.partial(_report_one, metrics=metrics, since=since, single=total == 1)
+    else:
+        job = functools.partial(_report_in_worker, metrics=metrics, since=since)
+
+    def before(done: int) -> None:
+        if progress is not None:
+            progress(done, total, refs[done].name)
+
+    yield from ordered_map(job, refs, workers=workers, before=before)
 
 
 def _report_in_worker(
     ref: RunRef, *, metrics: Mapping[str, str] | None, since: int | None
 ) -> tuple[RunReport, BaseException | None]:
-    report, error = _report_one(ref, metrics, since, single=False)
+    report, error = _report_one(ref, metrics=metrics, since=since, single=False)
     # Errors cross back as their one-line text: not every exception can be pickled.
     return report, (None if error is None else _WorkerError(one_line(error)))
 
@@ -271,7 +250,7 @@ class _WorkerError(Exception):
 
 
 def _report_one(
-    ref: RunRef, metrics: Mapping[str, str] | None, since: int | None, *, single: bool
+    ref: RunRef, *, metrics: Mapping[str, str] | None, since: int | None, single: bool
 ) -> tuple[RunReport, BaseException | None]:
     """The report of one run, and the error that kept it from being read (or ``None``)."""
     try:

@@ -1,11 +1,16 @@
-"""The run model: every scalar of one run in a long pandas DataFrame."""
+"""The run model: every scalar of one run in a long pandas DataFrame.
+
+The frame is built on first use of :attr:`Run.scalars`: diagnosing, reporting and comparing
+read the run's columns as numpy arrays, and a pandas frame costs more to build than a small
+run costs to diagnose.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -29,6 +34,16 @@ class Resume:
     tag: str
 
 
+class _Columns(NamedTuple):
+    """The frame's columns: rows grouped by tag (``tags`` sorted, ``codes`` into it), then step."""
+
+    steps: np.ndarray  # int64
+    codes: np.ndarray  # int32
+    tags: tuple[str, ...]
+    values: np.ndarray  # float64
+    wall_times: np.ndarray  # float64
+
+
 @dataclass
 class Run:
     """One training run.
@@ -42,7 +57,7 @@ class Run:
     name: str
     path: Path
     source: str
-    scalars: pd.DataFrame
+    scalars: pd.DataFrame  # a property below: built on first use
     metric_map: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     status: str = "unknown"
@@ -67,13 +82,13 @@ class Run:
         notes: list[str] | None = None,
     ) -> Run:
         """Build a run from points in write order (last write of a (tag, step) wins)."""
-        frame, resumes = _build_frame(points)
-        slices = _slices_of(frame)
-        run = cls(
+        columns, resumes = _build_columns(points)
+        slices = _slices_of(columns)
+        return cls(
             name=name,
             path=Path(path),
             source=source,
-            scalars=frame,
+            scalars=columns,  # type: ignore[arg-type]  # the frame is built on first use
             metric_map=resolve_metrics(slices.keys(), metrics),
             config=dict(config or {}),
             status=status,
@@ -82,7 +97,31 @@ class Run:
             notes=list(notes or []),
             _slices=slices,
         )
-        return run
+
+    def _get_scalars(self) -> pd.DataFrame:
+        frame: pd.DataFrame | None = self.__dict__.get("_frame")
+        if frame is None:
+            frame = self.__dict__["_frame"] = _frame_of(self.__dict__["_columns"])
+        return frame
+
+    def _set_scalars(self, value: pd.DataFrame | _Columns) -> None:
+        if isinstance(value, _Columns):
+            self.__dict__["_columns"], self.__dict__["_frame"] = value, None
+        else:
+            self.__dict__["_columns"], self.__dict__["_frame"] = None, value
+
+    def _cols(self) -> _Columns:
+        columns: _Columns | None = self.__dict__.get("_columns")
+        if columns is None:
+            columns = self.__dict__["_columns"] = _columns_of(self.__dict__["_frame"])
+        return columns
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled (to or from a worker process) as its numpy columns, not as a pandas frame.
+        state = dict(self.__dict__)
+        if state.get("_columns") is not None:
+            state["_frame"] = None
+        return state
 
     # ------------------------------------------------------------------ access
     @property
@@ -117,15 +156,15 @@ class Run:
         """
         tag = self.tag_for(name)
         lo, hi = self._slices[tag]
-        steps = self.scalars["step"].to_numpy()[lo:hi]
-        values = self.scalars["value"].to_numpy()[lo:hi]
-        return steps, values
+        columns = self._cols()
+        return columns.steps[lo:hi], columns.values[lo:hi]
 
     @property
     def last_step(self) -> int | None:
-        if self.scalars.empty:
+        steps = self._cols().steps
+        if not len(steps):
             return None
-        return int(self.scalars["step"].max())
+        return int(steps.max())
 
     def prefix(self, max_step: int) -> Run:
         """A copy holding only the points at steps ``<= max_step`` (what a live watcher saw)."""
@@ -142,20 +181,27 @@ class Run:
 
         ``note`` is added to the copy's notes, to say why points are missing.
         """
-        steps = self.scalars["step"].to_numpy()
+        columns = self._cols()
+        steps = columns.steps
         mask = np.ones(steps.shape, dtype=bool)
         if first_step is not None:
             mask &= steps >= first_step
         if last_step is not None:
             mask &= steps <= last_step
-        frame = self.scalars[mask].reset_index(drop=True)
-        if not frame.empty:
-            frame["tag"] = frame["tag"].cat.remove_unused_categories()
+        kept = _Columns(
+            steps[mask],
+            columns.codes[mask],
+            columns.tags,
+            columns.values[mask],
+            columns.wall_times[mask],
+        )
+        if len(kept.steps):
+            kept = _without_unused_tags(kept)
         return Run(
             name=self.name,
             path=self.path,
             source=self.source,
-            scalars=frame,
+            scalars=kept,  # type: ignore[arg-type]
             metric_map=dict(self.metric_map),
             config=dict(self.config),
             status=self.status,
@@ -167,33 +213,102 @@ class Run:
             ],
             warnings=list(self.warnings),
             notes=[*self.notes, note] if note else list(self.notes),
-            _slices=_slices_of(frame),
+            _slices=_slices_of(kept),
         )
 
 
-def _slices_of(frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    if frame.empty:
+# ``Run.scalars`` is a dataclass field (the constructor takes a frame) read through a property
+# that builds the frame on first use.
+Run.scalars = property(  # type: ignore[assignment,method-assign]
+    Run._get_scalars, Run._set_scalars, doc="Every point: the long frame described above."
+)
+
+
+_EMPTY_FRAME_COLUMNS = _Columns(
+    np.empty(0, np.int64),
+    np.empty(0, np.int32),
+    (),
+    np.empty(0, np.float64),
+    np.empty(0, np.float64),
+)
+
+# One categorical dtype per set of tags: the runs of a sweep share theirs, and checking the
+# categories of a new dtype costs more than building the rest of a small frame.
+_DTYPES: dict[tuple[str, ...], pd.CategoricalDtype] = {}
+_MAX_DTYPES = 256
+
+
+def _dtype(tags: tuple[str, ...]) -> pd.CategoricalDtype:
+    dtype = _DTYPES.get(tags)
+    if dtype is None:
+        if len(_DTYPES) >= _MAX_DTYPES:
+            _DTYPES.clear()
+        dtype = _DTYPES[tags] = pd.CategoricalDtype(list(tags))
+    return dtype
+
+
+def _frame_of(columns: _Columns) -> pd.DataFrame:
+    if not len(columns.steps) and not columns.tags:
+        tag = pd.Categorical([], categories=[])
+    else:
+        tag = pd.Categorical.from_codes(columns.codes, dtype=_dtype(columns.tags))
+    return pd.DataFrame(
+        {
+            "step": columns.steps,
+            "tag": tag,
+            "value": columns.values,
+            "wall_time": columns.wall_times,
+        },
+        # The columns are arrays no one else writes to: no need for pandas to copy them.
+        copy=False,
+    )
+
+
+def _columns_of(frame: pd.DataFrame) -> _Columns:
+    """The columns of a frame given to the constructor (sorted by tag, then step)."""
+    tag = frame["tag"]
+    if isinstance(tag.dtype, pd.CategoricalDtype):
+        codes = tag.cat.codes.to_numpy().astype(np.int32)
+        tags = tuple(str(t) for t in tag.cat.categories)
+    else:
+        tags = tuple(sorted({str(t) for t in tag}))
+        codes = np.searchsorted(np.asarray(tags, dtype=object), tag.astype(str).to_numpy())
+        codes = codes.astype(np.int32)
+    return _Columns(
+        frame["step"].to_numpy(dtype=np.int64),
+        codes,
+        tags,
+        frame["value"].to_numpy(dtype=np.float64),
+        frame["wall_time"].to_numpy(dtype=np.float64),
+    )
+
+
+def _without_unused_tags(columns: _Columns) -> _Columns:
+    present = np.zeros(len(columns.tags), dtype=bool)
+    present[columns.codes] = True
+    if present.all():
+        return columns
+    remap = np.cumsum(present, dtype=np.int32) - 1
+    tags = tuple(t for t, p in zip(columns.tags, present.tolist(), strict=True) if p)
+    return columns._replace(codes=remap[columns.codes], tags=tags)
+
+
+def _slices_of(columns: _Columns) -> dict[str, tuple[int, int]]:
+    codes = columns.codes
+    if not len(codes):
         return {}
-    codes = frame["tag"].cat.codes.to_numpy()
-    cats = frame["tag"].cat.categories
-    bounds = np.flatnonzero(np.diff(codes)) + 1
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [len(codes)]))
-    return {str(cats[codes[s]]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
+    bounds = (np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist()
+    starts = [0, *bounds]
+    ends = [*bounds, len(codes)]
+    tags = columns.tags
+    firsts = codes[starts].tolist()
+    return {tags[c]: (s, e) for c, s, e in zip(firsts, starts, ends, strict=True)}
 
 
-def _build_frame(points: Points) -> tuple[pd.DataFrame, list[Resume]]:
+def _build_columns(points: Points) -> tuple[_Columns, list[Resume]]:
     n = len(points)
     if n == 0:
-        frame = pd.DataFrame(
-            {
-                "step": np.empty(0, np.int64),
-                "tag": pd.Categorical([], categories=[]),
-                "value": np.empty(0, np.float64),
-                "wall_time": np.empty(0, np.float64),
-            }
-        )
-        return frame, []
+        return _EMPTY_FRAME_COLUMNS, []
     tags = points.tags
     # Categories sorted by name so that a frame sorted by code is sorted by tag.
     order_of_tag = np.argsort(np.asarray(tags, dtype=object)).astype(np.int32)
@@ -241,18 +356,15 @@ def _build_frame(points: Points) -> tuple[pd.DataFrame, list[Resume]]:
     else:
         idx = by_tag  # no step written twice: the grouped columns are the frame's
         sel_codes, sel_steps = g_codes, g_steps
-    frame = pd.DataFrame(
-        {
-            "step": sel_steps,
-            "tag": pd.Categorical.from_codes(sel_codes, categories=[tags[i] for i in order_of_tag]),
-            "value": points.values[idx],
-            "wall_time": points.wall_times[idx],
-        },
-        # The columns are fresh arrays from the gathers above: no need for pandas to copy them.
-        copy=False,
+    columns = _Columns(
+        sel_steps,
+        sel_codes,
+        tuple(tags[i] for i in order_of_tag.tolist()),
+        points.values[idx],
+        points.wall_times[idx],
     )
     # One resume per restart point, not one per tag.
     seen: dict[int, Resume] = {}
     for r in resumes:
         seen.setdefault(r.step, r)
-    return frame, sorted(seen.values(), key=lambda r: r.step)
+    return columns, sorted(seen.values(), key=lambda r: r.step)

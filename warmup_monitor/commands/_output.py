@@ -20,8 +20,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def run_options(document: str, page: str) -> Callable[[F], F]:
-    """``-o/--output``, ``--html``, ``--since`` and ``--fail-on``, spelled alike by every
-    command that reads runs; ``document`` and ``page`` name what is written."""
+    """``-o/--output``, ``--html``, ``--since``, ``--fail-on`` and ``-j/--jobs``, spelled alike
+    by every command that reads runs; ``document`` and ``page`` name what is written."""
 
     def decorate(func: F) -> F:
         for option in reversed(
@@ -52,6 +52,16 @@ def run_options(document: str, page: str) -> Callable[[F], F]:
                     help=(
                         "Exit 1 when a run reaches this severity (a problem verdict counts as at "
                         "least warning)."
+                    ),
+                ),
+                click.option(
+                    "-j",
+                    "--jobs",
+                    type=click.IntRange(min=1),
+                    metavar="N",
+                    help=(
+                        "Read and diagnose runs in N worker processes (default: one per CPU, "
+                        "at most 8, from 16 runs up; 1: none)."
                     ),
                 ),
             )

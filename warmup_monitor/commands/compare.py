@@ -45,6 +45,7 @@ def command(
     since: int | None,
     quiet: bool,
     fail_on: str,
+    jobs: int | None,
 ) -> None:
     """Compare the sibling runs of a sweep under PATH...: what differs, ranked by steps to a
     target loss, with what each setting cost against the best.
@@ -67,6 +68,7 @@ def command(
             target=target,
             smooth_points=smooth_points,
             progress=progress,
+            workers=jobs,
         )
     code = 1 if reaches(comparison.report, fail_on) else 0
     if comparison.repeats:

@@ -15,9 +15,13 @@ from ._output import reading_progress, run_options, save, use_color, write_outpu
 __all__ = ["command"]
 
 
-def _build(paths: tuple[str, ...], metrics: dict[str, str], since: int | None) -> Report:
+def _build(
+    paths: tuple[str, ...], metrics: dict[str, str], since: int | None, jobs: int | None
+) -> Report:
     with reading_progress() as progress:
-        return build_report(paths, metrics=metrics or None, since=since, progress=progress)
+        return build_report(
+            paths, metrics=metrics or None, since=since, progress=progress, workers=jobs
+        )
 
 
 @click.command("report")
@@ -35,6 +39,7 @@ def command(
     since: int | None,
     quiet: bool,
     fail_on: str,
+    jobs: int | None,
 ) -> None:
     """Diagnose the warmup of every run under PATH...
 
@@ -49,7 +54,7 @@ def command(
     """
     from ..render import render_html, render_json, render_text
 
-    report = _build(paths, metrics, since)
+    report = _build(paths, metrics, since, jobs)
     if html_out is not None:
         save(html_out, render_html(report))
         click.echo(printable(f"HTML report written to {html_out}"), err=True)
