@@ -1,19 +1,25 @@
 """Many small runs: reading, JSON and HTML reports over 500 and 2,000 TensorBoard runs.
 
-Run ``python benchmarks/bench_many.py`` (``--quick`` for 500 runs only). Each run is 300 steps
-x 4 tags written by torch's real ``SummaryWriter`` under one folder, the way a sweep or a
-``runs/`` folder collects them; the data is written once and cached in ``benchmarks/_data/``.
+Run ``python benchmarks/bench_many.py`` (``--quick`` for 500 runs only, ``--runs 2000`` for
+other counts, ``--no-html`` to leave out the HTML page). Each run is 300 steps x 4 tags written
+by torch's real ``SummaryWriter`` under one folder, the way a sweep or a ``runs/`` folder
+collects them; the data is written once and cached in ``benchmarks/_data/``.
 
-Measured, each in a fresh interpreter after its imports (median of ``--repeat``):
+Measured, each in a fresh interpreter after its imports (median of ``--repeat``), as wall time
+and as the CPU time of the process and its workers (the better guide on a busy machine):
 
-- ``read_runs(folder)``: discovery, every run read into a ``Run``;
-- ``report --format json`` and ``report --html`` through the command line, the whole process
-  (wall time, and the CPU time of the process and its workers, which a busy machine inflates
-  less), with the page's size;
+- ``read_runs(folder)``: discovery, every run read into a ``Run`` and its frame built, in worker
+  processes (the default) and in one process (``workers=1``);
+- ``report --format json`` and ``report --html`` through the command line, the whole process,
+  with the page's size;
 - ``report --html`` of one run of 1M scalars (``bench_read.py``'s 5 tags x 200k steps), to show
   that a long run's page stays fast and small;
 - tbparse ``SummaryReader(folder).scalars`` and TensorBoard's ``EventAccumulator`` over every
-  run (peers), and reading every file's bytes (the floor).
+  run (peers), and reading every file's bytes (the floor);
+- TensorBoard's data server (the ``tensorboard_data_server`` binary that ``tensorboard`` starts
+  to load event files), from its start until it has loaded every point of the folder, then one
+  ``ReadScalars`` request for all of them over its gRPC API (with ``--checksum``, as every
+  reader here verifies every record).
 """
 
 from __future__ import annotations
@@ -23,10 +29,10 @@ import json
 import math
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -79,19 +85,28 @@ def dataset(runs: int) -> Path:
 _CHILD = """
 import json, os, sys, time
 from pathlib import Path
+import resource
 what, root = sys.argv[1], Path(sys.argv[2])
-if what == "read_runs":
+def cpu():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, once joined
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+if what.startswith("read_runs"):
     import warmup_monitor as wm
     warm = sorted(root.iterdir())[0]
-    wm.read_run(warm)  # imports and lazy tables
+    len(wm.read_run(warm).scalars)  # imports (pandas too) and lazy tables
+    kw = {"workers": 1} if what == "read_runs_serial" else {}
+    c = cpu()
     t = time.perf_counter()
-    n = sum(len(r.scalars) for r in wm.read_runs(root))
+    n = sum(len(r.scalars) for r in wm.read_runs(root, **kw))
 elif what == "tbparse":
     from tbparse import SummaryReader
+    c = cpu()
     t = time.perf_counter()
     n = len(SummaryReader(str(root)).scalars)
 elif what == "accumulator":
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    c = cpu()
     t = time.perf_counter()
     n = 0
     for run in sorted(root.iterdir()):
@@ -99,9 +114,62 @@ elif what == "accumulator":
         acc.Reload()
         n += sum(len(acc.Scalars(tag)) for tag in acc.Tags()["scalars"])
 else:
+    c = cpu()
     t = time.perf_counter()
     n = sum(len(f.read_bytes()) for run in sorted(root.iterdir()) for f in run.iterdir())
-print(json.dumps({"wall": time.perf_counter() - t, "n": n}))
+print(json.dumps({"wall": time.perf_counter() - t, "cpu": cpu() - c, "n": n}))
+"""
+
+# TensorBoard's data server: started, asked until it has loaded every point, asked for them all.
+_DATA_SERVER = """
+import json, os, subprocess, sys, tempfile, time
+from pathlib import Path
+import grpc
+from tensorboard.data.proto import data_provider_pb2 as pb, data_provider_pb2_grpc as pb_grpc
+from tensorboard_data_server import server_binary
+root, runs, tags, steps = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+def cpu_of(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+with tempfile.TemporaryDirectory() as tmp:
+    port_file = Path(tmp) / "port"
+    cmd = [server_binary(), "--logdir", str(root), "--port", "0", "--port-file", str(port_file),
+           "--reload", "once", "--samples-per-plugin", "scalars=all", "--checksum",
+           "--die-after-stdin"]
+    t = time.perf_counter()
+    server = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        while not port_file.exists() or not port_file.read_text().endswith("\\n"):
+            time.sleep(0.005)
+        channel = grpc.insecure_channel(
+            f"localhost:{int(port_file.read_text())}",
+            options=[("grpc.max_receive_message_length", -1)],
+        )
+        stub = pb_grpc.TensorBoardDataProviderStub(channel)
+        plugin = pb.PluginFilter(plugin_name="scalars")
+        while True:  # loaded: every run's every tag up to the last step
+            listed = stub.ListScalars(pb.ListScalarsRequest(experiment_id="", plugin_filter=plugin))
+            done = sum(
+                1 for r in listed.runs for g in r.tags if g.metadata.max_step == steps
+            )
+            if done == runs * tags:
+                break
+            time.sleep(0.02)
+        loaded = time.perf_counter() - t
+        q = time.perf_counter()
+        data = stub.ReadScalars(
+            pb.ReadScalarsRequest(
+                experiment_id="", plugin_filter=plugin, downsample=pb.Downsample(num_points=10**9)
+            )
+        )
+        n = sum(len(g.data.step) for r in data.runs for g in r.tags)
+        wall = time.perf_counter() - t
+        query = time.perf_counter() - q
+        server_cpu = cpu_of(server.pid)
+    finally:
+        server.kill()
+        server.wait()
+print(json.dumps({"wall": wall, "loaded": loaded, "query": query, "cpu": server_cpu, "n": n}))
 """
 
 
@@ -114,51 +182,68 @@ def _child(what: str, root: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _cpu_of_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _data_server(root: Path, runs: int) -> dict[str, float] | None:
+    """TensorBoard's data server on ``root``, or ``None`` when it is not installed."""
+    try:
+        import grpc  # noqa: F401
+        import tensorboard_data_server  # noqa: F401
+    except ImportError:
+        return None
+    args = [str(root), str(runs), str(len(TAGS)), str(STEPS)]
+    out = subprocess.run(
+        [sys.executable, "-c", _DATA_SERVER, *args], capture_output=True, text=True, timeout=1800
+    )
+    if out.returncode:
+        raise SystemExit(f"data server failed:\n{out.stderr[-2000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["n"] != runs * len(TAGS) * STEPS:
+        raise SystemExit(f"data server returned {result['n']} points")
+    return result
 
 
-def _cli(args: list[str], tmp: Path) -> tuple[float, float]:
-    """Wall and CPU time of one whole ``warmup-monitor`` process (imports included; CPU counts
-    the report's forked workers too)."""
+def _cli(args: list[str], tmp: Path) -> dict[str, float]:
+    """Wall and CPU time of one whole ``warmup-monitor`` process (imports and workers included)."""
     cmd = [sys.executable, "-m", "warmup_monitor.cli", *args]
-    cpu = _cpu_of_children()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
     wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(args)} failed:\n{out.stderr[-2000:]}")
-    return wall, _cpu_of_children() - cpu
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"wall": wall, "cpu": cpu}
 
 
-def _median(f: object, repeat: int) -> float:
-    return statistics.median(f() for _ in range(repeat))  # type: ignore[operator]
-
-
-def _median_pair(f: object, repeat: int) -> tuple[float, float]:
-    """Median wall time, and the CPU time of that same measurement."""
-    pairs = sorted(f() for _ in range(repeat))  # type: ignore[operator]
-    return pairs[(len(pairs) - 1) // 2]
-
-
-def _long_run_html(tmp: Path) -> tuple[float, float, float]:
-    """``report --html`` of one run of 1M scalars: wall, CPU and page size in kB."""
+def _long_run_html(tmp: Path) -> tuple[dict[str, float], float]:
+    """``report --html`` of one run of 1M scalars: wall and CPU time, and the page's kB."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_read import TAGS, _dataset
+    from bench_read import TAGS as READ_TAGS
+    from bench_read import _dataset
 
-    run = _dataset("scalars_1m", 200_000, TAGS)
+    run = _dataset("scalars_1m", 200_000, READ_TAGS)
     page = tmp / "r1m.html"
-    wall, cpu = _cli(["report", str(run), "--html", str(page), "-q"], tmp)
-    return wall, cpu, page.stat().st_size / 1e3
+    measured = _cli(["report", str(run), "--html", str(page), "-q"], tmp)
+    return measured, page.stat().st_size / 1e3
+
+
+def _median(f: Callable[[], dict[str, float]], repeat: int) -> dict[str, float]:
+    """The measurement with the median wall time of ``repeat``."""
+    results = sorted((f() for _ in range(repeat)), key=lambda r: r["wall"])
+    return results[len(results) // 2]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="500 runs only, no HTML at 2000")
+    parser.add_argument("--quick", action="store_true", help="500 runs only")
+    parser.add_argument(
+        "--runs", type=int, nargs="+", help="run counts to measure (default: 500 2000)"
+    )
+    parser.add_argument("--no-html", action="store_true", help="leave out report --html")
+    parser.add_argument("--no-peers", action="store_true", help="leave out the peers")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
     args = parser.parse_args()
-    sizes = (500,) if args.quick else (500, 2000)
+    sizes = tuple(args.runs) if args.runs else (500,) if args.quick else (500, 2000)
     start_load = os.getloadavg()[0]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, load {start_load:.2f}\n")
     rows = []
@@ -166,51 +251,67 @@ def main() -> int:
     tmp.mkdir(parents=True, exist_ok=True)
     for n in sizes:
         root = dataset(n)
-        ours = _median(lambda root=root: _child("read_runs", root)["wall"], args.repeat)
-        floor = _median(lambda root=root: _child("bytes", root)["wall"], args.repeat)
-        tbparse = _child("tbparse", root)["wall"]
-        acc = _child("accumulator", root)["wall"]
-        json_wall, json_cpu = _median_pair(
-            lambda root=root: _cli(
-                ["report", str(root), "--format", "json", "-o", str(tmp / "r.json")], tmp
-            ),
-            args.repeat,
-        )
-        html_wall = html_cpu = html_size = math.nan
-        if n == 500 or not args.quick:
-            html = tmp / f"r{n}.html"
-            html_wall, html_cpu = _cli(["report", str(root), "--html", str(html), "-q"], tmp)
-            html_size = html.stat().st_size / 1e6
-        for label, wall, cpu in (
-            ("warmup-monitor `read_runs`", ours, math.nan),
-            ("tbparse `SummaryReader(folder).scalars`", tbparse, math.nan),
-            ("TensorBoard `EventAccumulator`, run by run", acc, math.nan),
-            ("reading every file's bytes (the floor)", floor, math.nan),
-            ("`warmup-monitor report --format json` (whole process)", json_wall, json_cpu),
+        ours = _median(lambda root=root: _child("read_runs", root), args.repeat)
+        measured: list[tuple[str, dict[str, float]]] = [
+            ("warmup-monitor `read_runs` (worker processes)", ours),
             (
-                f"`warmup-monitor report --html` (whole process, {html_size:.1f} MB page)",
-                html_wall,
-                html_cpu,
+                "warmup-monitor `read_runs(workers=1)` (one process)",
+                _median(lambda root=root: _child("read_runs_serial", root), args.repeat),
             ),
-        ):
-            if math.isnan(wall):
-                continue
-            cpu_text = "" if math.isnan(cpu) else f"{cpu:,.2f} s"
+        ]
+        if not args.no_peers:
+            measured += [
+                ("tbparse `SummaryReader(folder).scalars`", _child("tbparse", root)),
+                ("TensorBoard `EventAccumulator`, run by run", _child("accumulator", root)),
+            ]
+            server = _data_server(root, n)
+            if server is not None:
+                label = (
+                    f"TensorBoard data server: loaded in {server['loaded']:,.2f} s, "
+                    f"`ReadScalars` of every point {server['query']:,.2f} s"
+                )
+                measured.append((label, server))
+        measured.append(
+            (
+                "reading every file's bytes (the floor)",
+                _median(lambda root=root: _child("bytes", root), args.repeat),
+            )
+        )
+        measured.append(
+            (
+                "`warmup-monitor report --format json` (whole process)",
+                _median(
+                    lambda root=root: _cli(
+                        ["report", str(root), "--format", "json", "-o", str(tmp / "r.json")], tmp
+                    ),
+                    args.repeat,
+                ),
+            )
+        )
+        if not args.no_html:
+            html = tmp / f"r{n}.html"
+            html_time = _cli(["report", str(root), "--html", str(html), "-q"], tmp)
+            size = html.stat().st_size / 1e6
+            measured.append(
+                (f"`warmup-monitor report --html` (whole process, {size:.1f} MB page)", html_time)
+            )
+        for label, m in measured:
             line = (
-                f"| {n} runs | {label} | {wall:,.2f} s | {cpu_text} | {wall / ours:,.1f}x | "
-                f"{wall / n * 1e3:,.1f} ms |"
+                f"| {n} runs | {label} | {m['wall']:,.2f} s | {m['cpu']:,.2f} s | "
+                f"{m['wall'] / ours['wall']:,.1f}x | {m['cpu'] / n * 1e3:,.2f} ms |"
             )
             rows.append(line)
             print(line, flush=True)
-    wall, cpu, size = _long_run_html(tmp)
-    line = (
-        f"| 1 run of 1M scalars | `warmup-monitor report --html` (whole process, {size:,.0f} kB "
-        f"page) | {wall:,.2f} s | {cpu:,.2f} s | – | – |"
-    )
-    rows.append(line)
-    print(line, flush=True)
+    if not args.no_html:
+        m, size = _long_run_html(tmp)
+        line = (
+            f"| 1 run of 1M scalars | `warmup-monitor report --html` (whole process, {size:,.0f} "
+            f"kB page) | {m['wall']:,.2f} s | {m['cpu']:,.2f} s | – | – |"
+        )
+        rows.append(line)
+        print(line, flush=True)
     print()
-    print("| Runs | What | Wall time | CPU time | vs `read_runs` | Per run |")
+    print("| Runs | What | Wall time | CPU time | vs `read_runs` (wall) | CPU per run |")
     print("|---|---|---:|---:|---:|---:|")
     print("\n".join(rows))
     print(f"\nLoad average: {start_load:.2f} at start, {os.getloadavg()[0]:.2f} at end")

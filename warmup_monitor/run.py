@@ -1,8 +1,8 @@
 """The run model: every scalar of one run in a long pandas DataFrame.
 
 The frame is built on first use of :attr:`Run.scalars`: diagnosing, reporting and comparing
-read the run's columns as numpy arrays, and a pandas frame costs more to build than a small
-run costs to diagnose.
+read the run's columns as numpy arrays, a pandas frame costs more to build than a small run
+costs to diagnose, and a process that never asks for one never imports pandas.
 """
 
 from __future__ import annotations
@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import pandas as pd
 
 from .errors import MetricNotFoundError
 from .metrics import CANONICAL_METRICS, resolve_metrics
 from .points import Points
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Resume", "Run"]
 
@@ -239,6 +241,8 @@ _MAX_DTYPES = 256
 
 
 def _dtype(tags: tuple[str, ...]) -> pd.CategoricalDtype:
+    import pandas as pd
+
     dtype = _DTYPES.get(tags)
     if dtype is None:
         if len(_DTYPES) >= _MAX_DTYPES:
@@ -248,6 +252,8 @@ def _dtype(tags: tuple[str, ...]) -> pd.CategoricalDtype:
 
 
 def _frame_of(columns: _Columns) -> pd.DataFrame:
+    import pandas as pd
+
     if not len(columns.steps) and not columns.tags:
         tag = pd.Categorical([], categories=[])
     else:
@@ -266,6 +272,8 @@ def _frame_of(columns: _Columns) -> pd.DataFrame:
 
 def _columns_of(frame: pd.DataFrame) -> _Columns:
     """The columns of a frame given to the constructor (sorted by tag, then step)."""
+    import pandas as pd
+
     tag = frame["tag"]
     if isinstance(tag.dtype, pd.CategoricalDtype):
         codes = tag.cat.codes.to_numpy().astype(np.int32)
