@@ -337,3 +337,20 @@ def test_json_non_finite_evidence_is_null_and_listed() -> None:
     nan[0]["non_finite"] = {}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, load_schema())
+
+
+def test_jobs_give_the_same_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--jobs 2`` (worker processes) and ``--jobs 1`` (none) write the same JSON."""
+    from warmup_monitor import _parallel
+
+    samples = Path(__file__).resolve().parents[2] / "sample_logs"
+    monkeypatch.setattr(_parallel, "MIN_ITEMS", 2)
+    outputs = []
+    for jobs in ("1", "2"):
+        result = CliRunner().invoke(main, ["report", str(samples), "--format", "json", "-j", jobs])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.output)
+    assert outputs[0] == outputs[1]
+    assert len(json.loads(outputs[0])["runs"]) >= 8
+    bad = CliRunner().invoke(main, ["report", str(samples), "--jobs", "0"])
+    assert bad.exit_code == 2 and "--jobs" in bad.output

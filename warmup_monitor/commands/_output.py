@@ -14,7 +14,14 @@ import click
 from ..errors import printable
 from ..report import FAIL_ON_CHOICES, ProgressCallback
 
-__all__ = ["reading_progress", "run_options", "save", "use_color", "write_output"]
+__all__ = [
+    "reading_progress",
+    "run_options",
+    "save",
+    "use_color",
+    "worker_processes",
+    "write_output",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,6 +77,15 @@ def run_options(document: str, page: str) -> Callable[[F], F]:
         return func
 
     return decorate
+
+
+def worker_processes(jobs: int | None) -> int:
+    """``--jobs``, else one per CPU (at most 8). A command owns its process, so its workers are
+    forked even while a library it loaded keeps a thread (fsspec's, for URLs); a library
+    caller's threads are respected by default (see ``warmup_monitor._parallel``)."""
+    from .._parallel import default_workers
+
+    return jobs if jobs is not None else default_workers()
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from ..errors import printable
 from ..report import reaches
 from ..safe_text import for_terminal
 from ._options import format_option, metric_option
-from ._output import reading_progress, run_options, save, write_output
+from ._output import reading_progress, run_options, save, worker_processes, write_output
 
 __all__ = ["command"]
 
@@ -68,7 +68,7 @@ def command(
             target=target,
             smooth_points=smooth_points,
             progress=progress,
-            workers=jobs,
+            workers=worker_processes(jobs),
         )
     code = 1 if reaches(comparison.report, fail_on) else 0
     if comparison.repeats:

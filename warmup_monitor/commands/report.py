@@ -10,7 +10,7 @@ from ..errors import printable
 from ..report import Report, build_report, reaches
 from ..safe_text import for_terminal
 from ._options import format_option, metric_option
-from ._output import reading_progress, run_options, save, use_color, write_output
+from ._output import reading_progress, run_options, save, use_color, worker_processes, write_output
 
 __all__ = ["command"]
 
@@ -20,7 +20,11 @@ def _build(
 ) -> Report:
     with reading_progress() as progress:
         return build_report(
-            paths, metrics=metrics or None, since=since, progress=progress, workers=jobs
+            paths,
+            metrics=metrics or None,
+            since=since,
+            progress=progress,
+            workers=worker_processes(jobs),
         )
 
 
