@@ -5,7 +5,8 @@ Each benchmark is also a command of its own:
 * ``bench_startup.py``   start-up of the command line vs ``tensorboard --help``
 * ``bench_read.py``      TensorBoard reading (1M, 10M scalars): ``read_run`` vs tbparse,
   EventAccumulator and reading the bytes
-* ``bench_many.py``      500 / 2,000 small runs: reading, JSON and HTML reports vs tbparse
+* ``bench_many.py``      500 / 2,000 small runs: reading, JSON and HTML reports vs tbparse,
+  EventAccumulator and TensorBoard's data server
 * ``bench_swanlab.py``   SwanLab reading: ``read_run`` vs SwanLab's own reader
 * ``bench_watch.py``     live watch: alert latency, CPU while idle and under load, memory
 * ``bench_watch_busy.py`` watch CPU with ten runs each written at 100 steps/s

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import gc
 import multiprocessing
 import os
 import threading
@@ -116,7 +117,14 @@ def ordered_map(
     )
     done = 1
     try:
-        results = pool.map(functools.partial(_attempt, func), rest, chunksize=chunk)
+        # Workers are forked while submitting. With the parent's objects frozen, a worker's
+        # garbage collections leave them alone instead of writing to (and so copying) their
+        # memory pages.
+        gc.freeze()
+        try:
+            results = pool.map(functools.partial(_attempt, func), rest, chunksize=chunk)
+        finally:
+            gc.unfreeze()
         for i in range(1, len(items)):
             if before is not None:
                 before(i)
