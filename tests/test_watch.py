@@ -498,14 +498,27 @@ class _AlwaysChanged:
     """A notifier reporting every watched folder as written to, as a busy writer would."""
 
     def __init__(self, paths: list[Path]) -> None:
-        import threading
-
-        self.wake = threading.Event()
         self.paths = {str(p) for p in paths}
         self.alive = True
+        self.muted: set[str] = set()
+
+    def wait(self, timeout: float) -> bool:
+        return True
 
     def take(self) -> tuple[set[str], bool]:
         return set(self.paths), False
+
+    def interrupt(self) -> None:
+        pass
+
+    def set_runs(self, paths: Any) -> None:
+        pass
+
+    def mute(self, path: str) -> None:
+        self.muted.add(path)
+
+    def unmute(self, path: str) -> None:
+        self.muted.discard(path)
 
     def stop(self) -> None:
         pass

@@ -7,6 +7,8 @@
 * :mod:`.buffer` — :class:`PointBuffer`, the points read so far, bounded per tag;
 * :mod:`.follow` — :class:`Watcher`, following run folders on disk: discovery, notifications,
   polling, one engine per run;
+* :mod:`.notify` — file-system notifications: inotify read directly on Linux, ``watchdog``
+  elsewhere;
 * :mod:`.events` — :class:`WatchEvent` and the summary counters.
 
 Where the events go (terminal, JSON lines, commands, webhooks) is :mod:`warmup_monitor.alerts`.
