@@ -59,6 +59,7 @@ __all__ = ["TensorBoardSource", "claims", "open_source"]
 _GZIP_MAGIC = b"\x1f\x8b"
 _MMAP_MIN = 1 << 20  # read bigger increments through mmap, smaller ones with read()
 _WINDOW = 8 << 20  # bytes framed and decoded at a time: bounds the temporary arrays
+_RELEASE_MIN = 32 << 20  # release decoded pages of a mapped file in steps of this size
 _MAX_RECORD_WARNINGS = 5  # per file and poll; the rest are counted
 _STALE_S = 60.0  # a partial last record unchanged this long will not complete by itself
 _CREATED = re.compile(r"tfevents\.(\d+)")
@@ -180,7 +181,7 @@ class TensorBoardSource(Source):
     def poll(self) -> Points:
         """Return the scalar points written since the last poll, in file order."""
         self._scan()
-        parts: list[tuple[np.ndarray, ...]] = []
+        sink = _Columns()
         for f in list(self._order):
             try:
                 st = os.stat(f.path)
@@ -200,9 +201,9 @@ class TensorBoardSource(Source):
             f.ino = ino
             f.size = st.st_size
             if f.stopped is None and st.st_size > f.offset:
-                parts.extend(self._read(f, st.st_size))
+                self._read(f, st.st_size, sink)
         self._check_readable()
-        return self._points(parts)
+        return self._points(sink)
 
     def _held(self, f: _File) -> str | None:
         """What a file holds beyond the last complete record, when it cannot be read yet."""
@@ -250,14 +251,14 @@ class TensorBoardSource(Source):
             return False
         return head == f.head and tail == f.tail
 
-    def _read(self, f: _File, size: int) -> list[tuple[np.ndarray, ...]]:
+    def _read(self, f: _File, size: int, sink: _Columns) -> None:
         name = f.path.name
         start = f.offset
         try:
             fh = open_regular(f.path)  # closed below, after the mmap
         except OSError as err:
             self.warnings.append(f"event file '{name}' cannot be read: {err.strerror}")
-            return []
+            return
         mm = None
         try:
             if start == 0:
@@ -267,7 +268,7 @@ class TensorBoardSource(Source):
                     self.warnings.append(
                         f"event file '{name}' is gzip-compressed: skipped (decompress it first)"
                     )
-                    return []
+                    return
             if size - start >= _MMAP_MIN:
                 try:
                     mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
@@ -281,7 +282,8 @@ class TensorBoardSource(Source):
                 data = fh.read(size - start)
                 buf = np.frombuffer(data, dtype=np.uint8)
                 base, begin, end = start, 0, len(data)
-            return self._decode_file(f, buf, base, begin, end)
+            sink.expect(end - begin)
+            self._decode_file(f, buf, base, begin, end, sink, mm)
         finally:
             buf = None  # release the view before unmapping
             if mm is not None:
@@ -291,11 +293,22 @@ class TensorBoardSource(Source):
             fh.close()
 
     def _decode_file(
-        self, f: _File, buf: np.ndarray, base: int, begin: int, end: int
-    ) -> list[tuple[np.ndarray, ...]]:
-        """Frame and decode ``buf[begin:end]`` window by window (bounds temporary memory)."""
+        self,
+        f: _File,
+        buf: np.ndarray,
+        base: int,
+        begin: int,
+        end: int,
+        sink: _Columns,
+        mm: mmap.mmap | None,
+    ) -> None:
+        """Frame and decode ``buf[begin:end]`` window by window (bounds temporary memory).
+
+        The points go straight into ``sink``; the pages of a memory-mapped file are released
+        once their window is decoded, so a big file is never resident whole.
+        """
         name = f.path.name
-        parts: list[tuple[np.ndarray, ...]] = []
+        released = 0  # mapped bytes before this offset are no longer resident
         bad: list[int] = []
         undecodable: list[int] = []
         pos = begin
@@ -323,8 +336,12 @@ class TensorBoardSource(Source):
             error = framing.error
             del framing
             merged = self._merge(decoded)
+            del decoded
             if merged is not None:
-                parts.append(merged)
+                sink.add(*merged, start=base + pos, stop=base + stop)
+                del merged
+            if mm is not None:
+                released = _release(mm, released, stop)
             if error is not None:
                 # Reading stops here. The file is tried again from the same byte when it
                 # changes (a header caught mid-write heals), but reported only once.
@@ -342,7 +359,6 @@ class TensorBoardSource(Source):
             pos = stop
         self._report(name, sorted(bad), "has a bad payload checksum")
         self._report(name, sorted(undecodable), "cannot be decoded")
-        return parts
 
     def _report(self, name: str, at: list[int], label: str) -> None:
         for pos in at[:_MAX_RECORD_WARNINGS]:
@@ -430,22 +446,93 @@ class TensorBoardSource(Source):
             "Check that the file was written by a TensorBoard writer and is not damaged",
         )
 
-    def _points(self, parts: list[tuple[np.ndarray, ...]]) -> Points:
-        if not parts:
+    def _points(self, sink: _Columns) -> Points:
+        codes, steps, values, times = sink.columns()
+        if not len(codes):
             return Points.empty()
-        codes = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
-        used = np.flatnonzero(np.bincount(codes, minlength=len(self._tag_list)))
-        remap = np.zeros(len(self._tag_list), dtype=np.int32)
-        remap[used] = np.arange(len(used), dtype=np.int32)
+        used = np.flatnonzero(sink.used)
         tags = tuple(self._tag_list[i] for i in used.tolist())
+        if len(used) < len(self._tag_list) or used[-1] != len(used) - 1:
+            # Tags of earlier polls that gave no point now: renumber in place (codes are ours).
+            remap = np.zeros(len(self._tag_list), dtype=np.int32)
+            remap[used] = np.arange(len(used), dtype=np.int32)
+            codes = remap[codes]
+        return Points(tags=tags, tag_codes=codes, steps=steps, values=values, wall_times=times)
 
-        def cat(i: int) -> np.ndarray:
-            return np.concatenate([p[i] for p in parts]) if len(parts) > 1 else parts[0][i]
 
-        return Points(
-            tags=tags,
-            tag_codes=remap[codes],
-            steps=cat(1),
-            values=cat(2),
-            wall_times=cat(3),
+def _release(mm: mmap.mmap, released: int, upto: int) -> int:
+    """Drop the mapped pages below ``upto`` from this process (the page cache keeps them)."""
+    page = mmap.PAGESIZE
+    upto -= upto % page
+    if upto - released >= _RELEASE_MIN and hasattr(mm, "madvise"):
+        with contextlib.suppress(OSError, ValueError):
+            mm.madvise(mmap.MADV_DONTNEED, released, upto - released)
+            return upto
+    return released
+
+
+class _Columns:
+    """The points of one poll, written straight into preallocated columns.
+
+    Sized from the bytes still to read and the points per byte seen so far (a first guess
+    before any), grown by doubling when a guess falls short; pages of the spare room that
+    are never written cost no memory. Avoids holding every window's arrays and a
+    concatenated copy at the same time.
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._cap = 0
+        self._bytes_left = 0  # bytes of the files announced by ``expect`` not decoded yet
+        self._cols: tuple[np.ndarray, ...] = ()
+        self.used = np.zeros(0, dtype=bool)  # tag codes that have a point
+
+    def expect(self, nbytes: int) -> None:
+        self._bytes_left += nbytes
+
+    def add(
+        self,
+        codes: np.ndarray,
+        steps: np.ndarray,
+        values: np.ndarray,
+        times: np.ndarray,
+        *,
+        start: int,
+        stop: int,
+    ) -> None:
+        k = len(codes)
+        self._bytes_left = max(0, self._bytes_left - (stop - start))
+        if not k:
+            return
+        if self.n + k > self._cap:
+            per_byte = k / max(1, stop - start)
+            self._grow(self.n + k + int(self._bytes_left * per_byte * 1.02) + 1024)
+        a, b = self.n, self.n + k
+        for col, part in zip(self._cols, (codes, steps, values, times), strict=True):
+            col[a:b] = part
+        self.n = b
+        seen = np.bincount(codes) > 0
+        if len(seen) > len(self.used):
+            seen[: len(self.used)] |= self.used
+            self.used = seen
+        else:
+            self.used[: len(seen)] |= seen
+
+    def _grow(self, cap: int) -> None:
+        cap = max(cap, 2 * self._cap)
+        new = (
+            np.empty(cap, dtype=np.int32),
+            np.empty(cap, dtype=np.int64),
+            np.empty(cap, dtype=np.float64),
+            np.empty(cap, dtype=np.float64),
         )
+        for old, col in zip(self._cols, new, strict=False):  # none before the first points
+            col[: self.n] = old[: self.n]
+        self._cols, self._cap = new, cap
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        n = self.n
+        if not n:
+            return (np.empty(0, dtype=np.int32),) * 4
+        # A view of the spare room would keep it allocated: copy when much of it is unused.
+        return tuple(c[:n] if n >= 0.9 * len(c) else c[:n].copy() for c in self._cols)
