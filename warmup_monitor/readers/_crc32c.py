@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["crc32_rows", "crc32c", "crc32c_rows", "mask", "masked_crc32c"]
+__all__ = ["crc32_ending_at", "crc32_rows", "crc32c", "crc32c_rows", "mask", "masked_crc32c"]
 
 _POLY = 0x82F63B78
 _MASK_DELTA = 0xA282EAD8
@@ -163,6 +163,37 @@ def crc32c_rows(
 def crc32_rows(rows: np.ndarray) -> np.ndarray:
     """zlib's CRC-32 of every row of a 2-D ``uint8`` array, as :func:`crc32c_rows` does it."""
     return _ZLIB.rows(rows)
+
+
+def crc32_ending_at(
+    buf: np.ndarray, ends: np.ndarray, length: int, pairs: dict[int, np.ndarray]
+) -> np.ndarray:
+    """zlib's CRC-32 of ``buf[e - length : e]`` for every ``e`` in ``ends`` (all ``>= length + 1``).
+
+    For many rows of one length: the rows are gathered once, end-aligned on an even width, and
+    read two bytes at a time, each byte pair looked up in a 65,536-entry table of its distance
+    from the end (built into ``pairs`` on first use, which the caller keeps for one read).
+    Half the gathers of a byte-wise lookup, each over one contiguous column.
+    """
+    width = length + (length & 1)
+    _ZLIB.grow(width + 1)
+    rows = np.lib.stride_tricks.sliding_window_view(buf, width)[ends - width]
+    if width > length:
+        rows[:, 0] = 0  # a leading zero byte leaves a zero-init CRC unchanged
+    cols = np.ascontiguousarray(rows.view("<u2").T)
+    del rows
+    n = len(ends)
+    out = np.full(n, _ZLIB.zeros[length], dtype=np.uint32)
+    tmp = np.empty(n, dtype=np.uint32)
+    for k in range(width // 2):
+        d = width - 2 - 2 * k  # distance from the end of the pair's second byte
+        table = pairs.get(d)
+        if table is None:
+            # Index lo | hi << 8: lo is the byte at distance d + 1, hi the one at d.
+            table = pairs[d] = np.bitwise_xor.outer(_ZLIB.pos[d], _ZLIB.pos[d + 1]).ravel()
+        np.take(table, cols[k], out=tmp)
+        out ^= tmp
+    return out
 
 
 def mask(crc: np.ndarray | int) -> np.ndarray | int:

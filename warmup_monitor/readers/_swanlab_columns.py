@@ -191,51 +191,28 @@ def decode_columns(
     handled = np.zeros(n, dtype=bool)
     parts: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]] = []
     keys: dict[str, int] = {}
-    # Eight bytes of slack after the last record: rows are gathered eight bytes at a time.
-    padded = np.concatenate((buf, np.zeros(8, dtype=np.uint8)))
     usable = np.flatnonzero((offsets >= 0) & (lengths <= _MAX_ROW) & (lengths > 0))
     if not usable.size:
         return _empty(handled)
     # Lengths fit 16 bits (at most _MAX_ROW): numpy sorts those with a linear radix sort.
     order = usable[np.argsort(lengths[usable].astype(np.uint16), kind="stable")]
     sorted_lens = lengths[order]
-    raw = buf.data
+    # Rows are gathered eight bytes at a time: the last ones read past the buffer's end, so
+    # they come from a zero-padded copy of its tail.
+    tail_at = max(0, len(buf) - 2 * _MAX_ROW)
+    tail = np.concatenate((buf[tail_at:], np.zeros(8, dtype=np.uint8)))
     for group in np.split(order, np.flatnonzero(np.diff(sorted_lens)) + 1):
         length = int(lengths[group[0]])
         width = -(-length // 8) * 8
-        view = np.lib.stride_tricks.sliding_window_view(padded, width)
-        layouts = misses = 0
-        todo = group
         step = max(1, _MAX_ROWS_BYTES // width)
-        while todo.size and layouts < _MAX_LAYOUTS and misses < _MAX_MISSES:
-            first = int(todo[0])
-            at = int(offsets[first])
-            lay = _layout(bytes(raw[at : at + length]))
-            if lay is None:
-                misses += 1
-                todo = todo[1:]
-                continue
-            layouts += 1
-            mask = np.zeros(width, dtype=np.uint8)
-            mask[:length] = lay.mask
-            expect = np.zeros(width, dtype=np.uint8)
-            expect[:length] = lay.expect
-            mask64, expect64 = mask.view("<u8"), expect.view("<u8")
-            match = np.empty(todo.size, dtype=bool)
-            for k in range(0, todo.size, step):
-                rows = view[offsets[todo[k : k + step]]]
-                words = rows.view("<u8")
-                match[k : k + step] = ((words & mask64) == expect64).all(axis=1)
-            hit = todo[match]
-            todo = todo[~match]
-            handled[hit] = True
-            if lay.key.startswith(skip_prefix):
-                continue
-            code = keys.setdefault(lay.key, len(keys))
-            for k in range(0, hit.size, step):
-                part = hit[k : k + step]
-                rows = view[offsets[part]]
-                parts.append((part, code, *_extract(rows, lay)))
+        for k in range(0, group.size, step):
+            part = group[k : k + step]
+            rows = _gather(buf, tail, tail_at, offsets[part], width)
+            for rec, lay, hit in _match(rows, length, skip_prefix):
+                handled[part[rec]] = True
+                if lay is not None:
+                    code = keys.setdefault(lay.key, len(keys))
+                    parts.append((part[rec], code, *_extract(hit, lay)))
     if not parts:
         return _empty(handled)
     return ScalarColumns(
@@ -247,6 +224,61 @@ def decode_columns(
         np.concatenate([p[3] for p in parts]),
         np.concatenate([p[4] for p in parts]),
     )
+
+
+def _gather(
+    buf: np.ndarray, tail: np.ndarray, tail_at: int, at: np.ndarray, width: int
+) -> np.ndarray:
+    """Rows ``buf[a : a + width]`` for every ``a`` in ``at`` (ascending), zero past the end."""
+    inside = int(np.searchsorted(at, len(buf) - width, side="right"))
+    rows = np.lib.stride_tricks.sliding_window_view(buf, width)[at[:inside]]
+    if inside < len(at):
+        rest = np.lib.stride_tricks.sliding_window_view(tail, width)[at[inside:] - tail_at]
+        rows = np.concatenate((rows, rest))
+    return rows
+
+
+def _match(
+    rows: np.ndarray, length: int, skip_prefix: str
+) -> list[tuple[np.ndarray, _Layout | None, np.ndarray]]:
+    """Rows of one length sorted into layouts: ``(row indices, layout, their rows)``.
+
+    The layout is None for rows handled without a point (system metrics). A layout is tried
+    first on the one word holding most of its fixed bytes, then in full on the rows that pass,
+    so rows of the other layouts of the same length cost one word each, not a whole row.
+    """
+    words = rows.view("<u8")
+    width = rows.shape[1]
+    left = np.ones(len(rows), dtype=bool)
+    todo = np.arange(len(rows))
+    out: list[tuple[np.ndarray, _Layout | None, np.ndarray]] = []
+    layouts = misses = 0
+    while todo.size and layouts < _MAX_LAYOUTS and misses < _MAX_MISSES:
+        first = int(todo[0])
+        lay = _layout(rows[first, :length].tobytes())
+        if lay is None:
+            misses += 1
+            left[first] = False  # the exact path takes it
+            todo = todo[1:]
+            continue
+        layouts += 1
+        mask = np.zeros(width, dtype=np.uint8)
+        mask[:length] = lay.mask
+        expect = np.zeros(width, dtype=np.uint8)
+        expect[:length] = lay.expect
+        mask64, expect64 = mask.view("<u8"), expect.view("<u8")
+        best = int(np.argmax((mask.reshape(-1, 8) == 0xFF).sum(axis=1)))
+        cand = todo[(words[todo, best] & mask64[best]) == expect64[best]]
+        hit_rows = rows[cand]
+        full = ((hit_rows.view("<u8") & mask64) == expect64).all(axis=1)
+        hit = cand[full]
+        left[hit] = False
+        todo = todo[left[todo]]
+        if lay.key.startswith(skip_prefix):
+            out.append((hit, None, hit_rows[:0]))
+        else:
+            out.append((hit, lay, hit_rows[full] if not full.all() else hit_rows))
+    return out
 
 
 def _empty(handled: np.ndarray) -> ScalarColumns:

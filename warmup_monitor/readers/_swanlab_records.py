@@ -105,6 +105,8 @@ def record_class() -> type:
     return Record  # type: ignore[no-any-return]
 
 
+_FEW_KEYS = 64  # up to this many keys in a batch, their first points are found key by key
+
 #: FinishRecord.state / JSON footer -> run status.
 FINISH_STATES = {1: "finished", 2: "crashed", 3: "aborted"}
 #: Keys of SwanLab's own system metrics (hardware monitor), not training metrics.
@@ -124,9 +126,46 @@ class Columns:
         self.steps = array("q")
         self.values = array("d")
         self.times = array("d")
+        # Columns decoded in bulk, kept as numpy arrays in order with what ``add`` appends.
+        self._parts: list[tuple[np.ndarray, ...]] = []
+        self._in_parts = 0
 
     def __len__(self) -> int:
-        return len(self.codes)
+        return self._in_parts + len(self.codes)
+
+    def _flush(self) -> None:
+        if len(self.codes):
+            self._parts.append(
+                (
+                    np.frombuffer(self.codes, dtype=np.int32).copy(),
+                    np.frombuffer(self.steps, dtype=np.int64).copy(),
+                    np.frombuffer(self.values, dtype=np.float64).copy(),
+                    np.frombuffer(self.times, dtype=np.float64).copy(),
+                )
+            )
+            self._in_parts += len(self.codes)
+            self.codes, self.steps = array("i"), array("q")
+            self.values, self.times = array("d"), array("d")
+
+    def extend(
+        self, codes: np.ndarray, steps: np.ndarray, values: np.ndarray, times: np.ndarray
+    ) -> None:
+        """Append whole columns (codes from :meth:`code`), without copying them."""
+        self._flush()
+        self._parts.append((codes, steps, values, times))
+        self._in_parts += len(codes)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Codes (int32), steps (int64), values and wall times (float64), in order."""
+        self._flush()
+        parts = self._parts
+        if not parts:
+            e = np.empty(0)
+            return e.astype(np.int32), e.astype(np.int64), e, e
+        if len(parts) > 1:
+            parts[:] = [tuple(np.concatenate(col) for col in zip(*parts, strict=True))]
+        codes, steps, values, times = parts[0]
+        return codes, steps, values, times
 
     def code(self, key: str) -> int:
         code = self.index.get(key)
@@ -245,13 +284,20 @@ def decode_protobuf_batch(batch: Batch, cols: Columns, info: Decoded) -> None:
     rank = np.cumsum(gave) - 1
     at_f, at_e = rank[f_rec], rank[e_rec]
     keys = [*fast.keys, *exact.index]
-    local = np.empty(total, dtype=np.int64)
+    local = np.empty(total, dtype=np.int32)
     local[at_f] = fast.codes[f_keep]
     local[at_e] = np.frombuffer(exact.codes, dtype=np.int32) + len(fast.keys)
     # Codes in order of first appearance, as the exact path assigns them.
-    present, first = np.unique(local, return_index=True)
+    if len(keys) <= _FEW_KEYS:
+        first = [
+            (int(hit[0]), c) for c in range(len(keys)) if len(hit := np.flatnonzero(local == c))
+        ]
+        in_order = [c for _, c in sorted(first)]
+    else:
+        present, at = np.unique(local, return_index=True)
+        in_order = present[np.argsort(at)].tolist()
     remap = np.zeros(len(keys), dtype=np.int32)
-    for code in present[np.argsort(first)].tolist():
+    for code in in_order:
         remap[code] = cols.code(keys[code])
     steps = np.empty(total, dtype=np.int64)
     values = np.empty(total, dtype=np.float64)
@@ -263,10 +309,7 @@ def decode_protobuf_batch(batch: Batch, cols: Columns, info: Decoded) -> None:
     ):
         out[at_f] = f_part[f_keep]
         out[at_e] = e_part
-    cols.codes.frombytes(remap[local].astype(np.int32).tobytes())
-    cols.steps.frombytes(steps.tobytes())
-    cols.values.frombytes(values.tobytes())
-    cols.times.frombytes(times.tobytes())
+    cols.extend(remap[local], steps, values, times)
 
 
 def json_number(value: object) -> float | None:

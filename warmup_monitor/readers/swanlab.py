@@ -457,10 +457,7 @@ class SwanLabSource(Source):
         if not len(cols):
             return Points.empty()
         tags = tuple(cols.index)
-        codes = np.frombuffer(cols.codes, dtype=np.int32)
-        step_arr = np.frombuffer(cols.steps, dtype=np.int64)
-        value_arr = np.frombuffer(cols.values, dtype=np.float64)
-        time_arr = np.frombuffer(cols.times, dtype=np.float64)
+        codes, step_arr, value_arr, time_arr = cols.arrays()
         keep = self._keeper.keep_mask(tags, codes, step_arr)
         if self._keeper.dropped > self._dropped_reported:
             tag, step = self._keeper.example or ("?", -1)
