@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from warmup_monitor import run as run_module
 from warmup_monitor.errors import MetricNotFoundError
 from warmup_monitor.points import Points
 from warmup_monitor.run import Resume, Run
@@ -124,3 +125,31 @@ def test_matches_a_dict_of_last_writes(rows: list[tuple[str, int, float]]) -> No
         assert steps.tolist() == sorted(by_step)
         assert values.tolist() == [by_step[s] for s in sorted(by_step)]
     assert len(run.scalars) == sum(len(v) for v in last.values())
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["b", "a", "c/x", "é"]),
+            st.integers(0, 30),
+            st.floats(allow_nan=True, allow_infinity=True),
+        ),
+        min_size=1,
+        max_size=80,
+    )
+)
+def test_few_tags_frame_equals_the_sorted_frame(rows: list[tuple[str, int, float]]) -> None:
+    """The tag-by-tag frame of a run with few tags is the frame the general sort builds."""
+    points = Points.from_rows((tag, step, value, float(step)) for tag, step, value in rows)
+    fast = Run.from_points(points, name="r", path=Path("r"), source="test")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(run_module, "_FEW_TAGS", 0)
+        slow = Run.from_points(points, name="r", path=Path("r"), source="test")
+    assert (
+        fast.scalars["tag"].cat.categories.tolist() == slow.scalars["tag"].cat.categories.tolist()
+    )
+    assert fast.scalars["tag"].tolist() == slow.scalars["tag"].tolist()
+    for column in ("step", "value", "wall_time"):
+        a, b = fast.scalars[column].to_numpy(), slow.scalars[column].to_numpy()
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    assert fast.resumes == slow.resumes

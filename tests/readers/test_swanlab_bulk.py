@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from warmup_monitor.errors import FormatError
-from warmup_monitor.readers import _leveldb_log, _swanlab_records
+from warmup_monitor.readers import _leveldb_frames, _leveldb_log, _swanlab_records
 from warmup_monitor.readers import swanlab as reader
 from warmup_monitor.readers._swanlab_columns import ScalarColumns
 
@@ -147,6 +147,11 @@ def test_bulk_path_equals_the_exact_path(
     sizes = sorted(c % (len(data) + 1) for c in cuts)
     bulk = _read(bytes(data), sizes)
     with pytest.MonkeyPatch.context() as mp:
+        # Checksums of every chunk length by byte pairs (the path of big files), not per byte.
+        mp.setattr(_leveldb_frames, "_PAIRS_MIN_ROWS", 1)
+        pairs = _read(bytes(data), sizes)
+    with pytest.MonkeyPatch.context() as mp:
         _exact_only(mp)
         exact = _read(bytes(data), sizes)
     assert bulk == exact
+    assert pairs == exact

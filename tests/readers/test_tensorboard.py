@@ -459,3 +459,34 @@ def test_copy_of_file_in_new_folder_reads_the_same(tmp_path: Path, real_file: Pa
     shutil.copytree(real_file.parent, dest)
     points, _ = read_all(dest)
     assert same(rows(points), reference([real_file]))
+
+
+def test_files_read_in_windows_into_growing_columns(
+    tmp_path: Path, torch_writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small file then a big one, decoded in small windows with the mapped pages released
+    as it goes: the columns sized from the first file grow, and every point is kept in order."""
+    from warmup_monitor.readers import tensorboard as tb
+
+    monkeypatch.setattr(tb, "_WINDOW", 64 << 10)
+    monkeypatch.setattr(tb, "_RELEASE_MIN", 64 << 10)
+    small = torch_writer(tmp_path)
+    for step in range(5):
+        small.add_scalar("eval/loss", 1.0 / (step + 1), step)
+    small.close()
+    big = torch_writer(tmp_path)
+    for step in range(10_000):
+        for tag in ("train/loss", "train/learning_rate", "train/grad_norm"):
+            big.add_scalar(tag, step * 0.5 + len(tag), step)
+    big.close()
+    files = event_files(tmp_path)
+    assert len(files) == 2 and files[1].stat().st_size > tb._MMAP_MIN
+    points, warnings = read_all(tmp_path)
+    assert warnings == []
+    assert len(points) == 30_005
+    assert same(rows(points), reference(files))
+    run = read_run(tmp_path)
+    assert len(run.scalars) == 30_005
+    steps, values = run.series("train/grad_norm")
+    assert steps.tolist() == list(range(10_000))
+    assert values.tolist() == [s * 0.5 + len("train/grad_norm") for s in range(10_000)]

@@ -179,7 +179,9 @@ class _FirstValueKeeper:
         keep = np.ones(len(steps), dtype=bool)
         if not len(steps):
             return keep
-        order = np.argsort(codes, kind="stable")
+        # With 16-bit keys numpy's stable sort is a linear radix sort.
+        keys = codes.astype(np.uint16) if len(tags) <= 1 << 16 else codes
+        order = np.argsort(keys, kind="stable")
         grouped_codes = codes[order]
         grouped = steps[order]
         starts = np.flatnonzero(np.r_[True, grouped_codes[1:] != grouped_codes[:-1]])
