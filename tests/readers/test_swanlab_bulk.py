@@ -86,7 +86,7 @@ def _exact_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Send every record through the sequential framing and one protobuf parse each."""
     monkeypatch.setattr(_leveldb_log, "frame", lambda *args: None)
 
-    def nothing(buf, offsets, lengths, prefix):  # type: ignore[no-untyped-def]
+    def nothing(buf, offsets, lengths, *rest):  # type: ignore[no-untyped-def]
         empty = np.empty(0)
         return ScalarColumns(
             np.zeros(len(offsets), dtype=bool),

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["crc32_ending_at", "crc32_rows", "crc32c", "crc32c_rows", "mask", "masked_crc32c"]
+__all__ = [
+    "crc32_ending_at",
+    "crc32_fixed_rows",
+    "crc32_rows",
+    "crc32c",
+    "crc32c_rows",
+    "mask",
+    "masked_crc32c",
+]
 
 _POLY = 0x82F63B78
 _MASK_DELTA = 0xA282EAD8
@@ -187,12 +195,55 @@ def crc32_ending_at(
     tmp = np.empty(n, dtype=np.uint32)
     for k in range(width // 2):
         d = width - 2 - 2 * k  # distance from the end of the pair's second byte
-        table = pairs.get(d)
-        if table is None:
-            # Index lo | hi << 8: lo is the byte at distance d + 1, hi the one at d.
-            table = pairs[d] = np.bitwise_xor.outer(_ZLIB.pos[d], _ZLIB.pos[d + 1]).ravel()
-        np.take(table, cols[k], out=tmp)
+        np.take(_pair_table(pairs, d), cols[k], out=tmp)
         out ^= tmp
+    return out
+
+
+def _pair_table(pairs: dict[int, np.ndarray], d: int) -> np.ndarray:
+    """CRC contribution of a little-endian byte pair ``lo | hi << 8`` whose ``hi`` byte is
+    ``d`` bytes from the message end (``lo`` is ``d + 1`` bytes from it)."""
+    table = pairs.get(d)
+    if table is None:
+        table = pairs[d] = np.bitwise_xor.outer(_ZLIB.pos[d], _ZLIB.pos[d + 1]).ravel()
+    return table
+
+
+def crc32_fixed_rows(
+    rows: np.ndarray,
+    length: int,
+    first: int,
+    fixed: np.ndarray,
+    expect: np.ndarray,
+    pairs: dict[int, np.ndarray],
+) -> np.ndarray:
+    """zlib's CRC-32 of the byte ``first`` followed by the first ``length`` bytes of each row.
+
+    ``rows`` is C-contiguous ``uint8`` of an even width; every row holds ``expect[j]`` at each
+    ``j`` where ``fixed[j]`` (the caller has checked it), so those bytes fold into a constant
+    and only the pairs holding a varying byte cost a table lookup per row.
+    """
+    _ZLIB.grow(length + 2)
+    pos = _ZLIB.pos
+    const = int(_ZLIB.zeros[length + 1]) ^ int(pos[length][first])
+    words = rows.view("<u2")
+    out = np.zeros(len(rows), dtype=np.uint32)
+    tmp = np.empty(len(rows), dtype=np.uint32)
+    for j in range(0, length, 2):
+        if j + 1 == length:  # the last byte of an odd length
+            if fixed[j]:
+                const ^= int(pos[0][expect[j]])
+            else:
+                np.take(pos[0], rows[:, j], out=tmp)
+                out ^= tmp
+            break
+        d = length - 2 - j
+        if fixed[j] and fixed[j + 1]:
+            const ^= int(pos[d + 1][expect[j]]) ^ int(pos[d][expect[j + 1]])
+            continue
+        np.take(_pair_table(pairs, d), words[:, j // 2], out=tmp)
+        out ^= tmp
+    out ^= np.uint32(const)
     return out
 
 

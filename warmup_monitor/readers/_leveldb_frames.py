@@ -46,25 +46,46 @@ class Frames:
     stop: int
     pending: list[bytes]
     pending_at: int
+    #: Per record: the stored checksum of a whole-record chunk left to the caller to check
+    #: (see ``defer_upto``); meaningful only where ``deferred`` is True.
+    deferred: np.ndarray | None = None
+    stored: np.ndarray | None = None
 
 
 def frame(
-    buf: np.ndarray, base: int, pos: int, pending: list[bytes] | None = None
+    buf: np.ndarray,
+    base: int,
+    pos: int,
+    pending: list[bytes] | None = None,
+    defer_upto: int = 0,
 ) -> Frames | None:
     """The records of ``buf[pos:]`` (``buf[0]`` is file byte ``base``), or ``None``.
 
     ``pos`` must be a chunk boundary; ``pending`` are the pieces of a record begun before it.
+    The checksums of whole-record chunks of at most ``defer_upto`` bytes are not checked here
+    but returned (``deferred``/``stored``): a caller that gathers those records anyway checks
+    them more cheaply, and must check every one of them before using any record.
     """
     end = len(buf)
     offs, lens, kinds, stop = _walk(buf, base, pos, end)
     if offs is None:
         return None
-    if not _checksums_ok(buf, offs, lens):
+    deferred = stored = None
+    if defer_upto:
+        defer = (kinds == FULL) & (lens <= defer_upto)
+        if defer.any():
+            stored = _stored(buf, offs)
+            deferred = defer
+            if not checksums_ok(buf, offs[~defer], lens[~defer]):
+                return None
+        elif not checksums_ok(buf, offs, lens):
+            return None
+    elif not checksums_ok(buf, offs, lens):
         return None
     body = offs + HEADER
     split = np.flatnonzero(kinds != FULL)
     if not split.size and not pending:
-        return Frames(body, lens, {}, stop, [], 0)
+        return Frames(body, lens, {}, stop, [], 0, deferred, stored)
     # Split records: FIRST, MIDDLE…, LAST on consecutive chunks; a FIRST… at the very end is
     # a record still being written. Anything else goes to the exact reader.
     keep = np.ones(len(offs), dtype=bool)
@@ -122,6 +143,8 @@ def frame(
         stop,
         still,
         still_at,
+        None if deferred is None else deferred[keep],
+        None if stored is None else stored[keep],
     )
 
 
@@ -205,16 +228,21 @@ def _walk(
     return offs, lens, kinds, stop
 
 
-def _checksums_ok(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> bool:
-    """Every chunk's stored CRC-32 equals the CRC of its type byte and data."""
-    if not offs.size:
-        return True
-    stored = (
+def _stored(buf: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    """The CRC-32 stored in the header of each chunk at ``offs``."""
+    return (
         buf[offs].astype(np.uint32)
         | (buf[offs + 1].astype(np.uint32) << 8)
         | (buf[offs + 2].astype(np.uint32) << 16)
         | (buf[offs + 3].astype(np.uint32) << 24)
     )
+
+
+def checksums_ok(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> bool:
+    """Every chunk's stored CRC-32 equals the CRC of its type byte and data."""
+    if not offs.size:
+        return True
+    stored = _stored(buf, offs)
     order = np.argsort(lens.astype(np.uint16), kind="stable")  # 16-bit keys: a radix sort
     sorted_lens = lens[order]
     bounds = np.flatnonzero(np.diff(sorted_lens)) + 1

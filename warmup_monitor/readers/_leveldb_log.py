@@ -50,6 +50,10 @@ class Batch:
     offsets: np.ndarray = field(default_factory=lambda: _NO_OFFSETS)
     lengths: np.ndarray = field(default_factory=lambda: _NO_OFFSETS)
     joined: dict[int, bytes] = field(default_factory=dict)
+    #: Records whose chunk checksum the consumer must check (see ``_leveldb_frames.frame``),
+    #: and the checksum stored for each record (where ``deferred``).
+    deferred: np.ndarray | None = None
+    stored: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -77,8 +81,19 @@ class _LevelDBLog:
     :class:`FormatError`. ``warnings`` collects one line per skipped piece.
     """
 
-    def __init__(self, path: Path, ident: bytes, magic: int, versions: dict[int, str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        ident: bytes,
+        magic: int,
+        versions: dict[int, str],
+        deferred: dict[int, int] | None = None,
+    ) -> None:
         self.path = Path(path)
+        # File version -> length up to which read_batch() leaves whole-record checksums to
+        # the consumer (who then calls reread() when one fails).
+        self._deferred = deferred or {}
+        self._undo: tuple[int, bytes, list[bytes], int, int | None] | None = None
         self._ident = ident
         self._magic = magic
         self._versions = versions
@@ -232,10 +247,12 @@ class _LevelDBLog:
         Falls back on :meth:`read` for anything unusual, so the records, warnings and resync
         points are exactly the sequential reader's.
         """
+        self._undo = None
         if self._ahead:
             return Batch.of(self.read())
         self.more = False
         base = self._offset
+        undo = (base, self._tail, list(self._pieces), self._pieces_at, self.version)
         buf = self._read_tail()
         if not buf:
             return Batch()
@@ -246,7 +263,8 @@ class _LevelDBLog:
             self._check_header(buf[:_FILE_HEADER])
             pos = _FILE_HEADER
         arr = np.frombuffer(buf, dtype=np.uint8)
-        frames = frame(arr, base, pos, self._pieces)
+        defer = self._deferred.get(self.version, 0) if self.version is not None else 0
+        frames = frame(arr, base, pos, self._pieces, defer)
         if frames is None:
             if pos:  # the header was read just now: let read() start from it as it would
                 self.version = None
@@ -257,7 +275,23 @@ class _LevelDBLog:
         self._pieces = frames.pending
         if frames.pending and frames.pending_at >= 0:
             self._pieces_at = base + frames.pending_at
-        return Batch(arr, frames.offsets, frames.lengths, frames.joined)
+        if frames.deferred is not None:
+            self._undo = undo
+        return Batch(
+            arr, frames.offsets, frames.lengths, frames.joined, frames.deferred, frames.stored
+        )
+
+    def reread(self) -> Batch:
+        """The last :meth:`read_batch` again, every checksum checked by the sequential reader.
+
+        For a consumer that found a deferred checksum failing: the sequential reader warns,
+        skips and resynchronises exactly as it would have.
+        """
+        assert self._undo is not None, "reread() follows a read_batch() with deferred checks"
+        base, self._tail, self._pieces, self._pieces_at, self.version = self._undo
+        self._offset = base
+        self._undo = None
+        return Batch.of(self.read())
 
     def _resync(self, buf: bytes, pos: int, base: int, left_in_block: int, why: str) -> bool:
         """Skip the rest of a block after a corrupt chunk; False means "wait for more bytes".

@@ -15,17 +15,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._crc32c import crc32_fixed_rows
+
 __all__: list[str] = []
 
 _MAX_LAYOUTS = 16  # per record length; the rest of the length group goes the exact way
 _MAX_MISSES = 64  # records of one length whose layout we do not take, before giving up
-_MAX_ROW = 512  # longer records are not scalars worth a layout
-_MAX_ROWS_BYTES = 1 << 24  # bytes gathered at once
+MAX_ROW = 512  # longer records are not scalars worth a layout
+MAX_ROWS_BYTES = 1 << 24  # bytes gathered at once
 
 # Record fields (see ``_swanlab_records``); the members of its oneof ``record_type``.
 _REC_NUM, _REC_TIME, _REC_SCALAR = 1, 2, 13
 _REC_ONEOF = frozenset({10, 11, 12, 13, 14, 16, 20})
 _SC_KEY, _SC_STEP, _SC_TIME, _SC_VALUE = 1, 2, 4, 5
+_FULL = 1  # the LevelDB chunk type of a whole record: the first byte its checksum covers
 
 
 @dataclass(frozen=True)
@@ -180,39 +183,59 @@ class ScalarColumns:
     steps: np.ndarray
     values: np.ndarray
     times: np.ndarray
+    damaged: bool = False  # a deferred checksum failed: nothing here may be used
 
 
 def decode_columns(
-    buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, skip_prefix: str
+    buf: np.ndarray,
+    offsets: np.ndarray,
+    lengths: np.ndarray,
+    skip_prefix: str,
+    deferred: np.ndarray | None = None,
+    stored: np.ndarray | None = None,
 ) -> ScalarColumns:
     """Decode every record (``offsets``/``lengths`` into ``buf``; ``-1``: not in ``buf``) whose
-    layout is a plain scalar record. Keys starting with ``skip_prefix`` are handled, no point."""
+    layout is a plain scalar record. Keys starting with ``skip_prefix`` are handled, no point.
+
+    Records marked ``deferred`` are whole-record chunks whose checksum (``stored``) was left
+    to this step: each one decoded here is checked, its layout's fixed bytes folded into one
+    constant; a mismatch returns at once with ``damaged`` set.
+    """
     n = len(offsets)
     handled = np.zeros(n, dtype=bool)
     parts: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]] = []
     keys: dict[str, int] = {}
-    usable = np.flatnonzero((offsets >= 0) & (lengths <= _MAX_ROW) & (lengths > 0))
+    usable = np.flatnonzero((offsets >= 0) & (lengths <= MAX_ROW) & (lengths > 0))
     if not usable.size:
         return _empty(handled)
-    # Lengths fit 16 bits (at most _MAX_ROW): numpy sorts those with a linear radix sort.
+    # Lengths fit 16 bits (at most MAX_ROW): numpy sorts those with a linear radix sort.
     order = usable[np.argsort(lengths[usable].astype(np.uint16), kind="stable")]
     sorted_lens = lengths[order]
     # Rows are gathered eight bytes at a time: the last ones read past the buffer's end, so
     # they come from a zero-padded copy of its tail.
-    tail_at = max(0, len(buf) - 2 * _MAX_ROW)
+    tail_at = max(0, len(buf) - 2 * MAX_ROW)
     tail = np.concatenate((buf[tail_at:], np.zeros(8, dtype=np.uint8)))
+    pairs: dict[int, np.ndarray] = {}  # byte-pair checksum tables, built once per call
     for group in np.split(order, np.flatnonzero(np.diff(sorted_lens)) + 1):
         length = int(lengths[group[0]])
         width = -(-length // 8) * 8
-        step = max(1, _MAX_ROWS_BYTES // width)
+        step = max(1, MAX_ROWS_BYTES // width)
         for k in range(0, group.size, step):
             part = group[k : k + step]
             rows = _gather(buf, tail, tail_at, offsets[part], width)
-            for rec, lay, hit in _match(rows, length, skip_prefix):
-                handled[part[rec]] = True
-                if lay is not None:
+            for rec, lay, hit in _match(rows, length):
+                at = part[rec]
+                if deferred is not None and stored is not None:
+                    check = deferred[at]
+                    if check.any():
+                        fixed = lay.mask == 0xFF
+                        crc = crc32_fixed_rows(hit, length, _FULL, fixed, lay.expect, pairs)
+                        if not np.array_equal(crc[check], stored[at][check]):
+                            return _empty(np.zeros(n, dtype=bool), damaged=True)
+                handled[at] = True
+                if not lay.key.startswith(skip_prefix):
                     code = keys.setdefault(lay.key, len(keys))
-                    parts.append((part[rec], code, *_extract(hit, lay)))
+                    parts.append((at, code, *_extract(hit, lay)))
     if not parts:
         return _empty(handled)
     return ScalarColumns(
@@ -238,20 +261,18 @@ def _gather(
     return rows
 
 
-def _match(
-    rows: np.ndarray, length: int, skip_prefix: str
-) -> list[tuple[np.ndarray, _Layout | None, np.ndarray]]:
+def _match(rows: np.ndarray, length: int) -> list[tuple[np.ndarray, _Layout, np.ndarray]]:
     """Rows of one length sorted into layouts: ``(row indices, layout, their rows)``.
 
-    The layout is None for rows handled without a point (system metrics). A layout is tried
-    first on the one word holding most of its fixed bytes, then in full on the rows that pass,
-    so rows of the other layouts of the same length cost one word each, not a whole row.
+    A layout is tried first on the one word holding most of its fixed bytes, then in full on
+    the rows that pass, so rows of the other layouts of the same length cost one word each,
+    not a whole row.
     """
     words = rows.view("<u8")
     width = rows.shape[1]
     left = np.ones(len(rows), dtype=bool)
     todo = np.arange(len(rows))
-    out: list[tuple[np.ndarray, _Layout | None, np.ndarray]] = []
+    out: list[tuple[np.ndarray, _Layout, np.ndarray]] = []
     layouts = misses = 0
     while todo.size and layouts < _MAX_LAYOUTS and misses < _MAX_MISSES:
         first = int(todo[0])
@@ -274,17 +295,14 @@ def _match(
         hit = cand[full]
         left[hit] = False
         todo = todo[left[todo]]
-        if lay.key.startswith(skip_prefix):
-            out.append((hit, None, hit_rows[:0]))
-        else:
-            out.append((hit, lay, hit_rows[full] if not full.all() else hit_rows))
+        out.append((hit, lay, hit_rows if full.all() else hit_rows[full]))
     return out
 
 
-def _empty(handled: np.ndarray) -> ScalarColumns:
+def _empty(handled: np.ndarray, damaged: bool = False) -> ScalarColumns:
     e = np.empty(0)
     return ScalarColumns(
-        handled, e.astype(np.int64), [], e.astype(np.int32), e.astype(np.int64), e, e
+        handled, e.astype(np.int64), [], e.astype(np.int32), e.astype(np.int64), e, e, damaged
     )
 
 

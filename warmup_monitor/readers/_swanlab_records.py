@@ -30,6 +30,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from ..untrusted import load_json
+from ._leveldb_frames import checksums_ok
 from ._leveldb_log import Batch
 from ._swanlab_columns import decode_columns
 from ._whole_file import _number
@@ -252,14 +253,26 @@ def decode_protobuf(
     return None
 
 
-def decode_protobuf_batch(batch: Batch, cols: Columns, info: Decoded) -> None:
+def decode_protobuf_batch(batch: Batch, cols: Columns, info: Decoded) -> bool:
     """:func:`decode_protobuf` of a batch of records, the plain scalars decoded column-wise.
 
     Records whose layout ``_swanlab_columns`` does not take go through the exact path; both
     are merged back in record order, so ``cols`` ends up exactly as the exact path makes it.
+    Returns False, with ``cols`` and ``info`` untouched, when a checksum the framing left to
+    this step fails: the caller reads the batch again with the sequential reader.
     """
-    fast = decode_columns(batch.buf, batch.offsets, batch.lengths, SYSTEM_PREFIX)
-    rest = np.flatnonzero(~fast.handled).tolist()
+    fast = decode_columns(
+        batch.buf, batch.offsets, batch.lengths, SYSTEM_PREFIX, batch.deferred, batch.stored
+    )
+    if fast.damaged:
+        return False
+    unhandled = ~fast.handled
+    if batch.deferred is not None:
+        left = np.flatnonzero(unhandled & batch.deferred)
+        # Whole-record chunks: the chunk header is the 7 bytes before the record.
+        if left.size and not checksums_ok(batch.buf, batch.offsets[left] - 7, batch.lengths[left]):
+            return False
+    rest = np.flatnonzero(unhandled).tolist()
     exact = Columns()
     exact_records = array("q")
     finish = decode_protobuf(
@@ -275,7 +288,7 @@ def decode_protobuf_batch(batch: Batch, cols: Columns, info: Decoded) -> None:
     e_rec = np.frombuffer(exact_records, dtype=np.int64)
     total = f_rec.size + e_rec.size
     if not total:
-        return
+        return True
     # Each record gives at most one point: its rank among the records that gave one is the
     # point's place in write order.
     gave = np.zeros(len(batch) + 1, dtype=bool)
@@ -310,6 +323,7 @@ def decode_protobuf_batch(batch: Batch, cols: Columns, info: Decoded) -> None:
         out[at_f] = f_part[f_keep]
         out[at_e] = e_part
     cols.extend(remap[local], steps, values, times)
+    return True
 
 
 def json_number(value: object) -> float | None:

@@ -41,6 +41,7 @@ from ..points import Points
 from ..sources import Source
 from ..untrusted import load_json, load_yaml, open_regular, read_regular, read_text
 from ._leveldb_log import _LevelDBLog
+from ._swanlab_columns import MAX_ROW as _MAX_ROW
 from ._swanlab_records import (
     SYSTEM_PREFIX,
     Columns,
@@ -59,6 +60,8 @@ _IDENT = b":SWL"
 _MAGIC = 0xE1D6
 # Header version byte -> record encoding. 0 and 1: SwanLab 0.6–0.7 JSON; 2: SwanLab 0.8+.
 _VERSIONS = {0: "json", 1: "json", 2: "protobuf"}
+# Protobuf records up to this length have their chunk checksums checked while they are decoded.
+_DEFERRED = {2: _MAX_ROW}
 _CONFIG_RETRIES = 5  # config.yaml is rewritten in place: an empty read is a write in progress
 _CONFIG_RETRY_DELAY = 0.02
 _UNSET = object()
@@ -251,7 +254,7 @@ class SwanLabSource(Source):
         self.layout = "local" if self.local_logs is not None else "unknown"
         self._log: _LevelDBLog | None = None
         if self.record_file is not None:
-            self._log = _LevelDBLog(self.record_file, _IDENT, _MAGIC, _VERSIONS)
+            self._log = _LevelDBLog(self.record_file, _IDENT, _MAGIC, _VERSIONS, _DEFERRED)
         self._local: _LocalLogs | None = None
         if self.local_logs is not None:
             self._local = _LocalLogs(self.local_logs, self.run_dir)
@@ -393,7 +396,7 @@ class SwanLabSource(Source):
             f"{self.record_file.name} {why}: reading it again from the start "
             "(its values replace the ones read before)"
         )
-        self._log = _LevelDBLog(self.record_file, _IDENT, _MAGIC, _VERSIONS)
+        self._log = _LevelDBLog(self.record_file, _IDENT, _MAGIC, _VERSIONS, _DEFERRED)
         self._keeper = _FirstValueKeeper()
         self._dropped_reported = 0
         self._info = Decoded()
@@ -434,7 +437,12 @@ class SwanLabSource(Source):
                 if len(batch):
                     # Protobuf records (0.8+) decoded in bulk; JSON records (0.6-0.7) one by one.
                     if self.layout == "protobuf":
-                        decode_protobuf_batch(batch, cols, info)
+                        if not decode_protobuf_batch(batch, cols, info):
+                            # A record checksum failed: the sequential reader skips the damage.
+                            batch = log.reread()
+                            self.warnings.extend(log.warnings)
+                            log.warnings.clear()
+                            decode_protobuf_batch(batch, cols, info)
                     else:
                         decode_json([batch.record(i) for i in range(len(batch))], cols, info)
                 del batch
