@@ -168,8 +168,12 @@ def _walk(
     if not starts.size:
         return none, none, none, pos
     block_end = (starts - (base + starts) % BLOCK) + BLOCK  # buffer offset of each block's end
-    cur = starts.copy()
+    # Each live block (lane) carries its position and its block's end; a lane leaves when its
+    # block is done. Only the last block can run out of bytes, so that is a scalar check.
     lanes = np.arange(starts.size)
+    c = starts.copy()
+    bend = block_end.copy()
+    u16 = np.ndarray((max(0, end - 1),), dtype="<u2", buffer=buf, strides=(1,))
     found_offs: list[np.ndarray] = []
     found_lanes: list[np.ndarray] = []
     found_lens: list[np.ndarray] = []
@@ -177,36 +181,43 @@ def _walk(
     stop = -1  # set when the last block stops early
     last = starts.size - 1
     while lanes.size:
-        c = cur[lanes]
-        room = block_end[lanes] - c
+        room = bend - c
         done = room < HEADER  # the block's end or its zero padding
         if done.any():
             if done[-1] and lanes[-1] == last and block_end[last] > end:
                 stop = int(c[-1])  # padding not fully on disk yet
-            lanes, c, room = lanes[~done], c[~done], room[~done]
+            live = ~done
+            lanes, c, bend, room = lanes[live], c[live], bend[live], room[live]
             if not lanes.size:
                 break
-        short = end - c < HEADER
-        if short.any():  # only the last block can run out of bytes
+        if end - int(c[-1]) < HEADER:
             stop = int(c[-1])
-            lanes, c, room = lanes[:-1], c[:-1], room[:-1]
+            lanes, c, bend, room = lanes[:-1], c[:-1], bend[:-1], room[:-1]
             if not lanes.size:
                 break
-        length = buf[c + 4].astype(np.int64) | (buf[c + 5].astype(np.int64) << 8)
+        length = u16[c + 4].astype(np.int64)
         kind = buf[c + 6]
-        if ((length > room - HEADER) | (kind < FULL) | (kind > LAST)).any():
+        # kind - 1 wraps around for 0: one comparison rejects every type but 1-4.
+        if ((length > room - HEADER) | (kind - np.uint8(FULL) > LAST - FULL)).any():
             return None, none, none, pos
-        nxt = c + HEADER + length
+        nxt = c + (length + HEADER)
         if nxt[-1] > end:  # the last chunk is still being written
             stop = int(c[-1])
-            lanes, c, length, kind, nxt = lanes[:-1], c[:-1], length[:-1], kind[:-1], nxt[:-1]
+            lanes, c, bend, length, kind, nxt = (
+                lanes[:-1],
+                c[:-1],
+                bend[:-1],
+                length[:-1],
+                kind[:-1],
+                nxt[:-1],
+            )
             if not lanes.size:
                 break
         found_offs.append(c)
         found_lanes.append(lanes)
         found_lens.append(length)
         found_kinds.append(kind)
-        cur[lanes] = nxt
+        c = nxt
     if not found_offs:
         return none, none, none, (min(int(block_end[-1]), end) if stop < 0 else stop)
     # A block finds its k-th chunk at step k: its chunks' places in file order follow from
@@ -230,12 +241,8 @@ def _walk(
 
 def _stored(buf: np.ndarray, offs: np.ndarray) -> np.ndarray:
     """The CRC-32 stored in the header of each chunk at ``offs``."""
-    return (
-        buf[offs].astype(np.uint32)
-        | (buf[offs + 1].astype(np.uint32) << 8)
-        | (buf[offs + 2].astype(np.uint32) << 16)
-        | (buf[offs + 3].astype(np.uint32) << 24)
-    )
+    u32 = np.ndarray((max(0, len(buf) - 3),), dtype="<u4", buffer=buf, strides=(1,))
+    return u32[offs]
 
 
 def checksums_ok(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> bool:
