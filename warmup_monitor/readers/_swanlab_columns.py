@@ -290,7 +290,8 @@ def _match(rows: np.ndarray, length: int) -> list[tuple[np.ndarray, _Layout, np.
         mask64, expect64 = mask.view("<u8"), expect.view("<u8")
         best = int(np.argmax((mask.reshape(-1, 8) == 0xFF).sum(axis=1)))
         cand = todo[(words[todo, best] & mask64[best]) == expect64[best]]
-        hit_rows = rows[cand]
+        # Every row still a candidate (a length with one layout): no copy of the rows.
+        hit_rows = rows if len(cand) == len(rows) else rows[cand]
         full = ((hit_rows.view("<u8") & mask64) == expect64).all(axis=1)
         hit = cand[full]
         left[hit] = False
