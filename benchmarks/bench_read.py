@@ -1,6 +1,7 @@
 """Reading benchmark: warmup-monitor's TensorBoard reader against tbparse and EventAccumulator.
 
-Run ``python benchmarks/bench_read.py`` (``--quick`` skips the slow peers on the large file).
+Run ``python benchmarks/bench_read.py`` (``--quick`` skips the slow peers on the large file;
+the peers never read the 10M file unless ``--peers-on-10m``).
 The event files are written once by torch's real ``SummaryWriter`` and cached under
 ``benchmarks/_data/``; later runs reuse them, so every reader sees a warm page cache.
 
@@ -186,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the slow peers on 1M and 10M")
     parser.add_argument("--repeat", type=int, default=5, help="timed reads of fast readers")
+    parser.add_argument(
+        "--peers-on-10m",
+        action="store_true",
+        help="also run EventAccumulator on 10M (minutes; tbparse never: minutes and gigabytes)",
+    )
     args = parser.parse_args(argv)
 
     big = _dataset("scalars_1m", 200_000, TAGS)
@@ -205,8 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         base = None
         for name, title in READERS.items():
             slow = name in ("tbparse", "accumulator") and path in (big, huge)
-            if slow and (args.quick or (path is huge and name == "tbparse")):
-                continue  # tbparse on 10M: minutes and gigabytes
+            if slow and (
+                args.quick or (path is huge and (name == "tbparse" or not args.peers_on_10m))
+            ):
+                continue  # peers on 10M: minutes (tbparse: and gigabytes)
             res = _run(name, path, tiny, 1 if slow or path is huge else args.repeat)
             base = base or res["wall"]
             line = (
