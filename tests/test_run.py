@@ -145,11 +145,31 @@ def test_few_tags_frame_equals_the_sorted_frame(rows: list[tuple[str, int, float
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(run_module, "_FEW_TAGS", 0)
         slow = Run.from_points(points, name="r", path=Path("r"), source="test")
-    assert (
-        fast.scalars["tag"].cat.categories.tolist() == slow.scalars["tag"].cat.categories.tolist()
-    )
-    assert fast.scalars["tag"].tolist() == slow.scalars["tag"].tolist()
-    for column in ("step", "value", "wall_time"):
-        a, b = fast.scalars[column].to_numpy(), slow.scalars[column].to_numpy()
-        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
-    assert fast.resumes == slow.resumes
+    # Handing the arrays over (their memory reused for the frame) changes nothing either.
+    copy = Points(points.tags, *(a.copy() for a in _columns(points)))
+    consumed = Run.from_points(copy, name="r", path=Path("r"), source="test", consume=True)
+    want = slow.scalars
+    for run in (fast, consumed):
+        got = run.scalars
+        assert got["tag"].cat.categories.tolist() == want["tag"].cat.categories.tolist()
+        assert got["tag"].tolist() == want["tag"].tolist()
+        for column in ("step", "value", "wall_time"):
+            a, b = got[column].to_numpy(), want[column].to_numpy()
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+        assert run.resumes == slow.resumes
+
+
+def _columns(points: Points) -> tuple[np.ndarray, ...]:
+    return (points.tag_codes, points.steps, points.values, points.wall_times)
+
+
+def test_consumed_points_that_cannot_be_overwritten_are_copied() -> None:
+    """Read-only or shared arrays handed over are left as they are; the frame is the same."""
+    steps = np.arange(6, dtype=np.int64)
+    values = np.frombuffer(np.linspace(0, 1, 6).tobytes())  # read-only
+    codes = np.array([0, 1] * 3, dtype=np.int32)
+    points = Points(("b", "a"), codes, steps, values, values)  # values shared with wall times
+    run = Run.from_points(points, name="r", path=Path("r"), source="test", consume=True)
+    assert run.series("a")[0].tolist() == [1, 3, 5]
+    assert run.series("b")[1].tolist() == values[[0, 2, 4]].tolist()
+    assert steps.tolist() == list(range(6)) and not values.flags.writeable

@@ -416,6 +416,7 @@ def read_run(
         status=status,
         warnings=warnings,
         notes=notes,
+        consume=True,  # the points were read for this run alone
     )
 
 
