@@ -82,9 +82,14 @@ class Run:
         status: str = "unknown",
         warnings: list[str] | None = None,
         notes: list[str] | None = None,
+        consume: bool = False,
     ) -> Run:
-        """Build a run from points in write order (last write of a (tag, step) wins)."""
-        columns, resumes = _build_columns(points)
+        """Build a run from points in write order (last write of a (tag, step) wins).
+
+        ``consume=True`` hands the points' arrays over: the run may reuse their memory, so
+        nothing may read ``points`` afterwards (``read_run`` does this with its own).
+        """
+        columns, resumes = _build_columns(points, consume)
         slices = _slices_of(columns)
         return cls(
             name=name,
@@ -313,13 +318,80 @@ def _slices_of(columns: _Columns) -> dict[str, tuple[int, int]]:
     return {tags[c]: (s, e) for c, s, e in zip(firsts, starts, ends, strict=True)}
 
 
-def _build_columns(points: Points) -> tuple[_Columns, list[Resume]]:
+_FEW_TAGS = 16  # up to this many tags, the columns are built tag by tag, without a sort
+
+
+def _columns_by_tag(points: Points, order_of_tag: np.ndarray, consume: bool) -> _Columns | None:
+    """The columns of a run with few tags and no step written twice, or None (a resume).
+
+    Each tag's positions are found once and its points taken in write order, tag after tag
+    in name order: no sort, no permutation of every column. With ``consume``, the values and
+    wall times are written over the points' own step and value arrays (each read in full
+    before it is overwritten), so 10M points cost one new column instead of three: fresh
+    memory is slow to fault in, as slow as decoding it on some machines.
+    """
+    tag_codes = points.tag_codes
+    n = len(tag_codes)
+    steps = np.empty(n, dtype=np.int64)
+    codes = np.empty(n, dtype=np.int32)
+    reuse = consume and _reusable(points)
+    if reuse:
+        order = np.empty(n, dtype=np.int32 if n < 1 << 31 else np.int64)
+    else:
+        values = np.empty(n, dtype=np.float64)
+        times = np.empty(n, dtype=np.float64)
+    at = 0
+    for new_code, code in enumerate(order_of_tag.tolist()):
+        # Valid positions, so ``take`` may skip its bounds check ("clip"), which would also
+        # buffer its output.
+        where = np.flatnonzero(tag_codes == code) if len(order_of_tag) > 1 else np.arange(n)
+        k = len(where)
+        seg = steps[at : at + k]
+        np.take(points.steps, where, out=seg, mode="clip")
+        if k > 1 and not (seg[1:] > seg[:-1]).all():
+            return None  # a step written again: the general path keeps the last write
+        if reuse:
+            order[at : at + k] = where
+        else:
+            np.take(points.values, where, out=values[at : at + k], mode="clip")
+            np.take(points.wall_times, where, out=times[at : at + k], mode="clip")
+        codes[at : at + k] = new_code
+        del where
+        at += k
+    if reuse:
+        # The steps are grouped already, so the step array takes the values, and the value
+        # array (read in full just before) takes the wall times.
+        values = points.steps.view(np.float64)
+        np.take(points.values, order, out=values, mode="clip")
+        times = points.values
+        np.take(points.wall_times, order, out=times, mode="clip")
+        del order
+    return _Columns(
+        steps, codes, tuple(points.tags[i] for i in order_of_tag.tolist()), values, times
+    )
+
+
+def _reusable(points: Points) -> bool:
+    """Whether the step and value arrays can be overwritten: writable, contiguous, unshared."""
+    cols = (points.steps, points.values, points.wall_times, points.tag_codes)
+    if not all(c.flags.writeable and c.flags.c_contiguous for c in cols[:2]):
+        return False
+    if points.steps.dtype != np.int64 or points.values.dtype != np.float64:
+        return False
+    return not any(np.may_share_memory(a, b) for i, a in enumerate(cols) for b in cols[i + 1 :])
+
+
+def _build_columns(points: Points, consume: bool = False) -> tuple[_Columns, list[Resume]]:
     n = len(points)
     if n == 0:
         return _EMPTY_FRAME_COLUMNS, []
     tags = points.tags
     # Categories sorted by name so that a frame sorted by code is sorted by tag.
     order_of_tag = np.argsort(np.asarray(tags, dtype=object)).astype(np.int32)
+    if len(tags) <= _FEW_TAGS:
+        columns = _columns_by_tag(points, order_of_tag, consume)
+        if columns is not None:
+            return columns, []
     rank = np.empty(len(tags), dtype=np.int32)
     rank[order_of_tag] = np.arange(len(tags), dtype=np.int32)
     codes = rank[points.tag_codes]
