@@ -64,6 +64,7 @@ else:
     # starts, as it is for SwanLab's own reader.
     from warmup_monitor.readers._swanlab_records import record_class
     record_class()
+    import pandas  # imported when a run's frame is first asked for: an import, not reading
 base = rss_mib()
 t0, c0 = time.perf_counter(), time.process_time()
 if what == "read_run":
