@@ -875,9 +875,8 @@ def train(job: Job) -> float:
         "max_grad_norm": r.max_grad_norm,
         "per_device_train_batch_size": r.batch_size,
         "gradient_accumulation_steps": 1,
-        "optim": {"sgd": "sgd", "rmsprop": "rmsprop", "adafactor": "adafactor"}.get(
-            r.optimizer, "adamw_torch"
-        ),
+        # The Trainer's `optim` names: the same words, but AdamW is `adamw_torch`.
+        "optim": "adamw_torch" if r.optimizer == "adamw" else r.optimizer,
         "weight_decay": r.weight_decay,
         "adam_beta2": r.adam_beta2,
         "seed": job.seed,
