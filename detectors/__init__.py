@@ -14,6 +14,7 @@ from typing import Any
 
 from ._common import median_spacing, shared_work
 from ._types import Finding, ScheduleFit, Severity
+from .catapult import CatapultConfig, detect_catapult
 from .clip_rate import ClipRateConfig, detect_clip_rate
 from .collapse import CollapseConfig, detect_no_progress
 from .divergence import DivergenceConfig, detect_divergence
@@ -55,6 +56,7 @@ from .spikes import SpikeConfig, detect_spikes
 __all__ = [
     "REGISTRY",
     "SCHEDULE_KINDS",
+    "CatapultConfig",
     "ClipRateConfig",
     "CollapseConfig",
     "Detector",
@@ -76,6 +78,7 @@ __all__ = [
     "all_detectors",
     "area_under",
     "compare_schedule",
+    "detect_catapult",
     "detect_clip_rate",
     "detect_divergence",
     "detect_hidden_nan",
@@ -136,6 +139,13 @@ REGISTRY: dict[str, Detector] = {
             DivergenceConfig,
             ("loss", "eval_loss"),
             "loss climbs well above its best and stays there",
+        ),
+        Detector(
+            "catapult",
+            detect_catapult,
+            CatapultConfig,
+            ("loss",),
+            "window-averaged loss shoots up as the LR reaches its peak",
         ),
         Detector(
             "sustained_rise",

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from detectors import Severity
 from warmup_monitor import Points, Run, read_run
-from warmup_monitor.diagnosis import Verdict, diagnose
+from warmup_monitor.diagnosis import UNSEEN_COST_CONFIDENCE, Verdict, diagnose
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_logs"
@@ -132,13 +132,64 @@ def test_long_warmup_with_a_flat_start_is_too_long() -> None:
     assert d.evidence["flat_until_step"] >= 290
 
 
-def test_long_warmup_with_a_fast_falling_loss_is_only_a_note() -> None:
-    """A 50% warmup that did no visible harm stays healthy, with advice to shorten it."""
+def test_long_warmup_with_a_fast_falling_loss_is_too_long_by_its_share() -> None:
+    """A 50% warmup whose loss fell fast anyway is still too long (above the guide's 20%), at
+    a lower confidence that says the curve does not show the cost."""
     d = diagnose(make_run(falling(100, tau=5), warmup=500, total=1000))
-    assert d.verdict is Verdict.HEALTHY
-    assert d.evidence.get("long_warmup") is True
-    assert d.advice and d.advice[0].suggested == 100
-    assert "did no visible harm" in d.summary
+    assert d.verdict is Verdict.WARMUP_TOO_LONG
+    assert d.confidence == UNSEEN_COST_CONFIDENCE
+    assert "50% of this run was spent warming up (500 of 1000 steps)" in d.summary
+    assert "above the guide's maximum of 20%" in d.summary
+    assert "the curve does not show how many steps it cost" in d.summary
+    assert d.advice and d.advice[0].current == 500 and d.advice[0].suggested == 100
+
+
+def test_long_warmup_whose_cost_shows_is_more_confident() -> None:
+    """The same share with a loss that sat flat through the ramp: a cost the curve shows."""
+    flat = np.full(30, 5.0) * np.exp(np.random.default_rng(1).normal(0, 0.005, 30))
+    loss = np.concatenate([flat, falling(70, start=5.0, floor=1.0)])
+    d = diagnose(make_run(loss, warmup=500, total=1000))
+    assert d.verdict is Verdict.WARMUP_TOO_LONG
+    assert d.confidence > UNSEEN_COST_CONFIDENCE
+    assert "does not show" not in d.summary
+
+
+def _bump(n: int = 40, at: int = 1, factor: float = 1.35) -> np.ndarray:
+    """Window means of a loss falling from 4.4 with a catapult at logged point ``at``."""
+    loss = falling(n, start=4.4, floor=3.0, tau=4.0, seed=5)
+    loss[at] = loss[at - 1] * factor
+    return loss
+
+
+def test_averaged_catapult_without_warmup_is_too_short() -> None:
+    """Means of 5 steps, no warmup: the second point climbs x1.35 over the first and comes
+    back -> warmup_too_short at that step, citing the catapult."""
+    d = diagnose(make_run(_bump(), every=5, peak=1e-3, warmup=0, total=200))
+    assert d.verdict is Verdict.WARMUP_TOO_SHORT
+    assert d.first_problem_step == 10
+    assert d.evidence["kind"] == "catapult"
+    assert "(the mean of 5 steps) climbs from its best" in d.summary
+
+
+def test_averaged_catapult_after_a_usual_warmup_is_lr_too_high() -> None:
+    """The same climb right after a 10% warmup peaks says the peak LR is too high."""
+    d = diagnose(make_run(_bump(at=5), every=5, peak=1e-3, warmup=20, total=200))
+    assert d.verdict is Verdict.LR_TOO_HIGH
+    assert d.evidence["kind"] == "catapult"
+
+
+@pytest.mark.parametrize("at", [2, 30])
+def test_bump_outside_the_peak_window_is_not_a_catapult(at: int) -> None:
+    """A one-point bump while the LR is below half its peak, or long after the peak, is not
+    judged by the catapult rule (the divergence rule and its smoothing judge it)."""
+    d = diagnose(make_run(_bump(at=at), every=5, peak=1e-3, warmup=40, total=200))
+    assert not any(f.kind == "catapult" for f in d.findings)
+
+
+def test_per_step_bump_is_not_a_catapult() -> None:
+    """Logged every step (no averaging), one high point is noise for the divergence rule."""
+    d = diagnose(make_run(_bump(n=200), every=1, peak=1e-3, warmup=0, total=200))
+    assert not any(f.kind == "catapult" for f in d.findings)
 
 
 def test_warmup_longer_than_the_run_with_flat_loss() -> None:
@@ -232,7 +283,9 @@ def test_evidence_is_json_serialisable_and_diagnosis_deterministic() -> None:
 def test_prefixes_are_diagnosed_and_the_alarm_comes_early() -> None:
     """Replayed point by point, a blow-up is flagged within two logged points of its onset.
 
-    The loss climbs from step 410 and is x1.5 above its best from step 430 (the onset).
+    The loss climbs from step 410 and is x1.5 above its best from step 430 (the onset). Its
+    mean over the ten steps to 420 is already x1.35 above its best, just after the LR peaked:
+    a catapult, flagged one point before the onset.
     """
     loss = falling(100)
     loss[40:] *= np.exp(0.3 * np.arange(60))
@@ -244,8 +297,8 @@ def test_prefixes_are_diagnosed_and_the_alarm_comes_early() -> None:
     # instability: no unstable verdict before the onset, and one within two points of it.
     unstable = (Verdict.WARMUP_TOO_SHORT, Verdict.LR_TOO_HIGH, Verdict.NUMERICAL_INSTABILITY)
     first_bad = min(s for s, v in verdicts.items() if v in unstable)
-    assert 430 <= first_bad <= 450
-    early = [v for s, v in verdicts.items() if s < 430]
+    assert 420 <= first_bad <= 450
+    early = [v for s, v in verdicts.items() if s < 420]
     assert not any(v in unstable for v in early)
     assert all(v is not Verdict.WARMUP_TOO_LONG for s, v in verdicts.items() if s < 400)
 
@@ -461,11 +514,12 @@ def test_the_same_run_with_the_usual_warmup_is_healthy() -> None:
     assert diagnose(make_run(_lr_limited(100), warmup=100)).verdict is Verdict.HEALTHY
 
 
-def test_a_long_warmup_the_loss_did_not_wait_for_is_healthy() -> None:
-    """Warmup 50%, but the loss falls as fast as it can from the start (not LR-limited)."""
+def test_a_long_warmup_the_loss_did_not_wait_for_is_too_long_at_low_confidence() -> None:
+    """Warmup 50%, but the loss falls as fast as it can from the start (not LR-limited): too
+    long by its share, at the confidence of a cost the curve does not show."""
     d = diagnose(make_run(falling(100, tau=8.0), warmup=500))
-    assert d.verdict is Verdict.HEALTHY
-    assert d.evidence.get("long_warmup")
+    assert d.verdict is Verdict.WARMUP_TOO_LONG
+    assert d.confidence == UNSEEN_COST_CONFIDENCE
 
 
 def test_a_rise_that_never_comes_back_is_not_healthy() -> None:

@@ -5,8 +5,8 @@ Order of the checks (the first that applies decides the verdict):
 1. No loss, or fewer than :data:`MIN_POINTS` finite loss points and no hard evidence ->
    ``insufficient_data``.
 2. A problem finding (non-finite loss, hidden NaN or a grad norm non-finite beyond an isolated
-   fp16 skip; a loss that climbs well above its best; a spike that does not come back) decides
-   by *when* it starts:
+   fp16 skip; a loss that climbs well above its best; a window-averaged loss that shoots up as
+   the LR reaches its peak; a spike that does not come back) decides by *when* it starts:
 
    * while the LR is still ~0 (at most :data:`LR_NEAR_ZERO` of its peak) ->
      ``numerical_instability``: precision, kernels or data, not the warmup;
@@ -17,10 +17,13 @@ Order of the checks (the first that applies decides the verdict):
 
    Without an LR trace or a configured warmup the position in the run decides, with lower
    confidence (a non-finite value then reads as numerical first).
-3. A long warmup (above :data:`LONG_WARMUP_SHARE` of the run, or longer than the run) that
-   cost something: the LR never reaches its peak, or the loss sat at its starting level for a
-   good part of the warmup -> ``warmup_too_long``. A long warmup with a fast-falling loss is
-   only a note (``healthy`` with advice).
+3. A long warmup (above :data:`LONG_WARMUP_SHARE` of the run, or longer than the run) ->
+   ``warmup_too_long``. What it cost is estimated from the run (the LR never reaches its peak;
+   progress tracked the LR; the loss sat at its starting level; the schedule needs many more
+   steps than the usual warmup to reach the same cumulative LR) and goes into the summary; when
+   the curve shows no cost (a loss that fell fast even at a small LR) the verdict stands on the
+   share alone, at :data:`UNSEEN_COST_CONFIDENCE`. Mid-warmup with an unknown warmup length a
+   long warmup is only a note (``healthy`` with advice).
 4. Otherwise ``healthy``.
 """
 
@@ -34,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from detectors import (
+    CatapultConfig,
     ClipRateConfig,
     DivergenceConfig,
     Finding,
@@ -42,6 +46,7 @@ from detectors import (
     SlowDeclineConfig,
     SpikeConfig,
     compare_schedule,
+    detect_catapult,
     detect_clip_rate,
     detect_divergence,
     detect_hidden_nan,
@@ -67,6 +72,8 @@ from .run import Run
 
 __all__ = [
     "ADEQUATE_WARMUP_SHARE",
+    "CATAPULT_LR_SHARE",
+    "CATAPULT_POINTS_AFTER_PEAK",
     "DIVERGENCE_RATIO",
     "EARLY_PROGRESS",
     "FLAT_MIN_POINTS",
@@ -81,6 +88,7 @@ __all__ = [
     "SOON_AFTER_SHARE",
     "STALL_LR_SHARE",
     "STALL_MIN_POINTS",
+    "UNSEEN_COST_CONFIDENCE",
     "Advice",
     "Diagnosis",
     "Verdict",
@@ -110,8 +118,17 @@ LR_TRACKING = 1.0
 # small LRs did not hold back, most of it). Tuned on the sweep corpus's calibration half.
 EARLY_PROGRESS = 0.7
 SCHEDULE_SLOWDOWN = 1.5
+# Confidence of a too-long verdict that rests on the warmup's share alone (the curve did not
+# show the cost). On the sweep's calibration half 9 of 43 such runs needed >= 1.25x the steps
+# of their best sibling (44 of 70 when the curve shows a cost), and their 10% sibling was stable
+# in 39: the verdict says the warmup is longer than it needs to be, not that steps were lost.
+UNSEEN_COST_CONFIDENCE = 0.55
 # Confidence taken off a healthy verdict on a run with a long warmup (see ``_healthy``).
 LONG_WARMUP_DOUBT = 0.15
+# A window-averaged loss that shoots up (``detectors.catapult``) counts from where the LR is
+# at least this share of its peak to this many logged points after the peak.
+CATAPULT_LR_SHARE = 0.5
+CATAPULT_POINTS_AFTER_PEAK = 3
 # Instability within this share of the run after the LR peaked still counts as "soon after".
 SOON_AFTER_SHARE = 0.15
 # A stall counts as a failure only once the LR has reached this share of its peak (a loss that
@@ -368,7 +385,7 @@ def _is_problem(f: Finding, loss_metric: str = "loss") -> bool:
         return f.severity >= Severity.CRITICAL and not f.metric.startswith("eval")
     if f.metric != loss_metric:
         return False
-    if f.kind in ("divergence", "no_progress"):
+    if f.kind in ("divergence", "catapult", "no_progress"):
         return f.severity >= Severity.WARNING
     if f.kind in ("spike", "sustained_rise"):
         return f.severity >= Severity.CRITICAL
@@ -490,6 +507,7 @@ def _diagnose(run: Run) -> Diagnosis:
         logging_steps = _num(cfg.get("logging_steps"))
         averaged = int(logging_steps) if logging_steps and logging_steps >= 1 else None
         if loss_metric == "loss":
+            findings += [f for f in _catapult(loss, sched, averaged) if not _overlaps(f, diverged)]
             findings += detect_spikes(*loss, SpikeConfig(averaged_over=averaged), metric="loss")
         findings += detect_no_progress(*loss, metric=loss_metric)
         slow_cfg = SlowDeclineConfig(
@@ -551,6 +569,31 @@ def _diagnose(run: Run) -> Diagnosis:
 
 def _finite_count(series: tuple[np.ndarray, np.ndarray] | None) -> int:
     return int(np.isfinite(series[1]).sum()) if series is not None else 0
+
+
+def _overlaps(f: Finding, by: list[Finding]) -> bool:
+    """``f``'s steps overlap those of one of the findings ``by``."""
+    end = f.end_step if f.end_step is not None else f.step
+    return any(g.step <= end and f.step <= (g.end_step or g.step) for g in by)
+
+
+def _catapult(
+    loss: tuple[np.ndarray, np.ndarray], sched: _Schedule, averaged: int | None
+) -> list[Finding]:
+    """Early climbs of a window-averaged loss from where the LR is near its peak
+    (:data:`CATAPULT_LR_SHARE` of it) to a few logged points after the peak."""
+    if sched.warmup_end is None:
+        return []  # no peak yet (or none known): a climb is the divergence rule's to judge
+    peak = sched.peak_lr
+    start = None
+    if sched.lr_steps is not None and sched.lr_values is not None and peak:
+        near = np.flatnonzero(np.asarray(sched.lr_values) >= CATAPULT_LR_SHARE * peak)
+        start = int(sched.lr_steps[near[0]]) if near.size else None
+    if start is None:
+        start = int(CATAPULT_LR_SHARE * sched.warmup_end)  # the usual linear ramp
+    until = int(sched.warmup_end + CATAPULT_POINTS_AFTER_PEAK * median_spacing(loss[0]))
+    cfg = CatapultConfig(from_step=start, until_step=until, averaged_over=averaged)
+    return detect_catapult(*loss, cfg, metric="loss")
 
 
 def _covered(f: Finding, by: list[Finding]) -> bool:
@@ -854,7 +897,7 @@ def _long_warmup(
             facts["cost"] = True
     fs = flat_start(*loss)
     if fs is None:
-        return facts
+        return _above_guide(facts, sched, finished)
     origin = (
         0
         if sched.fit is None or sched.fit.first_step <= 2 * median_spacing(loss[0])
@@ -892,6 +935,24 @@ def _long_warmup(
         # large share of the planned run counts (the share of the warmup is not known yet).
         facts["cost"] = flat >= FLAT_SHARE_OF_WARMUP * total
 
+    return _above_guide(facts, sched, finished)
+
+
+def _above_guide(facts: dict[str, Any], sched: _Schedule, finished: bool) -> dict[str, Any]:
+    """A warmup of known length above the guide's maximum share is too long in itself.
+
+    ``cost_seen`` keeps whether the curve showed what it cost. Spending more than the guide's
+    share of the budget below the peak LR is the symptom itself: sibling runs that differ only
+    in warmup show that such a warmup either costs steps or, where the curve hides it (a loss
+    that falls fast even at a small LR), costs nothing a shorter warmup would not also give.
+    A shorter warmup is then never the worse advice, so the verdict says so, with less
+    confidence when the cost is not visible.
+    """
+    facts["cost_seen"] = bool(facts["cost"])
+    share = facts.get("share")
+    known = sched.warmup_exact or finished
+    if not facts["cost"] and known and share is not None and share > LONG_WARMUP_SHARE:
+        facts["cost"] = True
     return facts
 
 
@@ -985,13 +1046,33 @@ def _too_long(
             f"; about {lost} steps lost: the run needs ~x{f['slowdown']:.2f} the steps a "
             f"{f.get('reference_warmup')}-step warmup needs to reach the same cumulative LR{why}"
         )
+    if not f.get("cost_seen", True):
+        # Too long by its share alone: say what the schedule implies, and that the curve does
+        # not show it.
+        cost_txt = f", above the guide's maximum of {_pct(LONG_WARMUP_SHARE)}"
+        if lost is not None and lost > 0 and f.get("slowdown"):
+            cost_txt += (
+                f"; the schedule needs ~x{f['slowdown']:.2f} the steps a "
+                f"{f.get('reference_warmup')}-step warmup needs to reach the same cumulative LR "
+                f"(about {lost} steps)"
+            )
+        cost_txt += (
+            "; the loss fell quickly even at the small LRs, so the curve does not show how "
+            "many steps it cost"
+        )
     summary = f"warmup_too_long: {head}{cost_txt}{flat_txt}"
     cfg_w = sched.configured_warmup
     current = cfg_w if cfg_w is not None else w
     at_least = "" if cfg_w is not None or sched.warmup_exact else "at least "
     advice = [
         Advice(
-            f"cut warmup_steps from {at_least}{current} to {rec} ({reason}): {head}",
+            f"cut warmup_steps from {at_least}{current} to {rec} ({reason}): {head}"
+            + (
+                "; the curve does not show a cost, so expect the same loss sooner rather than a "
+                "lower one, and watch the steps after the new peak for a climb"
+                if not f.get("cost_seen", True)
+                else ""
+            ),
             "warmup_steps",
             current,
             rec,
@@ -999,6 +1080,8 @@ def _too_long(
         )
     ]
     conf = 0.75 if f["never_peaked"] or (share or 0) > 0.3 else 0.65
+    if not f.get("cost_seen", True):
+        conf = UNSEEN_COST_CONFIDENCE
     first_flat = sched.fit.first_step if sched.fit is not None else None
     evidence = {
         "warmup_steps": w,

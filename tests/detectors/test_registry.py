@@ -41,11 +41,12 @@ def _configs(kind: str) -> list:
 
 
 def test_registry_lists_every_detector_once() -> None:
-    """The registry has the eight detectors, keyed by the finding kind they emit."""
+    """The registry has the nine detectors, keyed by the finding kind they emit."""
     assert sorted(REGISTRY) == sorted(
         [
             "non_finite",
             "divergence",
+            "catapult",
             "sustained_rise",
             "spike",
             "no_progress",
