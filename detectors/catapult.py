@@ -57,6 +57,8 @@ class CatapultConfig:
         min_rise: the climb must also be at least this share of the starting level (ignores
             tiny absolute wobbles of a loss near 0). Default 0.1.
         min_points: series with fewer finite positive logged values give no finding. Default 4.
+        noise_points: the noise term needs at least this many values; with fewer, ``ratio``
+            alone decides. Default 8.
     """
 
     ratio: float = 1.2
@@ -67,6 +69,7 @@ class CatapultConfig:
     noise_sigmas: float = 4.0
     min_rise: float = 0.1
     min_points: int = 4
+    noise_points: int = 8
 
     def __post_init__(self) -> None:
         owner = "CatapultConfig"
@@ -78,6 +81,7 @@ class CatapultConfig:
         check_float(owner, "noise_sigmas", self.noise_sigmas, 0.0)
         check_float(owner, "min_rise", self.min_rise, 0.0)
         check_int(owner, "min_points", self.min_points, 2)
+        check_int(owner, "noise_points", self.noise_points, 4)
 
 
 @quiet
@@ -106,7 +110,9 @@ def detect_catapult(
     if averaged < cfg.min_averaged:
         return []
     y = np.log(v)
-    sigma = robust_noise(y)
+    # Below ``noise_points`` values the noise cannot be told from the climb itself (the first
+    # few window means of a live run): the bare ratio decides.
+    sigma = robust_noise(y) if y.size >= cfg.noise_points else math.nan
     # The climb must clear the noise: ``noise_sigmas`` of it, plus how far the lowest of the
     # ``i`` earlier values sits below their level by chance (about sqrt(2 ln i) sigmas).
     need = np.full(y.size, math.log(cfg.ratio))
