@@ -5,6 +5,7 @@
     python benchmarks/bench_accuracy.py --no-peers      # diagnose and the rule of thumb only
     python benchmarks/bench_accuracy.py --markdown      # the tables only
     python benchmarks/bench_accuracy.py --jobs 2        # runs evaluated in 2 processes
+    python benchmarks/bench_accuracy.py --no-cadence    # skip the re-logged sweep runs
 
 Labelled sets:
 
@@ -29,6 +30,11 @@ verdict is acceptable, for ``diagnose`` and each baseline; the confusion table o
 a reliability table (for verdicts given at confidence c, the share that is right); and, replaying
 runs point by point (``run.prefix``), the prefixes of strictly-healthy runs that ever show a
 problem verdict and how many logged points after the onset an unstable run is flagged.
+
+Logging cadence: every sweep run keeps its per-step loss, LR and grad norm (``truth.json``), so
+each one is also logged again as the HF Trainer would at ``logging_steps`` of 1, 2, 5, 10 and 20
+(the mean loss of each window, the LR and grad norm of its last step) and diagnosed with the same
+labels: a rule that only holds at the cadence a regime happened to be logged at shows up there.
 A benchmark, not a test: it reports, it does not fail.
 """
 
@@ -54,7 +60,7 @@ sys.path.insert(0, str(HERE))
 
 from baselines import BASELINES, baseline_verdicts  # noqa: E402
 
-from warmup_monitor import diagnose, read_run  # noqa: E402
+from warmup_monitor import Points, diagnose, read_run  # noqa: E402
 from warmup_monitor.diagnosis import Verdict  # noqa: E402
 from warmup_monitor.run import Run  # noqa: E402
 
@@ -71,6 +77,7 @@ GROUPS = ("sweep-calibration", "sweep-test", "sample", "realworld")
 STREAM_WINDOW = 40  # logged points replayed after the onset before giving up
 LIVE_PREFIXES = 250  # at most this many prefixes of a strictly-healthy run (all if fewer)
 CONFIDENCE_BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 1.01)
+CADENCES = (1, 2, 5, 10, 20)  # logging_steps the sweep runs are logged again at
 
 
 @dataclass
@@ -240,6 +247,57 @@ def _right(case: Case, verdict: str | None) -> bool | None:
     return verdict in case.acceptable
 
 
+def _relogged(case: Case, every: int) -> Run | None:
+    """The sweep run's per-step record logged as the Trainer logs it every ``every`` steps."""
+    truth = json.loads((case.path / "truth.json").read_text(encoding="utf-8"))
+    if truth.get("format") == "eval":
+        return None  # no training loss to log
+    loss = np.asarray(truth["loss"], dtype=np.float64)
+    lr = np.asarray(truth["learning_rate"], dtype=np.float64)
+    grad = np.asarray(truth["grad_norm"], dtype=np.float64)
+    rows = []
+    for end in range(every, loss.size + 1, every):
+        rows.append(("train/loss", end, float(loss[end - every : end].mean()), float(end)))
+        rows.append(("train/learning_rate", end, float(lr[end - 1]), float(end)))
+        rows.append(("train/grad_norm", end, float(grad[end - 1]), float(end)))
+    config = {**truth["config"], "logging_steps": every}
+    points = Points.from_rows(rows)
+    return Run.from_points(points, name=case.name, path=case.path, source="relogged", config=config)
+
+
+def _cadence(case: Case) -> list[tuple[int, str | None]]:
+    out: list[tuple[int, str | None]] = []
+    for every in CADENCES:
+        run = _relogged(case, every)
+        out.append((every, diagnose(run).verdict.value if run is not None else None))
+    return out
+
+
+def _cadence_table(cases: list[Case], verdicts: list[list[tuple[int, str | None]]]) -> str:
+    lines = [
+        "| half | logged every | false alarms on strictly-healthy | problem runs right |",
+        "|---|---:|---:|---:|",
+    ]
+    for half in ("sweep-calibration", "sweep-test"):
+        for k, every in enumerate(CADENCES):
+            fa = healthy = right = problems = 0
+            for case, vs in zip(cases, verdicts, strict=True):
+                verdict = vs[k][1]
+                if case.group != half or verdict is None:
+                    continue
+                if case.kind == "strictly healthy":
+                    healthy += 1
+                    fa += verdict != "healthy"
+                elif case.kind == "problem":
+                    problems += 1
+                    right += bool(_right(case, verdict))
+            lines.append(
+                f"| {half[6:] if k == 0 else ''} | {every} | {fa}/{healthy} "
+                f"| {_pct(right, problems)} |"
+            )
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------- the tables
 def _scores(rs: list[Result], who: str) -> dict[str, Any]:
     def verdict(r: Result) -> str | None:
@@ -354,6 +412,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", action="store_true", help="print the Markdown tables only")
     ap.add_argument("--jobs", type=int, default=1, help="evaluate runs in N processes")
     ap.add_argument("--only", choices=GROUPS, action="append", help="evaluate only these sets")
+    ap.add_argument(
+        "--no-cadence",
+        action="store_true",
+        help="skip the sweep runs logged again at other cadences",
+    )
     args = ap.parse_args(argv)
     cases = _sweep_cases() + _sample_cases() + _realworld_cases()
     if args.only:
@@ -387,6 +450,15 @@ def main(argv: list[str] | None = None) -> int:
     print("\n### live replay, all sets\n")
     for line in _live(results):
         print(f"- {line}")
+    sweep = [c for c in cases if c.group.startswith("sweep")]
+    if sweep and not args.no_cadence:
+        if args.jobs > 1:
+            with ProcessPoolExecutor(args.jobs) as pool:
+                relogged = list(pool.map(_cadence, sweep, chunksize=8))
+        else:
+            relogged = [_cadence(c) for c in sweep]
+        print("\n### the sweep runs logged again at other cadences (the Trainer's window mean)\n")
+        print(_cadence_table(sweep, relogged))
     if args.markdown:
         return 0
     print("\n### per run\n")
