@@ -11,6 +11,7 @@ does.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ _MAX_ROWS_BYTES = 1 << 24  # bytes gathered at once to check checksums
 # from this many chunks, up to this many bytes (scalar records are well under it).
 _PAIRS_MIN_ROWS = 2048
 _PAIRS_MAX_WIDTH = 160
+_ZLIB_MAX_ROWS = 32  # chunks of one length up to this many are checked one by one with zlib
 
 
 @dataclass
@@ -82,10 +84,10 @@ def frame(
             return None
     elif not checksums_ok(buf, offs, lens):
         return None
-    body = offs + HEADER
     split = np.flatnonzero(kinds != FULL)
     if not split.size and not pending:
-        return Frames(body, lens, {}, stop, [], 0, deferred, stored)
+        offs += HEADER  # the records' bytes (the chunk offsets are ours: no copy)
+        return Frames(offs, lens, {}, stop, [], 0, deferred, stored)
     # Split records: FIRST, MIDDLE…, LAST on consecutive chunks; a FIRST… at the very end is
     # a record still being written. Anything else goes to the exact reader.
     keep = np.ones(len(offs), dtype=bool)
@@ -115,14 +117,19 @@ def frame(
     raw = buf.data
 
     def piece(k: int) -> bytes:
-        return bytes(raw[body[k] : body[k] + lens[k]])
+        at = int(offs[k]) + HEADER
+        return bytes(raw[at : at + int(lens[k])])
 
     earlier = list(pending or [])
+    # The joined record takes the place of its LAST chunk: its index, less the chunks dropped
+    # before it (every piece but the last of this record and of the ones before).
     joined: dict[int, bytes] = {}
+    dropped = 0
     for last, first in joined_at.items():
         head = earlier if first == -2 else []
         first = max(first, 0)
-        joined[last] = b"".join([*head, *(piece(k) for k in range(first, last + 1))])
+        dropped += last - first
+        joined[last - dropped] = b"".join([*head, *(piece(k) for k in range(first, last + 1))])
         keep[first:last] = False
     still: list[bytes] = []
     still_at = -1  # -1: the pending record began in an earlier read
@@ -132,14 +139,12 @@ def frame(
         still = head + [piece(k) for k in range(first, len(offs))]
         still_at = int(offs[pending_from]) if pending_from >= 0 else -1
         keep[first:] = False
-    # Renumber: the joined record takes the place of its LAST chunk.
-    index = np.cumsum(keep) - 1
-    kept_offs = np.where(kinds == FULL, body, -1)[keep]
-    kept_lens = lens[keep]
+    offs += HEADER
+    offs[split] = -1  # not one piece of the buffer: a joined record (or dropped)
     return Frames(
-        kept_offs,
-        kept_lens,
-        {int(index[last]): data for last, data in joined.items()},
+        offs[keep],
+        lens[keep],
+        joined,
         stop,
         still,
         still_at,
@@ -168,75 +173,66 @@ def _walk(
     if not starts.size:
         return none, none, none, pos
     block_end = (starts - (base + starts) % BLOCK) + BLOCK  # buffer offset of each block's end
-    # Each live block (lane) carries its position and its block's end; a lane leaves when its
-    # block is done. Only the last block can run out of bytes, so that is a scalar check.
+    last = starts.size - 1
+    open_end = bool(block_end[last] > end)  # the last block is not all on disk
+    # Each live block (lane) carries its position, its block's end and the last place a chunk
+    # header can start (in its block, and for the last block in the buffer); a lane leaves
+    # past that place. A step only reads each lane's length and moves on; a length that ran
+    # past its block shows when the lane leaves, and the types are checked after the walk.
     lanes = np.arange(starts.size)
     c = starts.copy()
     bend = block_end.copy()
-    u16 = np.ndarray((max(0, end - 1),), dtype="<u2", buffer=buf, strides=(1,))
+    limit = block_end - HEADER
+    limit[last] = min(int(block_end[last]), end) - HEADER
+    # Lengths and types read in place: 4 and 6 bytes into each header (a buffer too short for
+    # a header ends every lane before any is read).
+    u16 = np.ndarray((max(0, end - 5),), dtype="<u2", buffer=buf, offset=min(4, end), strides=(1,))
     found_offs: list[np.ndarray] = []
     found_lanes: list[np.ndarray] = []
-    found_lens: list[np.ndarray] = []
-    found_kinds: list[np.ndarray] = []
     stop = -1  # set when the last block stops early
-    last = starts.size - 1
-    while lanes.size:
-        room = bend - c
-        done = room < HEADER  # the block's end or its zero padding
+    while True:
+        done = c > limit
         if done.any():
-            if done[-1] and lanes[-1] == last and block_end[last] > end:
-                stop = int(c[-1])  # padding not fully on disk yet
+            if (c[done] > bend[done]).any():
+                return None, none, none, pos  # a chunk ran past its block
+            if done[-1] and open_end and lanes[-1] == last:
+                stop = int(c[-1])  # a header or padding not fully on disk yet
             live = ~done
-            lanes, c, bend, room = lanes[live], c[live], bend[live], room[live]
+            lanes, c, bend, limit = lanes[live], c[live], bend[live], limit[live]
             if not lanes.size:
                 break
-        if end - int(c[-1]) < HEADER:
-            stop = int(c[-1])
-            lanes, c, bend, room = lanes[:-1], c[:-1], bend[:-1], room[:-1]
-            if not lanes.size:
-                break
-        length = u16[c + 4].astype(np.int64)
-        kind = buf[c + 6]
-        # kind - 1 wraps around for 0: one comparison rejects every type but 1-4.
-        if ((length > room - HEADER) | (kind - np.uint8(FULL) > LAST - FULL)).any():
-            return None, none, none, pos
-        nxt = c + (length + HEADER)
-        if nxt[-1] > end:  # the last chunk is still being written
-            stop = int(c[-1])
-            lanes, c, bend, length, kind, nxt = (
-                lanes[:-1],
-                c[:-1],
-                bend[:-1],
-                length[:-1],
-                kind[:-1],
-                nxt[:-1],
-            )
+        nxt = c + u16[c]
+        nxt += HEADER
+        if int(nxt[-1]) > end:  # the last chunk is still being written, or its header is bad
+            at = int(c[-1])
+            if nxt[-1] > bend[-1] or not FULL <= buf[at + 6] <= LAST:
+                return None, none, none, pos
+            stop = at
+            lanes, c, nxt, bend, limit = lanes[:-1], c[:-1], nxt[:-1], bend[:-1], limit[:-1]
             if not lanes.size:
                 break
         found_offs.append(c)
         found_lanes.append(lanes)
-        found_lens.append(length)
-        found_kinds.append(kind)
         c = nxt
     if not found_offs:
         return none, none, none, (min(int(block_end[-1]), end) if stop < 0 else stop)
-    # A block finds its k-th chunk at step k: its chunks' places in file order follow from
-    # the number each block found, without sorting.
-    lane_of = np.concatenate(found_lanes)
-    step_of = np.repeat(np.arange(len(found_lanes)), [len(x) for x in found_lanes])
-    per_lane = np.bincount(lane_of, minlength=starts.size)
-    first_of_lane = np.cumsum(per_lane) - per_lane
-    place = first_of_lane[lane_of] + step_of
-    offs = np.empty(place.size, dtype=np.int64)
-    lens = np.empty(place.size, dtype=np.int64)
-    kinds = np.empty(place.size, dtype=np.uint8)
-    offs[place] = np.concatenate(found_offs)
-    lens[place] = np.concatenate(found_lens)
-    kinds[place] = np.concatenate(found_kinds)
+    # A block finds its k-th chunk at step k: a (step, block) table read block by block gives
+    # the chunks in file order, without sorting.
+    table = np.full((len(found_offs), starts.size), -1, dtype=np.int64)
+    for k, (at_k, lanes_k) in enumerate(zip(found_offs, found_lanes, strict=True)):
+        table[k, lanes_k] = at_k
+    del found_offs, found_lanes
+    by_block = table.T
+    offs = by_block[by_block >= 0]
+    del table, by_block
+    kinds = buf[6:][offs]
+    # kind - 1 wraps around for 0: one comparison rejects every type but 1-4.
+    if (kinds - np.uint8(FULL) > LAST - FULL).any():
+        return None, none, none, pos
     if stop < 0:
         # Every block ran to its end: stop at the end of the last one (or the buffer's end).
         stop = min(int(block_end[-1]), end)
-    return offs, lens, kinds, stop
+    return offs, u16[offs].astype(np.int64), kinds, stop
 
 
 def _stored(buf: np.ndarray, offs: np.ndarray) -> np.ndarray:
@@ -254,6 +250,7 @@ def checksums_ok(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> bool:
     sorted_lens = lens[order]
     bounds = np.flatnonzero(np.diff(sorted_lens)) + 1
     pairs: dict[int, np.ndarray] = {}  # byte-pair tables, built once for this buffer
+    raw = buf.data
     for group in np.split(order, bounds):
         width = int(lens[group[0]]) + 1  # the type byte, then the data
         step = max(1, _MAX_ROWS_BYTES // width)
@@ -262,6 +259,13 @@ def checksums_ok(buf: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> bool:
             for k in range(0, group.size, step):
                 got = crc32_ending_at(buf, ends[k : k + step], width, pairs)
                 if not np.array_equal(got, stored[group[k : k + step]]):
+                    return False
+            continue
+        if group.size <= _ZLIB_MAX_ROWS:
+            # A few chunks of this length (the two pieces of a record split across blocks):
+            # zlib checks each one for less than numpy's cost of starting on a group.
+            for at, crc in zip((offs[group] + 6).tolist(), stored[group].tolist(), strict=True):
+                if zlib.crc32(raw[at : at + width]) != crc:
                     return False
             continue
         view = np.lib.stride_tricks.sliding_window_view(buf, width)

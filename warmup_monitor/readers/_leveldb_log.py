@@ -16,8 +16,10 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, TypeVar
 
 import numpy as np
 
@@ -39,6 +41,23 @@ _FILE_HEAD = struct.Struct("<4sHB")
 # huge file is decoded in bounded pieces instead of being held in memory whole.
 _MAX_READ = 32 * 1024 * 1024
 _NO_OFFSETS = np.empty(0, dtype=np.int64)
+_NO_BYTES = np.empty(0, dtype=np.uint8)
+_T = TypeVar("_T")
+
+
+def _read_into_array(fh: IO[bytes], want: int, spare: np.ndarray | None = None) -> np.ndarray:
+    """Up to ``want`` bytes of ``fh`` (fewer when the file ends first), in ``spare`` when it
+    is big enough, else in a new array."""
+    out = spare[:want] if spare is not None and len(spare) >= want else np.empty(want, np.uint8)
+    view = memoryview(out)
+    got = 0
+    while got < want:
+        n = fh.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            break
+        got += n
+    del view
+    return out if got == want else out[:got]
 
 
 @dataclass
@@ -130,11 +149,24 @@ class _LevelDBLog:
             return False
 
     def _read_tail(self) -> bytes:
+        """The bytes from the offset on (at most ``_MAX_READ``)."""
+        return self._read_from_offset(lambda fh, n: fh.read(n), b"")
+
+    def _read_tail_array(self, spare: np.ndarray | None) -> np.ndarray:
+        """:meth:`_read_tail` read into a ``uint8`` array (``spare`` when it is big enough).
+
+        Fresh memory is slow to fault in, as slow as reading the file into it: numpy asks Linux
+        for huge pages for a big array (a 32 MiB ``bytes`` takes 8,192 small ones), and the
+        reads of one poll reuse one array.
+        """
+        return self._read_from_offset(lambda fh, n: _read_into_array(fh, n, spare), _NO_BYTES)
+
+    def _read_from_offset(self, read: Callable[[IO[bytes], int], _T], nothing: _T) -> _T:
         try:
             with open_regular(self.path) as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if size < self._offset and self._ahead:
-                    return b""  # skipped a damaged block whose tail is not on disk yet
+                    return nothing  # skipped a damaged block whose tail is not on disk yet
                 if size < self._offset:
                     raise FormatError(
                         f"'{self.path.name}' shrank from {self._offset} to {size} bytes while "
@@ -142,10 +174,10 @@ class _LevelDBLog:
                         "The run was overwritten; read it again from the start",
                     )
                 if size == self._offset:
-                    return b""
+                    return nothing
                 fh.seek(self._offset)
                 self.more = size - self._offset > _MAX_READ
-                return fh.read(min(size - self._offset, _MAX_READ))
+                return read(fh, min(size - self._offset, _MAX_READ))
         except FileNotFoundError as err:
             raise FormatError(
                 f"'{self.path}' disappeared while being read", "Check the run folder"
@@ -241,11 +273,12 @@ class _LevelDBLog:
             self._tail = buf[max(0, pos - 16) : pos]
         return records
 
-    def read_batch(self) -> Batch:
+    def read_batch(self, spare: np.ndarray | None = None) -> Batch:
         """What :meth:`read` returns, found for the whole read at once (see ``_leveldb_frames``).
 
         Falls back on :meth:`read` for anything unusual, so the records, warnings and resync
-        points are exactly the sequential reader's.
+        points are exactly the sequential reader's. ``spare`` is the ``buf`` of an earlier
+        batch the caller is done with: the bytes are read into it when they fit.
         """
         self._undo = None
         if self._ahead:
@@ -253,16 +286,15 @@ class _LevelDBLog:
         self.more = False
         base = self._offset
         undo = (base, self._tail, list(self._pieces), self._pieces_at, self.version)
-        buf = self._read_tail()
-        if not buf:
+        arr = self._read_tail_array(spare)
+        if not len(arr):
             return Batch()
         pos = 0
         if self.version is None:
-            if len(buf) < _FILE_HEADER:
+            if len(arr) < _FILE_HEADER:
                 return Batch()
-            self._check_header(buf[:_FILE_HEADER])
+            self._check_header(bytes(arr[:_FILE_HEADER]))
             pos = _FILE_HEADER
-        arr = np.frombuffer(buf, dtype=np.uint8)
         defer = self._deferred.get(self.version, 0) if self.version is not None else 0
         frames = frame(arr, base, pos, self._pieces, defer)
         if frames is None:
@@ -271,7 +303,7 @@ class _LevelDBLog:
             return Batch.of(self.read())
         self._offset = base + frames.stop
         if frames.stop:
-            self._tail = buf[max(0, frames.stop - 16) : frames.stop]
+            self._tail = bytes(arr[max(0, frames.stop - 16) : frames.stop])
         self._pieces = frames.pending
         if frames.pending and frames.pending_at >= 0:
             self._pieces_at = base + frames.pending_at

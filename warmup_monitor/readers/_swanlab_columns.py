@@ -193,13 +193,15 @@ def decode_columns(
     skip_prefix: str,
     deferred: np.ndarray | None = None,
     stored: np.ndarray | None = None,
+    pairs: dict[int, np.ndarray] | None = None,
 ) -> ScalarColumns:
     """Decode every record (``offsets``/``lengths`` into ``buf``; ``-1``: not in ``buf``) whose
     layout is a plain scalar record. Keys starting with ``skip_prefix`` are handled, no point.
 
     Records marked ``deferred`` are whole-record chunks whose checksum (``stored``) was left
     to this step: each one decoded here is checked, its layout's fixed bytes folded into one
-    constant; a mismatch returns at once with ``damaged`` set.
+    constant; a mismatch returns at once with ``damaged`` set. ``pairs`` keeps the byte-pair
+    checksum tables this builds (256 KiB each) for the next call.
     """
     n = len(offsets)
     handled = np.zeros(n, dtype=bool)
@@ -215,7 +217,7 @@ def decode_columns(
     # they come from a zero-padded copy of its tail.
     tail_at = max(0, len(buf) - 2 * MAX_ROW)
     tail = np.concatenate((buf[tail_at:], np.zeros(8, dtype=np.uint8)))
-    pairs: dict[int, np.ndarray] = {}  # byte-pair checksum tables, built once per call
+    pairs = {} if pairs is None else pairs
     for group in np.split(order, np.flatnonzero(np.diff(sorted_lens)) + 1):
         length = int(lengths[group[0]])
         width = -(-length // 8) * 8
@@ -264,23 +266,26 @@ def _gather(
 def _match(rows: np.ndarray, length: int) -> list[tuple[np.ndarray, _Layout, np.ndarray]]:
     """Rows of one length sorted into layouts: ``(row indices, layout, their rows)``.
 
-    A layout is tried first on the one word holding most of its fixed bytes, then in full on
-    the rows that pass, so rows of the other layouts of the same length cost one word each,
-    not a whole row.
+    A layout is tried first on the one word holding most of its fixed bytes, a strided column
+    of every row, then in full, word by word, on the rows that pass; only those rows are
+    copied (none when every row passes), so the other layouts of a length cost one word per
+    row and no copy.
     """
     words = rows.view("<u8")
+    n = len(rows)
     width = rows.shape[1]
-    left = np.ones(len(rows), dtype=bool)
-    todo = np.arange(len(rows))
+    left = np.ones(n, dtype=bool)
+    n_left = n
+    first = 0
     out: list[tuple[np.ndarray, _Layout, np.ndarray]] = []
     layouts = misses = 0
-    while todo.size and layouts < _MAX_LAYOUTS and misses < _MAX_MISSES:
-        first = int(todo[0])
+    while n_left and layouts < _MAX_LAYOUTS and misses < _MAX_MISSES:
+        first += int(np.argmax(left[first:]))  # the first row no layout has taken yet
         lay = _layout(rows[first, :length].tobytes())
         if lay is None:
             misses += 1
             left[first] = False  # the exact path takes it
-            todo = todo[1:]
+            n_left -= 1
             continue
         layouts += 1
         mask = np.zeros(width, dtype=np.uint8)
@@ -289,15 +294,36 @@ def _match(rows: np.ndarray, length: int) -> list[tuple[np.ndarray, _Layout, np.
         expect[:length] = lay.expect
         mask64, expect64 = mask.view("<u8"), expect.view("<u8")
         best = int(np.argmax((mask.reshape(-1, 8) == 0xFF).sum(axis=1)))
-        cand = todo[(words[todo, best] & mask64[best]) == expect64[best]]
-        # Every row still a candidate (a length with one layout): no copy of the rows.
-        hit_rows = rows if len(cand) == len(rows) else rows[cand]
-        full = ((hit_rows.view("<u8") & mask64) == expect64).all(axis=1)
-        hit = cand[full]
+        cand = (words[:, best] & mask64[best]) == expect64[best]
+        cand &= left
+        if n_left == n and cand.all():
+            # Every row still a candidate (a length with one layout): checked in place.
+            full = _words_match(words, mask64, expect64)
+            hit = np.flatnonzero(full)
+            hit_rows = rows if len(hit) == n else rows[hit]
+        else:
+            at = np.flatnonzero(cand)
+            hit_rows = rows[at]
+            full = _words_match(hit_rows.view("<u8"), mask64, expect64)
+            hit = at[full]
+            if len(hit) < len(at):
+                hit_rows = hit_rows[full]
         left[hit] = False
-        todo = todo[left[todo]]
-        out.append((hit, lay, hit_rows if full.all() else hit_rows[full]))
+        n_left -= len(hit)
+        out.append((hit, lay, hit_rows))
     return out
+
+
+def _words_match(words: np.ndarray, mask64: np.ndarray, expect64: np.ndarray) -> np.ndarray:
+    """Rows whose every word equals ``expect64`` under ``mask64``, a word column at a time
+    (a reduction along a row of a few words costs more than the words themselves)."""
+    bad = np.zeros(len(words), dtype=np.uint64)
+    tmp = np.empty(len(words), dtype=np.uint64)
+    for j in np.flatnonzero(mask64).tolist():
+        np.bitwise_and(words[:, j], mask64[j], out=tmp)
+        tmp ^= expect64[j]
+        bad |= tmp
+    return bad == 0
 
 
 def _empty(handled: np.ndarray, damaged: bool = False) -> ScalarColumns:
@@ -307,33 +333,66 @@ def _empty(handled: np.ndarray, damaged: bool = False) -> ScalarColumns:
     )
 
 
+def _word(rows: np.ndarray, start: int) -> np.ndarray | None:
+    """The eight bytes at ``start`` of every row as one little-endian word (a strided view),
+    or None when they would run past the row."""
+    n, width = rows.shape
+    if start + 8 > width or not rows.flags.c_contiguous:
+        return None
+    return np.ndarray((n,), dtype="<u8", buffer=rows, offset=start, strides=(width,))
+
+
 def _varint(rows: np.ndarray, where: tuple[int, int] | None) -> np.ndarray:
-    out = np.zeros(rows.shape[0], dtype=np.uint64)
     if where is None:
-        return out
+        return np.zeros(rows.shape[0], dtype=np.uint64)
     start, size = where
-    for i in range(size):
-        out |= (rows[:, start + i] & 0x7F).astype(np.uint64) << np.uint64(7 * i)
+    word = _word(rows, start) if size <= 8 else None
+    if word is None:
+        out = np.zeros(rows.shape[0], dtype=np.uint64)
+        for i in range(size):
+            out |= (rows[:, start + i] & 0x7F).astype(np.uint64) << np.uint64(7 * i)
+        return out
+    # Byte i of the word holds bits 7i..7i+6 of the value in its low 7 bits: shifted right by
+    # i they land in place. One contiguous copy of the word, then three operations a byte.
+    word = word.copy()
+    out = word & np.uint64(0x7F)
+    tmp = np.empty_like(out)
+    for i in range(1, size):
+        np.right_shift(word, np.uint64(i), out=tmp)
+        tmp &= np.uint64(0x7F << (7 * i))
+        out |= tmp
     return out
 
 
 def _extract(rows: np.ndarray, lay: _Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps, values and wall times of rows matching ``lay``, as the exact path computes them."""
+    n = rows.shape[0]
     steps = _varint(rows, lay.step).view(np.int64)
     if lay.value is None:
-        values = np.zeros(rows.shape[0], dtype=np.float64)
+        values = np.zeros(n, dtype=np.float64)
     else:
-        values = np.ascontiguousarray(rows[:, lay.value : lay.value + 8]).view("<f8").ravel()
-        values = values.astype(np.float64)
-    sc_s, sc_n, rec_s, rec_n = (_varint(rows, w) for w in lay.times)
+        word = _word(rows, lay.value)
+        if word is None:
+            word = np.ascontiguousarray(rows[:, lay.value : lay.value + 8]).view("<u8").ravel()
+        values = word.astype("<u8").view("<f8").astype(np.float64, copy=False)
+    sc_at, sc_n_at, rec_at, rec_n_at = lay.times
     # int64 seconds (at most 9 varint bytes: never negative here), int32 nanos (truncated).
-    sc_s, rec_s = sc_s.view(np.int64), rec_s.view(np.int64)
-    sc_n = (sc_n & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32)
-    rec_n = (rec_n & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32)
-    own = sc_s != 0  # a scalar without a time of its own takes the record's
-    seconds = np.where(own, sc_s, rec_s)
-    nanos = np.where(own, sc_n, rec_n)
+    seconds = _varint(rows, sc_at).view(np.int64)
+    nanos = _int32(_varint(rows, sc_n_at))
+    own = seconds != 0  # a scalar without a time of its own takes the record's
+    if not own.all():
+        rec_s = _varint(rows, rec_at).view(np.int64)
+        rec_n = _int32(_varint(rows, rec_n_at))
+        seconds = np.where(own, seconds, rec_s)
+        nanos = np.where(own, nanos, rec_n)
     with np.errstate(invalid="ignore"):
-        times = seconds.astype(np.float64) + nanos.astype(np.float64) * 1e-9
-    times[(seconds == 0) & (nanos == 0)] = np.nan
+        times = seconds.astype(np.float64)
+        times += nanos.astype(np.float64) * 1e-9
+    if not own.all():
+        times[(seconds == 0) & (nanos == 0)] = np.nan
     return steps, values, times
+
+
+def _int32(value: np.ndarray) -> np.ndarray:
+    """The low 32 bits of uint64 varints as int32, as protobuf truncates an int32 field."""
+    return (value & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32)

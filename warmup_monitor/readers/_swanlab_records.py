@@ -253,16 +253,25 @@ def decode_protobuf(
     return None
 
 
-def decode_protobuf_batch(batch: Batch, cols: Columns, info: Decoded) -> bool:
+def decode_protobuf_batch(
+    batch: Batch, cols: Columns, info: Decoded, pairs: dict[int, np.ndarray] | None = None
+) -> bool:
     """:func:`decode_protobuf` of a batch of records, the plain scalars decoded column-wise.
 
     Records whose layout ``_swanlab_columns`` does not take go through the exact path; both
     are merged back in record order, so ``cols`` ends up exactly as the exact path makes it.
     Returns False, with ``cols`` and ``info`` untouched, when a checksum the framing left to
-    this step fails: the caller reads the batch again with the sequential reader.
+    this step fails: the caller reads the batch again with the sequential reader. ``pairs``
+    carries checksum tables from one batch to the next (see ``decode_columns``).
     """
     fast = decode_columns(
-        batch.buf, batch.offsets, batch.lengths, SYSTEM_PREFIX, batch.deferred, batch.stored
+        batch.buf,
+        batch.offsets,
+        batch.lengths,
+        SYSTEM_PREFIX,
+        batch.deferred,
+        batch.stored,
+        pairs,
     )
     if fast.damaged:
         return False

@@ -428,8 +428,10 @@ class SwanLabSource(Source):
         info.undecodable = 0
         if self._log is not None:
             log = self._log
+            spare = None  # the bytes of the last batch, read over by the next one
+            pairs: dict[int, np.ndarray] = {}  # checksum tables, built once for this poll
             while True:
-                batch = log.read_batch()
+                batch = log.read_batch(spare)
                 self.warnings.extend(log.warnings)
                 log.warnings.clear()
                 if log.version is not None:
@@ -437,7 +439,7 @@ class SwanLabSource(Source):
                 if len(batch):
                     # Protobuf records (0.8+) decoded in bulk; JSON records (0.6-0.7) one by one.
                     if self.layout == "protobuf":
-                        if not decode_protobuf_batch(batch, cols, info):
+                        if not decode_protobuf_batch(batch, cols, info, pairs):
                             # A record checksum failed: the sequential reader skips the damage.
                             batch = log.reread()
                             self.warnings.extend(log.warnings)
@@ -445,6 +447,8 @@ class SwanLabSource(Source):
                             decode_protobuf_batch(batch, cols, info)
                     else:
                         decode_json([batch.record(i) for i in range(len(batch))], cols, info)
+                # Nothing decoded keeps a view of the batch's bytes.
+                spare = batch.buf if len(batch.buf) else spare
                 del batch
                 if not log.more or info.finish_state is not None:
                     break
