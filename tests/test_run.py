@@ -159,6 +159,35 @@ def test_few_tags_frame_equals_the_sorted_frame(rows: list[tuple[str, int, float
         assert run.resumes == slow.resumes
 
 
+@given(
+    st.permutations(["b", "a", "c/x", "é"]),
+    st.integers(1, 4),
+    st.lists(st.integers(0, 3), min_size=2, max_size=12, unique=True),
+    st.one_of(st.none(), st.tuples(st.integers(0, 40), st.sampled_from(["a", "b"]))),
+)
+def test_tags_in_a_repeating_order_frame_equals_the_sorted_frame(
+    order: list[str], k: int, steps: list[int], extra: tuple[int, str] | None
+) -> None:
+    """Every step logging the same tags in the same order (positions found as slices), or one
+    point more breaking the period, or a step written twice: the frame of the general sort."""
+    rows = [(tag, step, float(step * 10 + i)) for step in steps for i, tag in enumerate(order[:k])]
+    if extra is not None:
+        rows.insert(extra[0] % (len(rows) + 1), (extra[1], 99, -1.0))
+    points = Points.from_rows((tag, step, value, float(step)) for tag, step, value in rows)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(run_module, "_FEW_TAGS", 0)
+        want = Run.from_points(points, name="r", path=Path("r"), source="test").scalars
+    copy = Points(points.tags, *(a.copy() for a in _columns(points)))
+    for run in (
+        Run.from_points(points, name="r", path=Path("r"), source="test"),
+        Run.from_points(copy, name="r", path=Path("r"), source="test", consume=True),
+    ):
+        got = run.scalars
+        assert got["tag"].tolist() == want["tag"].tolist()
+        for column in ("step", "value", "wall_time"):
+            assert got[column].to_numpy().tobytes() == want[column].to_numpy().tobytes()
+
+
 def _columns(points: Points) -> tuple[np.ndarray, ...]:
     return (points.tag_codes, points.steps, points.values, points.wall_times)
 

@@ -325,58 +325,101 @@ def _columns_by_tag(points: Points, order_of_tag: np.ndarray, consume: bool) -> 
     """The columns of a run with few tags and no step written twice, or None (a resume).
 
     Each tag's positions are found once and its points taken in write order, tag after tag
-    in name order: no sort, no permutation of every column. With ``consume``, the values and
-    wall times are written over the points' own step and value arrays (each read in full
-    before it is overwritten), so 10M points cost one new column instead of three: fresh
-    memory is slow to fault in, as slow as decoding it on some machines.
+    in name order: no sort, no permutation of every column. With ``consume``, the values,
+    wall times and codes are written over the points' own step, value and code arrays (each
+    read in full before it is overwritten), so 10M points cost one new column instead of
+    four: fresh memory is slow to fault in, as slow as decoding it on some machines.
     """
     tag_codes = points.tag_codes
     n = len(tag_codes)
     steps = np.empty(n, dtype=np.int64)
-    codes = np.empty(n, dtype=np.int32)
     reuse = consume and _reusable(points)
-    if reuse:
-        order = np.empty(n, dtype=np.int32 if n < 1 << 31 else np.int64)
-    else:
+    if not reuse:
+        codes = np.empty(n, dtype=np.int32)
         values = np.empty(n, dtype=np.float64)
         times = np.empty(n, dtype=np.float64)
+    # Each tag's positions: a slice when the tags repeat in one order (a step logs each once),
+    # else int64 positions (``take`` converts any other index type to a new array).
+    periodic = _periodic(tag_codes, order_of_tag)
+    places: list[slice | np.ndarray] = []
     at = 0
     for new_code, code in enumerate(order_of_tag.tolist()):
-        # Valid positions, so ``take`` may skip its bounds check ("clip"), which would also
-        # buffer its output.
-        where = np.flatnonzero(tag_codes == code) if len(order_of_tag) > 1 else np.arange(n)
-        k = len(where)
-        seg = steps[at : at + k]
-        np.take(points.steps, where, out=seg, mode="clip")
-        if k > 1 and not (seg[1:] > seg[:-1]).all():
+        if periodic is not None:
+            where: slice | np.ndarray = periodic[new_code]
+        elif len(order_of_tag) > 1:
+            where = np.flatnonzero(tag_codes == code)
+        else:
+            where = slice(None)
+        seg = steps[at : at + _count(where, n)]
+        _take(points.steps, where, seg)
+        if len(seg) > 1 and not (seg[1:] > seg[:-1]).all():
             return None  # a step written again: the general path keeps the last write
         if reuse:
-            order[at : at + k] = where
+            places.append(where)
         else:
-            np.take(points.values, where, out=values[at : at + k], mode="clip")
-            np.take(points.wall_times, where, out=times[at : at + k], mode="clip")
-        codes[at : at + k] = new_code
+            _take(points.values, where, values[at : at + len(seg)])
+            _take(points.wall_times, where, times[at : at + len(seg)])
+            codes[at : at + len(seg)] = new_code
         del where
-        at += k
+        at += len(seg)
     if reuse:
-        # The steps are grouped already, so the step array takes the values, and the value
-        # array (read in full just before) takes the wall times.
+        # The steps are grouped already, so the step array takes the values, the value array
+        # (read in full just before) the wall times, and the code array the new codes.
         values = points.steps.view(np.float64)
-        np.take(points.values, order, out=values, mode="clip")
         times = points.values
-        np.take(points.wall_times, order, out=times, mode="clip")
-        del order
+        for source, out in ((points.values, values), (points.wall_times, times)):
+            at = 0
+            for where in places:
+                k = _count(where, n)
+                _take(source, where, out[at : at + k])
+                at += k
+        codes = tag_codes if _writable(tag_codes, np.int32) else np.empty(n, dtype=np.int32)
+        at = 0
+        for new_code, where in enumerate(places):
+            k = _count(where, n)
+            codes[at : at + k] = new_code
+            at += k
+        del places
     return _Columns(
         steps, codes, tuple(points.tags[i] for i in order_of_tag.tolist()), values, times
     )
 
 
+def _periodic(tag_codes: np.ndarray, order_of_tag: np.ndarray) -> list[slice] | None:
+    """Each tag's positions as a slice, in ``order_of_tag``, when the codes repeat one period
+    holding every tag once (every step logs every tag in the same order); else None."""
+    k = len(order_of_tag)
+    n = len(tag_codes)
+    if k < 2 or n % k or n < 2 * k:
+        return None
+    head = tag_codes[:k]
+    if len(set(head.tolist())) != k or not (tag_codes.reshape(-1, k) == head).all():
+        return None
+    first = {code: j for j, code in enumerate(head.tolist())}
+    return [slice(first[code], n, k) for code in order_of_tag.tolist()]
+
+
+def _count(where: slice | np.ndarray, n: int) -> int:
+    return len(range(*where.indices(n))) if isinstance(where, slice) else len(where)
+
+
+def _take(source: np.ndarray, where: slice | np.ndarray, out: np.ndarray) -> None:
+    if isinstance(where, slice):
+        np.copyto(out, source[where])
+    else:
+        # Valid positions, so ``take`` may skip its bounds check ("clip"), which would also
+        # buffer its output.
+        np.take(source, where, out=out, mode="clip")
+
+
+def _writable(column: np.ndarray, dtype: type) -> bool:
+    return bool(column.flags.writeable and column.flags.c_contiguous and column.dtype == dtype)
+
+
 def _reusable(points: Points) -> bool:
     """Whether the step and value arrays can be overwritten: writable, contiguous, unshared."""
     cols = (points.steps, points.values, points.wall_times, points.tag_codes)
-    if not all(c.flags.writeable and c.flags.c_contiguous for c in cols[:2]):
-        return False
-    if points.steps.dtype != np.int64 or points.values.dtype != np.float64:
+    if not (_writable(points.steps, np.int64) and _writable(points.values, np.float64)):
         return False
     return not any(np.may_share_memory(a, b) for i, a in enumerate(cols) for b in cols[i + 1 :])
 

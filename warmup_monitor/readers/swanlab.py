@@ -452,6 +452,7 @@ class SwanLabSource(Source):
                 del batch
                 if not log.more or info.finish_state is not None:
                     break
+            del spare, pairs  # not held while the points are put together
         elif self._local is not None:
             self._local.read(cols, info)
             self.warnings.extend(self._local.warnings)
