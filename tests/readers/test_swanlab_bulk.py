@@ -12,7 +12,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -87,16 +86,7 @@ def _exact_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_leveldb_log, "frame", lambda *args: None)
 
     def nothing(buf, offsets, lengths, *rest):  # type: ignore[no-untyped-def]
-        empty = np.empty(0)
-        return ScalarColumns(
-            np.zeros(len(offsets), dtype=bool),
-            empty.astype(np.int64),
-            [],
-            empty.astype(np.int32),
-            empty.astype(np.int64),
-            empty,
-            empty,
-        )
+        return ScalarColumns.empty(len(offsets))
 
     monkeypatch.setattr(_swanlab_records, "decode_columns", nothing)
 

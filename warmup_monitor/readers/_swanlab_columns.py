@@ -170,20 +170,33 @@ def _layout(row: bytes) -> _Layout | None:
 
 @dataclass
 class ScalarColumns:
-    """Scalars decoded from records ``rec`` (record indices, ascending is not guaranteed).
+    """Scalars decoded here, one slot per record: ``codes[i]`` indexes ``keys`` for a record
+    that gave a point (its step, value and wall time in the other columns), else -1.
 
     ``handled`` marks every record decoded here (system metrics included, which give no
     point); the others must go through the exact path.
     """
 
     handled: np.ndarray
-    rec: np.ndarray
     keys: list[str]
     codes: np.ndarray
     steps: np.ndarray
     values: np.ndarray
     times: np.ndarray
     damaged: bool = False  # a deferred checksum failed: nothing here may be used
+
+    @staticmethod
+    def empty(n: int, damaged: bool = False) -> ScalarColumns:
+        """Nothing decoded out of ``n`` records."""
+        return ScalarColumns(
+            np.zeros(n, dtype=bool),
+            [],
+            np.full(n, -1, dtype=np.int32),
+            np.empty(n, dtype=np.int64),
+            np.empty(n, dtype=np.float64),
+            np.empty(n, dtype=np.float64),
+            damaged,
+        )
 
 
 def decode_columns(
@@ -204,12 +217,11 @@ def decode_columns(
     checksum tables this builds (256 KiB each) for the next call.
     """
     n = len(offsets)
-    handled = np.zeros(n, dtype=bool)
-    parts: list[tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]] = []
+    out = ScalarColumns.empty(n)
     keys: dict[str, int] = {}
     usable = np.flatnonzero((offsets >= 0) & (lengths <= MAX_ROW) & (lengths > 0))
     if not usable.size:
-        return _empty(handled)
+        return out
     # Lengths fit 16 bits (at most MAX_ROW): numpy sorts those with a linear radix sort.
     order = usable[np.argsort(lengths[usable].astype(np.uint16), kind="stable")]
     sorted_lens = lengths[order]
@@ -233,22 +245,15 @@ def decode_columns(
                         fixed = lay.mask == 0xFF
                         crc = crc32_fixed_rows(hit, length, _FULL, fixed, lay.expect, pairs)
                         if not np.array_equal(crc[check], stored[at][check]):
-                            return _empty(np.zeros(n, dtype=bool), damaged=True)
-                handled[at] = True
+                            return ScalarColumns.empty(n, damaged=True)
+                out.handled[at] = True
                 if not lay.key.startswith(skip_prefix):
-                    code = keys.setdefault(lay.key, len(keys))
-                    parts.append((at, code, *_extract(hit, lay)))
-    if not parts:
-        return _empty(handled)
-    return ScalarColumns(
-        handled,
-        np.concatenate([p[0] for p in parts]),
-        list(keys),
-        np.concatenate([np.full(p[0].size, p[1], dtype=np.int32) for p in parts]),
-        np.concatenate([p[2] for p in parts]),
-        np.concatenate([p[3] for p in parts]),
-        np.concatenate([p[4] for p in parts]),
-    )
+                    # Each record's point goes straight to the record's slot: no pieces to
+                    # join and put back in record order later.
+                    out.codes[at] = keys.setdefault(lay.key, len(keys))
+                    out.steps[at], out.values[at], out.times[at] = _extract(hit, lay)
+    out.keys = list(keys)
+    return out
 
 
 def _gather(
@@ -324,13 +329,6 @@ def _words_match(words: np.ndarray, mask64: np.ndarray, expect64: np.ndarray) ->
         tmp ^= expect64[j]
         bad |= tmp
     return bad == 0
-
-
-def _empty(handled: np.ndarray, damaged: bool = False) -> ScalarColumns:
-    e = np.empty(0)
-    return ScalarColumns(
-        handled, e.astype(np.int64), [], e.astype(np.int32), e.astype(np.int64), e, e, damaged
-    )
 
 
 def _word(rows: np.ndarray, start: int) -> np.ndarray | None:

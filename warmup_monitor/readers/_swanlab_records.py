@@ -291,29 +291,32 @@ def decode_protobuf_batch(
         indices=rest,
         point_records=exact_records,
     )
-    f_rec = fast.rec
-    f_keep = slice(None) if finish is None else f_rec < finish
-    f_rec = f_rec[f_keep]
+    # One slot per record, each giving at most one point: the exact path's points fill the
+    # slots of their records, and the slots that hold a point, in record order, are the
+    # points in write order.
+    local = fast.codes
+    if finish is not None:
+        local[finish:] = -1  # records after a finish record are not part of the run
     e_rec = np.frombuffer(exact_records, dtype=np.int64)
-    total = f_rec.size + e_rec.size
-    if not total:
+    if e_rec.size:
+        local[e_rec] = np.frombuffer(exact.codes, dtype=np.int32) + len(fast.keys)
+        fast.steps[e_rec] = np.frombuffer(exact.steps, dtype=np.int64)
+        fast.values[e_rec] = np.frombuffer(exact.values, dtype=np.float64)
+        fast.times[e_rec] = np.frombuffer(exact.times, dtype=np.float64)
+    gave = local >= 0
+    if not gave.any():
         return True
-    # Each record gives at most one point: its rank among the records that gave one is the
-    # point's place in write order.
-    gave = np.zeros(len(batch) + 1, dtype=bool)
-    gave[f_rec] = True
-    gave[e_rec] = True
-    rank = np.cumsum(gave) - 1
-    at_f, at_e = rank[f_rec], rank[e_rec]
     keys = [*fast.keys, *exact.index]
-    local = np.empty(total, dtype=np.int32)
-    local[at_f] = fast.codes[f_keep]
-    local[at_e] = np.frombuffer(exact.codes, dtype=np.int32) + len(fast.keys)
+    if not gave.all():
+        local = local[gave]
     # Codes in order of first appearance, as the exact path assigns them.
     if len(keys) <= _FEW_KEYS:
-        first = [
-            (int(hit[0]), c) for c in range(len(keys)) if len(hit := np.flatnonzero(local == c))
-        ]
+        first = []
+        for c in range(len(keys)):
+            hits = local == c
+            at = int(hits.argmax())  # the first hit (0 when there is none)
+            if hits[at]:
+                first.append((at, c))
         in_order = [c for _, c in sorted(first)]
     else:
         present, at = np.unique(local, return_index=True)
@@ -321,17 +324,10 @@ def decode_protobuf_batch(
     remap = np.zeros(len(keys), dtype=np.int32)
     for code in in_order:
         remap[code] = cols.code(keys[code])
-    steps = np.empty(total, dtype=np.int64)
-    values = np.empty(total, dtype=np.float64)
-    times = np.empty(total, dtype=np.float64)
-    for out, f_part, e_part in (
-        (steps, fast.steps, np.frombuffer(exact.steps, dtype=np.int64)),
-        (values, fast.values, np.frombuffer(exact.values, dtype=np.float64)),
-        (times, fast.times, np.frombuffer(exact.times, dtype=np.float64)),
-    ):
-        out[at_f] = f_part[f_keep]
-        out[at_e] = e_part
-    cols.extend(remap[local], steps, values, times)
+    columns = (fast.steps, fast.values, fast.times)
+    if not gave.all():
+        columns = tuple(column[gave] for column in columns)
+    cols.extend(remap[local], *columns)
     return True
 
 
