@@ -91,7 +91,7 @@ class Regime:
     name: str
     description: str
     arch: str  # gpt2 (pre-LN decoder), llama (pre-LN, RMSNorm), bert (post-LN encoder, MLM), lstm
-    optimizer: str  # adamw, sgd (momentum 0.9), rmsprop or adafactor (fixed LR, no relative step)
+    optimizer: str  # adamw, sgd (momentum 0.9), rmsprop, nadam, radam or adafactor (fixed LR)
     lr: float
     scheduler: str  # linear, cosine, constant_with_warmup
     max_grad_norm: float  # 0: no clipping
@@ -526,6 +526,71 @@ REGIMES: tuple[Regime, ...] = (
         5,
         fmt="hf",
     ),
+    # --- NAdam and RAdam (Adam with a built-in rectified start) -----------------------------
+    Regime(
+        "gpt2_radam_high",
+        "GPT-2, RAdam high, no clipping, per-step logs",
+        "gpt2",
+        "radam",
+        3e-2,
+        "cosine",
+        0.0,
+        1,
+    ),
+    Regime(
+        "llama_nadam_high_hf",
+        "Llama, NAdam high, no clipping, Trainer logs every 5 steps",
+        "llama",
+        "nadam",
+        1e-2,
+        "linear",
+        0.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "lstm_radam_high",
+        "LSTM, RAdam high, no clipping, per-step logs",
+        "lstm",
+        "radam",
+        3e-2,
+        "linear",
+        0.0,
+        1,
+    ),
+    Regime(
+        "gpt2_nadam_spiky",
+        "GPT-2, NAdam very high, no clipping, per-step logs",
+        "gpt2",
+        "nadam",
+        6e-2,
+        "linear",
+        0.0,
+        1,
+    ),
+    Regime(
+        "gpt2_wide_nadam_toohigh_hf",
+        "wider GPT-2 (128-d), NAdam far too high, no clipping, Trainer logs every 5 steps",
+        "gpt2",
+        "nadam",
+        1e-1,
+        "cosine",
+        0.0,
+        5,
+        d_model=128,
+        fmt="hf",
+    ),
+    Regime(
+        "llama_radam_lowlr",
+        "Llama, RAdam at a low LR (LR-limited), Trainer logs every 10 steps",
+        "llama",
+        "radam",
+        5e-4,
+        "cosine",
+        1.0,
+        10,
+        fmt="hf",
+    ),
 )
 
 
@@ -773,6 +838,15 @@ def train(job: Job) -> float:
         opt: Any = torch.optim.SGD(params, lr=r.lr, momentum=0.9, weight_decay=r.weight_decay)
     elif r.optimizer == "rmsprop":
         opt = torch.optim.RMSprop(params, lr=r.lr, alpha=0.99, weight_decay=r.weight_decay)
+    elif r.optimizer == "nadam":
+        opt = torch.optim.NAdam(
+            params, lr=r.lr, betas=(0.9, r.adam_beta2), weight_decay=r.weight_decay
+        )
+    elif r.optimizer == "radam":
+        # Adam with the variance rectification that replaces a warmup in its first steps.
+        opt = torch.optim.RAdam(
+            params, lr=r.lr, betas=(0.9, r.adam_beta2), weight_decay=r.weight_decay
+        )
     elif r.optimizer == "adafactor":
         from transformers.optimization import Adafactor
 
