@@ -13,6 +13,7 @@ from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import (
 )
 from tensorboard.summary.writer.record_writer import RecordWriter
 
+from warmup_monitor.readers import _tfrecord
 from warmup_monitor.readers._crc32c import crc32c, crc32c_rows, masked_crc32c
 from warmup_monitor.readers._tfrecord import frame
 
@@ -89,8 +90,52 @@ def test_frame_predicts_repeating_sizes(
     for p in payloads:
         writer.write(p)
     buf = np.frombuffer(out.getvalue(), dtype=np.uint8)
-    framing = frame(buf, 0, len(buf))
-    assert framing.lengths.tolist() == sizes
     starts = np.cumsum([0] + [n + 16 for n in sizes[:-1]]) + 12
-    assert framing.offsets.tolist() == starts.tolist()
-    assert framing.stop == len(buf)
+    # Small buffers are framed in one pass; the predicting walk frames big ones.
+    for framing in (frame(buf, 0, len(buf)), _tfrecord._frame_walk(buf, 0, len(buf))):
+        assert framing.lengths.tolist() == sizes
+        assert framing.offsets.tolist() == starts.tolist()
+        assert framing.stop == len(buf)
+
+
+def _records(payloads: list[bytes]) -> bytes:
+    out = io.BytesIO()
+    writer = RecordWriter(out)
+    for p in payloads:
+        writer.write(p)
+    return out.getvalue()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    payloads=st.lists(
+        st.binary(max_size=40) | st.sampled_from([b"x" * 9, b"\0" * 20]), max_size=30
+    ),
+    nested=st.integers(0, 30),
+    damage=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=3),
+    cut=st.integers(0, 20),
+    start=st.integers(0, 40),
+)
+def test_one_pass_framing_matches_the_walk(
+    payloads: list[bytes], nested: int, damage: list[tuple[int, int]], cut: int, start: int
+) -> None:
+    """Framing a small window in one pass finds the walk's chain, stop and error exactly,
+    whatever the damage, or leaves the window to the walk (a record inside a payload)."""
+    if payloads:  # a payload that is itself a record file: valid-looking headers inside
+        at = nested % len(payloads)
+        payloads[at] = _records(payloads[: at % 4 + 1])
+    blob = bytearray(_records(payloads))
+    for where, byte in damage:
+        if blob:
+            blob[where % len(blob)] = byte
+    buf = np.frombuffer(bytes(blob), dtype=np.uint8)
+    end = max(0, len(buf) - cut)
+    start = min(start, end)
+    walk = _tfrecord._frame_walk(buf, start, end)
+    whole = _tfrecord._frame_whole(buf, start, end)
+    if whole is None:
+        return
+    assert whole.offsets.tolist() == walk.offsets.tolist()
+    assert whole.lengths.tolist() == walk.lengths.tolist()
+    assert (whole.stop, whole.error) == (walk.stop, walk.error)
+    assert whole.offsets.dtype == walk.offsets.dtype == np.int64

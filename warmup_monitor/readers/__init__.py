@@ -19,6 +19,9 @@ from ..sources import Source
 __all__ = ["FORMATS", "Format", "available_formats"]
 
 
+_MODULES: dict[str, ModuleType] = {}
+
+
 @dataclass(frozen=True)
 class Format:
     name: str
@@ -26,7 +29,11 @@ class Format:
     description: str
 
     def _mod(self) -> ModuleType:
-        return importlib.import_module(self.module, __name__)
+        # Looked up for every run read: resolving a relative import each time adds up.
+        module = _MODULES.get(self.module)
+        if module is None:
+            module = _MODULES[self.module] = importlib.import_module(self.module, __name__)
+        return module
 
     @property
     def claims(self) -> Callable[[Path], bool]:

@@ -16,13 +16,16 @@ __all__ = [
     "crc32_fixed_rows",
     "crc32_rows",
     "crc32c",
+    "crc32c_free",
     "crc32c_rows",
     "mask",
     "masked_crc32c",
+    "masked_crc32c_u64",
 ]
 
 _POLY = 0x82F63B78
 _MASK_DELTA = 0xA282EAD8
+_ONE_GATHER = 1 << 16  # table lookups done in one temporary array; more go column by column
 
 
 class _Tables:
@@ -86,10 +89,16 @@ class _Tables:
             sub = rows[:, cols]
             varying[cols] = ~(sub == sub[0]).all(axis=0)
         const = int(self.zeros[length])
-        for j in np.flatnonzero(~varying).tolist():
-            const ^= int(self.pos[length - 1 - j][first[j]])
+        same = np.flatnonzero(~varying)
+        if len(same):
+            const ^= int(np.bitwise_xor.reduce(self.pos[length - 1 - same, first[same]]))
+        vary = np.flatnonzero(varying)
+        if n * len(vary) <= _ONE_GATHER:  # few rows: one gather for every column at once
+            out = np.bitwise_xor.reduce(self.pos[length - 1 - vary, rows[:, vary]], axis=1)
+            out ^= np.uint32(const)
+            return out
         out = np.full(n, const, dtype=np.uint32)
-        for j in np.flatnonzero(varying).tolist():
+        for j in vary.tolist():
             out ^= self.pos[length - 1 - j][rows[:, j]]
         return out
 
@@ -166,6 +175,35 @@ def crc32c_rows(
     knows (rows already matched to one layout); otherwise they are found by comparison.
     """
     return _C.rows(rows, length, may_vary)
+
+
+def crc32c_free(
+    sub: np.ndarray, free: np.ndarray, length: int, base: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """CRC32C of ``length``-byte messages that differ only in the columns ``free``.
+
+    ``sub[:, k]`` holds every message's byte at column ``free[k]``; ``base`` is the CRC32C of
+    a message with zeros there (what the other bytes add). Returns the CRCs and which of the
+    ``free`` columns hold the same byte in every message (those fold into one constant).
+    """
+    n = len(sub)
+    _C.grow(length)
+    same = (sub == sub[0]).all(axis=0)
+    const = base
+    if same.any():
+        const ^= int(np.bitwise_xor.reduce(_C.pos[length - 1 - free[same], sub[0, same]]))
+    vary = ~same
+    k = int(np.count_nonzero(vary))
+    if not k:
+        return np.full(n, const, dtype=np.uint32), same
+    if n * k <= _ONE_GATHER:
+        out = np.bitwise_xor.reduce(_C.pos[length - 1 - free[vary], sub[:, vary]], axis=1)
+    else:
+        out = np.zeros(n, dtype=np.uint32)
+        for j in np.flatnonzero(vary).tolist():
+            out ^= _C.pos[length - 1 - int(free[j])][sub[:, j]]
+    out ^= np.uint32(const)
+    return out, same
 
 
 def crc32_rows(rows: np.ndarray) -> np.ndarray:
@@ -254,6 +292,20 @@ def mask(crc: np.ndarray | int) -> np.ndarray | int:
         return ((c >> np.uint32(15)) | (c << np.uint32(17))) + np.uint32(_MASK_DELTA)
     c = int(crc) & 0xFFFFFFFF
     return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+def masked_crc32c_u64(values: np.ndarray) -> np.ndarray:
+    """The masked CRC32C of every value's 8 little-endian bytes (TFRecord's length checksum)."""
+    _C.grow(8)
+    v = values.astype(np.uint64)
+    out = np.full(len(v), _C.zeros[8], dtype=np.uint32)
+    top = int(v.max()) if len(v) else 0
+    for j in range(8):
+        if not top >> (8 * j):
+            break  # zero bytes from here on add nothing to a zero-init CRC
+        byte = ((v >> np.uint64(8 * j)) & np.uint64(0xFF)).astype(np.intp)
+        out ^= _C.pos[7 - j][byte]
+    return mask(out)
 
 
 def masked_crc32c(data: bytes | bytearray | memoryview) -> int:

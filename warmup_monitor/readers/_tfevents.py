@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._crc32c import crc32c_rows, mask, masked_crc32c
+from ._crc32c import crc32c, crc32c_free, mask, masked_crc32c
 
 __all__ = ["Decoded", "decode"]
 
@@ -88,6 +88,16 @@ class _Layout:
     varint: bool  # the value is a varint (int_val, int64_val, half_val) read as ``dtype``
     tensor: bool
     plugin: str | None  # plugin named by metadata carried in every record of this layout
+    # What a row must hold to have this layout, as one masked compare: per 8-byte word of a
+    # row padded to ``(length + 4 + 7) & ~7`` bytes (``used``: the words with a mask), and
+    # over the payload as one integer, to test a single row.
+    word_mask: np.ndarray
+    word_want: np.ndarray
+    used: np.ndarray
+    row_mask: int
+    row_want: int
+    crc_base: int  # CRC32C of a payload with zeros in the ``free`` columns
+    tag_free: np.ndarray  # where the tag's columns are in ``free``
 
 
 def _varint(row: bytes, p: int, end: int) -> tuple[int, int] | None:
@@ -193,10 +203,25 @@ def _layout(row: bytes) -> _Layout | None:
     free[data:data_end] = True
     fixed = np.flatnonzero(~free)
     expect = np.frombuffer(row, dtype=np.uint8)[fixed].copy()
+    # Every layout byte, and the varints' continuation bits (set on all but the last byte).
+    width = (n + 4 + 7) & ~7
+    byte_mask = np.zeros(width, dtype=np.uint8)
+    byte_want = np.zeros(width, dtype=np.uint8)
+    byte_mask[fixed] = 0xFF
+    byte_want[fixed] = expect
+    varints = [step] if step is not None else []
+    if varint:
+        varints.append((data, data_end))
+    for a, b in varints:
+        byte_mask[a:b] = 0x80
+        byte_want[a : b - 1] = 0x80
+    word_mask = byte_mask.view("<u8")
+    used = np.flatnonzero(word_mask)
+    free_cols = np.flatnonzero(free)
     return _Layout(
         fixed,
         expect,
-        np.flatnonzero(free),
+        free_cols,
         wall_time,
         step,
         tag,
@@ -206,7 +231,42 @@ def _layout(row: bytes) -> _Layout | None:
         varint,
         tensor,
         plugin,
+        word_mask[used],
+        byte_want.view("<u8")[used],
+        used,
+        int.from_bytes(byte_mask[:n].tobytes(), "little"),
+        int.from_bytes(byte_want[:n].tobytes(), "little"),
+        crc32c(bytes(np.where(free, 0, np.frombuffer(row, dtype=np.uint8)).astype(np.uint8))),
+        np.flatnonzero((free_cols >= tag[0]) & (free_cols < tag[1])),
     )
+
+
+# Layouts seen lately, by record length. The runs of a sweep share their writer and tags, so
+# a file's layouts were mostly met in the files read before it. A row matching a layout's
+# bytes and continuation bits is parsed into that very layout (the parse reads nothing else),
+# so a cached layout is exactly what parsing the row would give.
+_LAYOUTS: dict[int, list[_Layout]] = {}
+_CACHED_PER_LENGTH = 8
+_CACHED_LENGTHS = 512
+
+
+def _known_layout(row: bytes) -> _Layout | None:
+    """``_layout(row)``, taken from the layouts seen lately when one matches."""
+    cached = _LAYOUTS.get(len(row))
+    if cached:
+        value = int.from_bytes(row, "little")
+        for layout in cached:
+            if value & layout.row_mask == layout.row_want:
+                return layout
+    layout = _layout(row)
+    if layout is not None:
+        if cached is None:
+            if len(_LAYOUTS) >= _CACHED_LENGTHS:
+                _LAYOUTS.clear()
+            cached = _LAYOUTS.setdefault(len(row), [])
+        cached.insert(0, layout)
+        del cached[_CACHED_PER_LENGTH:]
+    return layout
 
 
 # Packed repeated varint fields of TensorProto and the dtypes they may hold.
@@ -311,7 +371,6 @@ def _decode_rows(rows: np.ndarray, length: int, rec: np.ndarray, out: Decoded) -
 
     Returns the record indices left for the protobuf parser.
     """
-    width = rows.shape[1]
     words = rows.view("<u8")
     remaining: np.ndarray | None = None  # None: every row
     slow: list[int] = []
@@ -323,30 +382,17 @@ def _decode_rows(rows: np.ndarray, length: int, rec: np.ndarray, out: Decoded) -
         if not count:
             break
         first = 0 if remaining is None else int(remaining[0])
-        layout = _layout(rows[first, :length].tobytes())
+        layout = _known_layout(rows[first, :length].tobytes())
         if layout is None:
             misses += 1
             slow.append(first)
             remaining = (np.arange(len(rows)) if remaining is None else remaining)[1:]
             continue
         layouts += 1
-        # One masked compare per 8-byte word checks every layout byte and the step's varint
-        # continuation bits (set on all but its last byte).
-        byte_mask = np.zeros(width, dtype=np.uint8)
-        byte_want = np.zeros(width, dtype=np.uint8)
-        byte_mask[layout.fixed] = 0xFF
-        byte_want[layout.fixed] = layout.expect
-        varints = [layout.step] if layout.step is not None else []
-        if layout.varint:
-            varints.append((layout.value, layout.value_end))
-        for a, b in varints:
-            byte_mask[a:b] = 0x80
-            byte_want[a : b - 1] = 0x80
-        word_mask = byte_mask.view("<u8")
-        word_want = byte_want.view("<u8")
-        used = np.flatnonzero(word_mask)
+        # One masked compare per 8-byte word checks every layout byte of every row.
+        used = layout.used
         sub = words if remaining is None else words[remaining]
-        match = ((sub[:, used] & word_mask[used]) == word_want[used]).all(axis=1)
+        match = ((sub[:, used] & layout.word_mask) == layout.word_want).all(axis=1)
         if remaining is None:
             if match.all():
                 hit, hit_rec = rows, rec
@@ -356,13 +402,17 @@ def _decode_rows(rows: np.ndarray, length: int, rec: np.ndarray, out: Decoded) -
         else:
             hit, hit_rec = rows[remaining[match]], rec[remaining[match]]
             remaining = remaining[~match]
-        # Same layout, so most bytes are equal in every row and fold into one CRC constant.
+        if not len(hit):
+            continue
+        # Same layout, so the layout bytes add one known constant to every CRC, and so do
+        # the data bytes equal in every row: only the others cost a lookup per row.
+        crc, same = crc32c_free(hit[:, layout.free], layout.free, length, layout.crc_base)
         stored = np.ascontiguousarray(hit[:, length : length + 4]).view("<u4").ravel()
-        ok = mask(crc32c_rows(hit, length, layout.free)) == stored
+        ok = mask(crc) == stored
         if not ok.all():
             out.bad_crc.extend(hit_rec[~ok].tolist())
             hit, hit_rec = hit[ok], hit_rec[ok]
-        _extract(hit, hit_rec, layout, out)
+        _extract(hit, hit_rec, layout, out, one_tag=bool(same[layout.tag_free].all()))
     rest = np.asarray(slow, dtype=np.int64)
     if remaining is None:
         remaining = np.arange(len(rows))
@@ -370,15 +420,29 @@ def _decode_rows(rows: np.ndarray, length: int, rec: np.ndarray, out: Decoded) -
     return np.sort(rec[rest])
 
 
+_SHIFTS = np.arange(0, 70, 7, dtype=np.uint64)
+
+
 def _varints(rows: np.ndarray, a: int, b: int) -> np.ndarray:
-    """The varints in columns ``a:b`` of every row (same width in every row), as uint64."""
+    """The varints in columns ``a:b`` of every row (same width in every row), as uint64.
+
+    The rows matched a layout, so each varint's last byte has its continuation bit clear.
+    """
+    if b - a == 1:
+        return rows[:, a].astype(np.uint64)
+    if b - a <= 4:
+        parts = (rows[:, a:b] & 0x7F).astype(np.uint64) << _SHIFTS[: b - a]
+        return np.bitwise_or.reduce(parts, axis=1)
     acc = np.zeros(len(rows), dtype=np.uint64)
     for k, col in enumerate(range(a, b)):
         acc |= (rows[:, col] & 0x7F).astype(np.uint64) << np.uint64(7 * k)
     return acc
 
 
-def _extract(rows: np.ndarray, rec: np.ndarray, layout: _Layout, out: Decoded) -> None:
+def _extract(
+    rows: np.ndarray, rec: np.ndarray, layout: _Layout, out: Decoded, *, one_tag: bool
+) -> None:
+    """Append the points of ``rows`` (``one_tag``: their tag bytes are known to be equal)."""
     if not len(rows):
         return
     w = layout.wall_time
@@ -397,7 +461,7 @@ def _extract(rows: np.ndarray, rec: np.ndarray, layout: _Layout, out: Decoded) -
     values = raw.astype(np.float64)
     t0, t1 = layout.tag
     tag_cols = rows[:, t0:t1]
-    if t1 == t0 or (tag_cols == tag_cols[0]).all():
+    if one_tag or t1 == t0 or (tag_cols == tag_cols[0]).all():
         names = [tag_cols[0].tobytes()]
         codes = np.zeros(len(rows), dtype=np.int32)
     else:

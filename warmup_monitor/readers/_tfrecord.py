@@ -6,6 +6,11 @@ the same tags every step, so record sizes repeat with a short period: we predict
 record offsets with a cumulative sum and verify the whole predicted chain with one vectorised
 gather of the headers. Where the prediction breaks we walk a few records in a plain loop and
 predict again, so the result is always exactly the chain a sequential reader would find.
+
+A small window (a short run's whole file) is framed in one pass instead: every byte offset is
+checked as a header at once, and the valid headers found must chain from the start. That costs a
+few array operations whatever the record sizes, where prediction pays a plain loop at every
+change of size (a step counter growing a byte, a new tag).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._crc32c import masked_crc32c
+from ._crc32c import masked_crc32c, masked_crc32c_u64
 
 __all__ = ["MAX_RECORD", "Framing", "frame"]
 
@@ -27,6 +32,8 @@ MAX_RECORD = (1 << 31) - 1
 _OVERHEAD = 16
 _MAX_PERIOD = 128  # tags logged per step that can be predicted
 _RECENT = 2 * _MAX_PERIOD
+_SMALL = 1 << 20  # windows up to this many bytes are framed in one pass over every offset
+# (below 16 MiB, so that a record's length has its bytes 3 to 7 zero)
 _unpack_header = struct.Struct("<QI").unpack_from
 
 
@@ -76,6 +83,15 @@ def _period(sizes: list[int]) -> int:
 
 def frame(buf: np.ndarray, start: int, end: int) -> Framing:
     """Frame the complete records in ``buf[start:end]`` (``buf`` is a ``uint8`` array)."""
+    if end - start <= _SMALL:
+        whole = _frame_whole(buf, start, end)
+        if whole is not None:
+            return whole
+    return _frame_walk(buf, start, end)
+
+
+def _frame_walk(buf: np.ndarray, start: int, end: int) -> Framing:
+    """Frame by walking the chain, predicting runs of repeating record sizes."""
     raw = memoryview(buf)
     offs_parts: list[np.ndarray] = []
     lens_parts: list[np.ndarray] = []
@@ -161,6 +177,52 @@ def frame(buf: np.ndarray, start: int, end: int) -> Framing:
     else:
         offsets = np.empty(0, dtype=np.int64)
         lengths = np.empty(0, dtype=np.int64)
+    return Framing(offsets, lengths, pos, error)
+
+
+def _frame_whole(buf: np.ndarray, start: int, end: int) -> Framing | None:
+    """Frame a small window by checking every offset as a header, or None when that is not
+    conclusive (a valid-looking header inside a record's payload), for the walk to decide."""
+    last = end - _OVERHEAD  # the last offset where a complete record can start
+    nodes = length = np.empty(0, dtype=np.int64)
+    if last >= start:
+        # A record fitting a window below 16 MiB has a length whose bytes 3 to 7 are zero:
+        # five zero bytes in a row are rare in event data, so few offsets pass this test, and
+        # only those get the exact checks.
+        zero = buf[start:end] == 0
+        run = zero[:-1] & zero[1:]
+        run = run[:-2] & run[2:]
+        run = run[:-1] & run[1:]  # bytes i to i + 4 are zero
+        cand = np.flatnonzero(run[3 : last - start + 4]) + start
+        if len(cand):
+            u64 = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+            u32 = np.ndarray((len(buf) - 3,), dtype="<u4", buffer=buf, strides=(1,))
+            length = u64[cand].astype(np.int64)
+            fits = length <= last - cand
+            cand, length = cand[fits], length[fits]
+            ok = u32[cand + 8] == masked_crc32c_u64(length)
+            nodes, length = cand[ok], length[ok]
+    pos = start
+    offsets = lengths = np.empty(0, dtype=np.int64)
+    if len(nodes) and nodes[0] == start:
+        ends = nodes + length + _OVERHEAD
+        gaps = np.flatnonzero(ends[:-1] != nodes[1:])
+        count = len(nodes)
+        if len(gaps):
+            count = int(gaps[0]) + 1
+            if ends[count - 1] > nodes[count]:
+                return None  # a header-like spot inside a record: not one of the chain
+        offsets, lengths = nodes[:count] + _HEADER, length[:count]
+        pos = int(ends[count - 1])
+    # The chain ends at ``pos``, where no complete record with valid checksums starts: say
+    # why, as the walk would.
+    error: str | None = None
+    if end - pos >= _HEADER:
+        length_at, crc = _unpack_header(memoryview(buf), pos)
+        if crc != _expected_length_crc(length_at):
+            error = "length checksum mismatch"
+        elif length_at > MAX_RECORD:
+            error = f"a record length of {length_at} bytes, beyond any real record"
     return Framing(offsets, lengths, pos, error)
 
 
