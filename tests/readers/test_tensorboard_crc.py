@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import (
 from tensorboard.summary.writer.record_writer import RecordWriter
 
 from warmup_monitor.readers import _tfrecord
-from warmup_monitor.readers._crc32c import crc32c, crc32c_rows, masked_crc32c
+from warmup_monitor.readers._crc32c import crc32c, crc32c_rows, masked_crc32c, masked_crc32c_u64
 from warmup_monitor.readers._tfrecord import frame
 
 
@@ -24,6 +25,14 @@ def test_crc32c_matches_reference(data: bytes) -> None:
     """Short (byte loop) and long (row-parallel) messages give the reference CRC."""
     assert crc32c(data) == reference_crc(data)
     assert masked_crc32c(data) == reference_masked(data)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1) | st.integers(0, 2**16 + 5), max_size=20))
+def test_length_checksums_match_reference(lengths: list[int]) -> None:
+    """The checksum of a record's 8 length bytes, short lengths (a table) and long ones alike."""
+    got = masked_crc32c_u64(np.array(lengths, dtype=np.uint64)).tolist()
+    assert got == [reference_masked(struct.pack("<Q", n)) for n in lengths]
 
 
 @settings(max_examples=60, deadline=None)

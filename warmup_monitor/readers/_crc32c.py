@@ -294,8 +294,19 @@ def mask(crc: np.ndarray | int) -> np.ndarray | int:
     return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
 
 
+_SHORT: list[np.ndarray] = []  # masked_crc32c_u64 of every value below 2**16, built on first use
+
+
 def masked_crc32c_u64(values: np.ndarray) -> np.ndarray:
     """The masked CRC32C of every value's 8 little-endian bytes (TFRecord's length checksum)."""
+    if len(values) and int(values.min()) >= 0 and int(values.max()) < 1 << 16:
+        if not _SHORT:
+            _SHORT.append(_masked_crc32c_u64(np.arange(1 << 16, dtype=np.uint64)))
+        return _SHORT[0][values]
+    return _masked_crc32c_u64(values)
+
+
+def _masked_crc32c_u64(values: np.ndarray) -> np.ndarray:
     _C.grow(8)
     v = values.astype(np.uint64)
     out = np.full(len(v), _C.zeros[8], dtype=np.uint32)

@@ -430,7 +430,7 @@ def _varints(rows: np.ndarray, a: int, b: int) -> np.ndarray:
     """
     if b - a == 1:
         return rows[:, a].astype(np.uint64)
-    if b - a <= 4:
+    if b - a <= 4 and len(rows) <= 4096:  # few rows: fewer calls beat a column loop
         parts = (rows[:, a:b] & 0x7F).astype(np.uint64) << _SHIFTS[: b - a]
         return np.bitwise_or.reduce(parts, axis=1)
     acc = np.zeros(len(rows), dtype=np.uint64)
