@@ -10,10 +10,12 @@ half, int32, int64 …) whose tag's first metadata seen in the run names the ``s
 Other summaries (histograms, images, text, hparams) are skipped. Payload checksums are
 verified for every record that is used.
 
-Speed: records are framed by predicting repeating record sizes and decoded column-wise for the
-layouts real writers produce (see ``_tfrecord`` and ``_tfevents``); anything else goes through
-TensorBoard's own protobuf classes, so results are exact. A poll that finds nothing new costs a
-few ``stat`` calls; the folder is listed again only when its mtime moves.
+Speed: records are framed by predicting repeating record sizes (a small file: by checking every
+offset as a header at once) and decoded column-wise for the layouts real writers produce (see
+``_tfrecord`` and ``_tfevents``; the layouts met lately are kept, so the runs of a sweep skip
+parsing them); anything else goes through TensorBoard's own protobuf classes, so results are
+exact. A poll that finds nothing new costs a few ``stat`` calls; the folder is listed again only
+when its mtime moves.
 
 Behaviour on damaged or live files:
 
