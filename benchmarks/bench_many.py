@@ -204,12 +204,18 @@ def _data_server(root: Path, runs: int) -> dict[str, float] | None:
 def _cli(args: list[str], tmp: Path) -> dict[str, float]:
     """Wall and CPU time of one whole ``warmup-monitor`` process (imports and workers included)."""
     cmd = [sys.executable, "-m", "warmup_monitor.cli", *args]
+    root = str(Path(__file__).resolve().parents[1])  # this checkout, installed or not
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.getenv("PYTHONPATH")])),
+    }
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp)
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, env=env)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if out.returncode not in (0, 1):
+    # Exit 1 is a report that found a problem; a traceback is a failure whatever the code.
+    if out.returncode not in (0, 1) or "Traceback" in out.stderr:
         raise SystemExit(f"{' '.join(args)} failed:\n{out.stderr[-2000:]}")
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     return {"wall": wall, "cpu": cpu}

@@ -28,7 +28,15 @@ import textwrap
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout, installed or not
 DATA = Path(__file__).resolve().parent / "_data"
+# The measuring processes import this checkout too (``-c`` puts their working directory first).
+CHILD_ENV = {
+    **os.environ,
+    "OMP_NUM_THREADS": "1",
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+}
 KEYS = ("train/loss", "train/learning_rate", "train/grad_norm", "train/epoch")
 
 _WRITE = """
@@ -120,7 +128,8 @@ def _measure(what: str, run: Path, repeat: int) -> dict[str, float]:
             check=True,
             capture_output=True,
             text=True,
-            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            env=CHILD_ENV,
+            cwd=ROOT,
         )
         got = json.loads(out.stdout.strip().splitlines()[-1])
         if best is None or got["wall"] < best["wall"]:
