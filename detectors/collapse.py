@@ -11,9 +11,11 @@ import numpy as np
 from ._common import (
     check_float,
     check_int,
+    check_optional_int,
     exp_,
     finite_series,
     fmt,
+    median_spacing,
     quiet,
     to_scale,
     trailing_median,
@@ -36,6 +38,12 @@ class CollapseConfig:
             below the previous one. Default 0.01.
         smooth: trailing-median width, in logged points. Default 5.
         min_points: series with fewer finite logged points give no finding. Default 10.
+        start_steps: the starting level is the median of the first logged values that cover
+            this many training steps (three single-step losses; one value that is already the
+            mean of three or more steps: the next ones were logged after the loss moved on).
+            Default 3.
+        averaged_over: training steps each logged value is the mean of (``logging_steps`` for a
+            Trainer's loss). ``None`` (default) takes the median step spacing.
     """
 
     max_drop: float = 0.1
@@ -43,6 +51,8 @@ class CollapseConfig:
     improve_tol: float = 0.01
     smooth: int = 5
     min_points: int = 10
+    start_steps: int = 3
+    averaged_over: int | None = None
 
     def __post_init__(self) -> None:
         owner = "CollapseConfig"
@@ -51,6 +61,8 @@ class CollapseConfig:
         check_float(owner, "improve_tol", self.improve_tol, 0.0, 1.0, high_open=True)
         check_int(owner, "smooth", self.smooth, 1)
         check_int(owner, "min_points", self.min_points, 3)
+        check_int(owner, "start_steps", self.start_steps, 1)
+        check_optional_int(owner, "averaged_over", self.averaged_over, 1)
 
 
 @quiet
@@ -74,7 +86,9 @@ def detect_no_progress(
     if not logged:
         return []
     ys = trailing_median(y, cfg.smooth)
-    level0 = float(np.median(y[: min(3, y.size)]))
+    averaged = cfg.averaged_over if cfg.averaged_over is not None else median_spacing(s)
+    first = max(1, math.ceil(cfg.start_steps / max(1, averaged)))
+    level0 = float(np.median(y[: min(first, y.size)]))
     tol = -math.log(1.0 - cfg.improve_tol)
     # The stall starts where the smoothed loss first came within ``improve_tol`` of its best.
     best = float(ys.min())

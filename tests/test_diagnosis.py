@@ -533,10 +533,10 @@ def test_a_rise_that_never_comes_back_is_not_healthy() -> None:
 
 
 def test_a_run_that_stopped_learning_at_its_peak_lr_is_not_healthy() -> None:
-    """Loss falls for the first 7% of the run and then stays flat (never 5% below that level)
-    for the remaining 93% at a high LR: the no-progress warning decides, not `healthy`."""
+    """Loss falls 5% in the first 7% of the run and then stays flat (never 5% below that
+    level) for the remaining 93% at a high LR: the no-progress warning decides, not `healthy`."""
     rng = np.random.default_rng(3)
-    loss = np.concatenate([np.linspace(4.0, 3.7, 7), np.full(93, 3.7)])
+    loss = np.concatenate([np.linspace(4.0, 3.8, 7), np.full(93, 3.8)])
     loss *= np.exp(rng.normal(0, 0.01, 100))
     d = diagnose(make_run(loss, warmup=0, peak=3e-3))
     assert d.is_problem

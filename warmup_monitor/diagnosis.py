@@ -39,6 +39,7 @@ import numpy as np
 from detectors import (
     CatapultConfig,
     ClipRateConfig,
+    CollapseConfig,
     DivergenceConfig,
     Finding,
     ScheduleFit,
@@ -509,7 +510,9 @@ def _diagnose(run: Run) -> Diagnosis:
         if loss_metric == "loss":
             findings += [f for f in _catapult(loss, sched, averaged) if not _overlaps(f, diverged)]
             findings += detect_spikes(*loss, SpikeConfig(averaged_over=averaged), metric="loss")
-        findings += detect_no_progress(*loss, metric=loss_metric)
+        # An eval loss is one evaluation per point, not a window mean: its first three count.
+        stall_cfg = CollapseConfig(averaged_over=averaged if loss_metric == "loss" else 1)
+        findings += detect_no_progress(*loss, stall_cfg, metric=loss_metric)
         slow_cfg = SlowDeclineConfig(
             warmup_end_step=sched.warmup_end if sched.warmup_end and sched.warmup_end > 0 else None
         )

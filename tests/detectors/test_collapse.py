@@ -42,3 +42,15 @@ def test_config_validation_message() -> None:
         "The 'stall_share' parameter of CollapseConfig must be a float in the range (0, 1]. "
         "Got 0.0 instead."
     )
+
+
+def test_the_starting_level_is_where_training_started_not_the_third_window() -> None:
+    """Window means over 5 steps: the first one already holds the fast early fall, the next two
+    are logged after it. A loss that fell 25% in its first window and then converged made
+    progress; read as single-step losses, the median of the first three hides that fall."""
+    values = np.asarray([4.0, 3.2, 3.1, 3.05, *[3.0] * 26])
+    steps = np.arange(1, len(values) + 1) * 5
+    assert detect_no_progress(steps, values, CollapseConfig(averaged_over=5)) == []
+    assert detect_no_progress(steps, values) == []  # the median spacing says the same
+    single = detect_no_progress(steps, values, CollapseConfig(averaged_over=1))
+    assert [f.kind for f in single] == ["no_progress"]
