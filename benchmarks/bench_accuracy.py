@@ -295,6 +295,15 @@ def _cadence_table(cases: list[Case], verdicts: list[list[tuple[int, str | None]
                 f"| {half[6:] if k == 0 else ''} | {every} | {fa}/{healthy} "
                 f"| {_pct(right, problems)} |"
             )
+    alarms = [
+        f"- {case.group} {case.name} logged every {every}: {verdict}"
+        for case, vs in zip(cases, verdicts, strict=True)
+        if case.kind == "strictly healthy"
+        for every, verdict in vs
+        if verdict not in (None, "healthy")
+    ]
+    if alarms:
+        lines += ["", "False alarms at other cadences:", *alarms]
     return "\n".join(lines)
 
 

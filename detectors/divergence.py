@@ -39,7 +39,9 @@ class DivergenceConfig:
     Attributes:
         ratio: the smoothed loss must reach this multiple of its running minimum. Default 1.5.
         min_rise: the climb must also be at least this share of the starting loss level
-            (ignores tiny absolute wobbles of a loss that has converged near 0). Default 0.1.
+            (ignores tiny absolute wobbles of a loss that has converged near 0), and a loss
+            "above its starting level" must stand this share above it (a loss still flat at
+            its start wobbles around it). Default 0.1.
         smooth: smallest trailing-median width, in logged points. Default 3.
         max_smooth: largest trailing-median width for very noisy (per-step) losses, in logged
             points. Default 51.
@@ -294,16 +296,19 @@ def _above_start(
     if not logged or level0 <= 0:
         return []
     start = math.log(level0)
+    # Above by ``min_rise`` of the starting level, as for a climb: a loss still flat at its
+    # start (a small LR, or no warmup and the first steps) wobbles around it by noise alone.
+    bar = start + math.log1p(cfg.min_rise)
     # The points that define the starting level (the first three) are never "above" it.
     after = (s > (cfg.after_step or 0)) & (np.arange(s.size) >= min(3, s.size))
-    idx = np.flatnonzero(after & (ys > start))
+    idx = np.flatnonzero(after & (ys > bar))
     if idx.size < cfg.patience:
         return []
     # First stretch of ``patience`` consecutive points (the first one after ``after_step``).
     p = cfg.patience
     if s.size < p:
         return []
-    gt = ys > start
+    gt = ys > bar
     stretch = np.lib.stride_tricks.sliding_window_view(gt, p).all(axis=1)
     firsts = idx[idx <= s.size - p]
     firsts = firsts[stretch[firsts]]

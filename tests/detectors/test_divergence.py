@@ -188,3 +188,20 @@ def test_above_start_ignores_the_points_that_define_the_start() -> None:
     values = 2.5 + 1.5 * np.exp(-np.arange(steps.size) / 4.0)
     found = detect_divergence(steps, values, DivergenceConfig(after_step=10))
     assert found == []
+
+
+@given(
+    level=st.floats(0.5, 20.0),
+    wobble=st.lists(st.floats(-0.04, 0.04), min_size=8, max_size=200),
+    after=st.integers(0, 20),
+)
+@settings(max_examples=150, deadline=None)
+def test_a_loss_wobbling_at_its_start_is_not_above_it(
+    level: float, wobble: list[float], after: int
+) -> None:
+    """A flat loss within 4% of its level (a small LR, or the first steps without a warmup)
+    never stands ``min_rise`` above its starting level: noise is not a failure."""
+    values = level * (1.0 + np.asarray(wobble))
+    steps = np.arange(1, values.size + 1)
+    found = detect_divergence(steps, values, DivergenceConfig(after_step=after))
+    assert [f for f in found if f.evidence["rule"] == "above_start"] == []
