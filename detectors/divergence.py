@@ -329,13 +329,13 @@ def _above_start(
             end_step=int(s[-1]),
             message=(
                 f"{metric} {fmt(float(v[a]))} at step {step} is above its starting level "
-                f"{fmt(level0)} after step {cfg.after_step}"
+                f"{fmt(level0)} (threshold +{100 * cfg.min_rise:g}%) after step {cfg.after_step}"
             ),
             evidence={
                 "rule": "above_start",
                 "value": float(v[a]),
                 "baseline": level0,
-                "threshold": level0,
+                "threshold": level0 * (1.0 + cfg.min_rise),
                 "after_step": cfg.after_step,
                 "recovered": recovered,
                 "smoothing": int(width),
