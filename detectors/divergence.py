@@ -51,7 +51,7 @@ class DivergenceConfig:
             Default 2.
         sustain: a climb that later comes back down is a warning when it lasted at least this
             many logged points or peaked at ``ratio**2`` times the best or more, otherwise
-            info. Default 5.
+            info; the same holds for a rise above the starting level. Default 5.
         min_points: series with fewer finite logged points give no finding. Default 4.
         after_step: training step after which a loss above its starting level is also
             reported (usually the end of the warmup); ``None`` (default) disables that rule.
@@ -320,10 +320,19 @@ def _above_start(
         return []
     rest = ys[a:] > start
     recovered = not bool(rest[-1])
+    if recovered:
+        # As for a climb: a brief, moderate rise that came back is info; a long one, or one
+        # far above the start (a blow-up the run survived), is a warning.
+        points = int(np.argmin(rest))
+        top = exp_(float(ys[a : a + points].max()) - start)
+        long_or_high = points >= cfg.sustain or top >= cfg.ratio**2
+        sev = Severity.WARNING if long_or_high else Severity.INFO
+    else:
+        sev = Severity.CRITICAL
     return [
         Finding(
             kind="divergence",
-            severity=Severity.WARNING if recovered else Severity.CRITICAL,
+            severity=sev,
             metric=metric,
             step=step,
             end_step=int(s[-1]),

@@ -205,3 +205,19 @@ def test_a_loss_wobbling_at_its_start_is_not_above_it(
     steps = np.arange(1, values.size + 1)
     found = detect_divergence(steps, values, DivergenceConfig(after_step=after))
     assert [f for f in found if f.evidence["rule"] == "above_start"] == []
+
+
+def test_a_rise_above_the_start_is_judged_like_a_climb() -> None:
+    """Back above the start (x1.17, below the climb rule's x1.5 over the best) for 3 points,
+    then down again: info (a brief bump); for 8 points: a warning; still above at the end:
+    critical."""
+
+    def rule(values: list[float]) -> list[Severity]:
+        steps = np.arange(1, len(values) + 1) * 10
+        found = detect_divergence(steps, np.asarray(values), DivergenceConfig(after_step=50))
+        return [f.severity for f in found if f.evidence["rule"] == "above_start"]
+
+    down = [4.0, 3.6, 3.3, 3.1, 3.0, 2.9]
+    assert rule([*down, 4.2, 4.2, 4.2, *[2.9] * 10]) == [Severity.INFO]
+    assert rule([*down, *[4.2] * 8, *[2.9] * 10]) == [Severity.WARNING]
+    assert rule([*down, *[4.2] * 6]) == [Severity.CRITICAL]
