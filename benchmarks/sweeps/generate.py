@@ -12,9 +12,10 @@ trained with two seeds, so it gives two groups. The runs are labelled afterwards
 
 A run already on disk (its ``truth.json`` written last) is skipped, so the generation can be
 stopped and resumed at any point. Nothing is downloaded: text comes from the Python standard
-library's own sources, the fine-tuning regimes start from a checkpoint this script pretrains
-first (kept in ``_cache/``, not in the corpus), and models are small randomly initialised
-transformers from ``transformers``' own classes, LoRA adapters from ``peft``, and a torch LSTM.
+library's own sources, the images of the shapes task are drawn here from a seed, the fine-tuning
+regimes start from a checkpoint this script pretrains first (kept in ``_cache/``, not in the
+corpus), and models are small randomly initialised transformers from ``transformers``' own
+classes, LoRA adapters from ``peft``, and torch's LSTM, GRU, a small CNN and an MLP.
 
 What each run writes (the formats are the real writers' own):
 
@@ -58,7 +59,14 @@ HERE = Path(__file__).resolve().parent
 RUNS = HERE / "runs"
 CACHE = HERE / "_cache"
 SEQ_LEN = 64
+SEQ2SEQ_LEN = 32  # the seq2seq task's windows
 VOCAB = string.printable
+# The seq2seq task's extra ids: the mask that replaces a character in the input, the padding id
+# and the decoder's start id (BART's own shift of the labels needs both).
+MASK_ID, PAD_ID, START_ID = len(VOCAB), len(VOCAB) + 1, len(VOCAB) + 2
+IMAGE = 16  # side of the shapes task's images
+N_CLASSES = 10
+N_IMAGES = 8192  # the shapes task's pool: eval set and training images (about 1.2 epochs)
 WARMUPS = (0.0, 0.02, 0.1, 0.3, 0.6, 1.5)  # warmup as a share of the run's steps
 SEEDS = (1, 2)
 PRETRAIN_STEPS = 500
@@ -90,8 +98,11 @@ class Regime:
 
     name: str
     description: str
-    arch: str  # gpt2 (pre-LN decoder), llama (pre-LN, RMSNorm), bert (post-LN encoder, MLM), lstm
-    optimizer: str  # adamw, sgd (momentum 0.9), rmsprop, nadam, radam or adafactor (fixed LR)
+    # gpt2 (pre-LN decoder), llama (pre-LN, RMSNorm), bert (post-LN encoder, MLM), bart (post-LN
+    # encoder-decoder), lstm, gru, and for images cnn, vit (pre-LN encoder), mlp
+    arch: str
+    # adamw, sgd (momentum 0.9), rmsprop, nadam, radam, adafactor (fixed LR), adamax or adagrad
+    optimizer: str
     lr: float
     scheduler: str  # linear, cosine, constant_with_warmup
     max_grad_norm: float  # 0: no clipping
@@ -101,7 +112,9 @@ class Regime:
     d_model: int = 64
     n_layer: int = 2
     init: str = "scratch"  # scratch, full_ft (from the pretrained checkpoint), lora
-    task: str = "code"  # code (stdlib source) or arith (fine-tuning text)
+    # code (stdlib source, next-character LM), arith (fine-tuning text), seq2seq (restore a
+    # stdlib window with masked characters) or shapes (classify 16x16 images of 10 shapes)
+    task: str = "code"
     fmt: str = "tb"  # tb, hf or eval
     fp16: bool = False  # fp16 autocast with a dynamic GradScaler
     weight_decay: float = 0.0
@@ -591,6 +604,77 @@ REGIMES: tuple[Regime, ...] = (
         10,
         fmt="hf",
     ),
+    # --- other architectures, optimizers and a classification loss (ln 10 down to ~0) --------
+    Regime(
+        "cnn_shapes_adam_high",
+        "small CNN classifying shapes, AdamW at a high LR, clipping, per-step logs",
+        "cnn",
+        "adamw",
+        1e-2,
+        "cosine",
+        1.0,
+        1,
+        batch_size=32,
+        task="shapes",
+    ),
+    Regime(
+        "vit_shapes_adamw_toohigh_hf",
+        "tiny ViT classifying shapes, AdamW far too high, no clipping, Trainer logs every 5 steps",
+        "vit",
+        "adamw",
+        3e-2,
+        "linear",
+        0.0,
+        5,
+        batch_size=32,
+        task="shapes",
+        fmt="hf",
+    ),
+    Regime(
+        "bart_adam_high",
+        "BART post-LN encoder-decoder restoring masked characters, AdamW at a high LR",
+        "bart",
+        "adamw",
+        5e-3,
+        "linear",
+        1.0,
+        10,
+        task="seq2seq",
+    ),
+    Regime(
+        "gru_adamax_high",
+        "GRU LM, Adamax at a high LR, no clipping, per-step logs",
+        "gru",
+        "adamax",
+        2e-2,
+        "cosine",
+        0.0,
+        1,
+    ),
+    Regime(
+        "gpt2_adagrad_high_hf",
+        "GPT-2, Adagrad at a high LR, clipping, Trainer logs every 5 steps",
+        "gpt2",
+        "adagrad",
+        5e-2,
+        "linear",
+        1.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "mlp_shapes_sgd_noclip",
+        "MLP classifying shapes, SGD with momentum at a high LR, no clipping",
+        "mlp",
+        "sgd",
+        0.5,
+        "linear",
+        0.0,
+        10,
+        batch_size=32,
+        d_model=128,
+        task="shapes",
+    ),
 )
 
 
@@ -642,8 +726,9 @@ class Data:
         text = _text(task)
         index = {c: i for i, c in enumerate(VOCAB)}
         ids = torch.tensor([index[c] for c in text], dtype=torch.long)
-        n = len(ids) // SEQ_LEN
-        blocks = ids[: n * SEQ_LEN].view(n, SEQ_LEN)
+        length = SEQ2SEQ_LEN if task == "seq2seq" else SEQ_LEN
+        n = len(ids) // length
+        blocks = ids[: n * length].view(n, length)
         g = torch.Generator().manual_seed(10_000 + seed)
         perm = torch.randperm(n, generator=g)
         n_eval = 4 * batch_size
@@ -672,12 +757,93 @@ class Data:
         return list(self.eval_blocks.split(self.batch_size))
 
 
+def _draw_shapes(n: int, seed: int) -> tuple[Any, Any]:
+    """``n`` noisy 16x16 grayscale images of 10 shape classes, drawn from ``seed`` alone.
+
+    Classes: filled square, outlined square, disc, ring, triangle, horizontal, vertical and
+    diagonal line, plus sign, X. Each has a random centre, size (half-extent 2-5 pixels) and
+    intensity (0.5-1), on a background of Gaussian noise (sd 0.3), so the thin classes are not
+    trivially separable and the loss falls from ln 10 over the run instead of in a few steps.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:IMAGE, 0:IMAGE].astype(np.float32)
+    labels = rng.integers(N_CLASSES, size=n)
+    images = rng.normal(0.0, 0.3, size=(n, IMAGE, IMAGE)).astype(np.float32)
+    for i, k in enumerate(labels):
+        h = rng.uniform(2.0, 5.0)
+        cy, cx = rng.uniform(h, IMAGE - 1 - h, size=2)
+        dy, dx = yy - cy, xx - cx
+        cheb, r = np.maximum(abs(dy), abs(dx)), np.hypot(dy, dx)
+        hline = (abs(dy) <= 0.5) & (abs(dx) <= h)
+        vline = (abs(dx) <= 0.5) & (abs(dy) <= h)
+        diag = (abs(dy - dx) <= 0.7) & (abs(dx) <= h)
+        anti = (abs(dy + dx) <= 0.7) & (abs(dx) <= h)
+        mask = (
+            cheb <= h,
+            (cheb <= h) & (cheb > h - 1),
+            r <= h,
+            (r <= h) & (r > h - 1.2),
+            (abs(dy) <= h) & (abs(dx) <= (dy + h) / 2),
+            hline,
+            vline,
+            diag,
+            hline | vline,
+            diag | anti,
+        )[k]
+        images[i] += rng.uniform(0.5, 1.0) * mask
+    return images[:, None], labels
+
+
+class Shapes:
+    """The shapes task with ``Data``'s interface: a fixed pool of images (the same for every
+    seed), a seeded held-out set and training batches of ``(images, labels)`` in a seeded order."""
+
+    def __init__(self, seed: int, batch_size: int) -> None:
+        import torch
+
+        images, labels = _draw_shapes(N_IMAGES, seed=4321)
+        x, y = torch.from_numpy(images), torch.from_numpy(labels)
+        g = torch.Generator().manual_seed(10_000 + seed)
+        perm = torch.randperm(N_IMAGES, generator=g)
+        n_eval = 4 * batch_size
+        self.eval_x, self.eval_y = x[perm[:n_eval]], y[perm[:n_eval]]
+        self.train_x, self.train_y = x[perm[n_eval:]], y[perm[n_eval:]]
+        self.batch_size = batch_size
+        self.gen = torch.Generator().manual_seed(20_000 + seed)
+        self.order = torch.randperm(len(self.train_y), generator=self.gen)
+        self.pos = 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train_y) // self.batch_size
+
+    def next_batch(self) -> Any:
+        import torch
+
+        if self.pos + self.batch_size > len(self.order):
+            self.order = torch.randperm(len(self.train_y), generator=self.gen)
+            self.pos = 0
+        idx = self.order[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return self.train_x[idx], self.train_y[idx]
+
+    def eval_batches(self) -> list[Any]:
+        xs, ys = self.eval_x.split(self.batch_size), self.eval_y.split(self.batch_size)
+        return list(zip(xs, ys, strict=True))
+
+
+def make_data(task: str, seed: int, batch_size: int) -> Data | Shapes:
+    return Shapes(seed, batch_size) if task == "shapes" else Data(task, seed, batch_size)
+
+
 # ---------------------------------------------------------------------------------- models
-class LSTMLM:
-    """A two-layer LSTM language model (built lazily so --list does not import torch)."""
+class RecurrentLM:
+    """A two-layer LSTM or GRU language model (built lazily so --list does not import torch)."""
 
     @staticmethod
-    def build(d: int, n_layer: int) -> Any:
+    def build(d: int, n_layer: int, cell: str = "lstm") -> Any:
         import torch
         from torch import nn
 
@@ -685,7 +851,8 @@ class LSTMLM:
             def __init__(self) -> None:
                 super().__init__()
                 self.emb = nn.Embedding(len(VOCAB), d)
-                self.rnn = nn.LSTM(d, d, num_layers=n_layer, batch_first=True)
+                rnn = nn.GRU if cell == "gru" else nn.LSTM
+                self.rnn = rnn(d, d, num_layers=n_layer, batch_first=True)
                 self.out = nn.Linear(d, len(VOCAB))
 
             def forward(self, ids: Any) -> Any:
@@ -696,6 +863,32 @@ class LSTMLM:
                 )
 
         return _LSTM()
+
+
+def _image_net(r: Regime) -> Any:
+    """The shapes task's non-transformer classifiers: a small CNN or an MLP."""
+    from torch import nn
+
+    if r.arch == "cnn":
+        # 2 conv layers (32 and 64 channels, each halving the image) and a linear head: 29k params.
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * (IMAGE // 4) ** 2, N_CLASSES),
+        )
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(IMAGE * IMAGE, r.d_model),
+        nn.ReLU(),
+        nn.Linear(r.d_model, r.d_model),
+        nn.ReLU(),
+        nn.Linear(r.d_model, N_CLASSES),
+    )
 
 
 def _transformer(r: Regime) -> Any:
@@ -727,6 +920,45 @@ def _transformer(r: Regime) -> Any:
             tie_word_embeddings=False,
         )
         return LlamaForCausalLM(cfg)
+    if r.arch == "vit":
+        from transformers import ViTConfig, ViTForImageClassification
+
+        cfg = ViTConfig(
+            image_size=IMAGE,
+            patch_size=4,
+            num_channels=1,
+            hidden_size=r.d_model,
+            num_hidden_layers=r.n_layer,
+            num_attention_heads=4,
+            intermediate_size=4 * r.d_model,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            num_labels=N_CLASSES,
+        )
+        return ViTForImageClassification(cfg)
+    if r.arch == "bart":
+        from transformers import BartConfig, BartForConditionalGeneration
+
+        cfg = BartConfig(
+            vocab_size=len(VOCAB) + 3,
+            d_model=r.d_model,
+            encoder_layers=r.n_layer,
+            decoder_layers=r.n_layer,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=4 * r.d_model,
+            decoder_ffn_dim=4 * r.d_model,
+            max_position_embeddings=SEQ2SEQ_LEN,
+            dropout=0.0,
+            attention_dropout=0.0,
+            activation_dropout=0.0,
+            pad_token_id=PAD_ID,
+            bos_token_id=START_ID,
+            eos_token_id=START_ID,
+            decoder_start_token_id=START_ID,
+            forced_eos_token_id=None,
+        )
+        return BartForConditionalGeneration(cfg)
     from transformers import BertConfig, BertForMaskedLM
 
     cfg = BertConfig(
@@ -751,8 +983,10 @@ class Model:
         torch.manual_seed(seed)
         self.r = r
         self.mask_gen = torch.Generator().manual_seed(30_000 + seed)
-        if r.arch == "lstm":
-            self.net = LSTMLM.build(r.d_model, r.n_layer)
+        if r.arch in ("lstm", "gru"):
+            self.net = RecurrentLM.build(r.d_model, r.n_layer, r.arch)
+        elif r.arch in ("cnn", "mlp"):
+            self.net = _image_net(r)
         else:
             self.net = _transformer(r)
         if r.init in ("full_ft", "lora"):
@@ -773,11 +1007,24 @@ class Model:
     def params(self) -> list[Any]:
         return [p for p in self.net.parameters() if p.requires_grad]
 
-    def loss(self, ids: Any) -> Any:
+    def loss(self, batch: Any) -> Any:
+        """The loss of a batch: character ids, or ``(images, labels)`` for the shapes task."""
         import torch
 
-        if self.r.arch == "lstm":
+        if self.r.task == "shapes":
+            images, labels = batch
+            if self.r.arch == "vit":
+                return self.net(pixel_values=images, labels=labels).loss
+            return torch.nn.functional.cross_entropy(self.net(images), labels)
+        ids = batch
+        if self.r.arch in ("lstm", "gru"):
             return self.net(ids)
+        if self.r.arch == "bart":
+            # Restore the window: the encoder sees it with ~15% of its characters masked, the
+            # decoder is trained on every character of the original.
+            mask = torch.rand(ids.shape, generator=self.mask_gen) < 0.15
+            inputs = torch.where(mask, torch.full_like(ids, MASK_ID), ids)
+            return self.net(input_ids=inputs, labels=ids).loss
         if self.r.arch == "bert":
             mask = torch.rand(ids.shape, generator=self.mask_gen) < 0.15
             mask[:, 0] |= ~mask.any(dim=1)  # at least one masked token per row
@@ -832,7 +1079,7 @@ def train(job: Job) -> float:
     r = job.regime
     torch.set_num_threads(1)
     model = Model(r, job.seed)
-    data = Data(r.task, job.seed, r.batch_size)
+    data = make_data(r.task, job.seed, r.batch_size)
     params = model.params()
     if r.optimizer == "sgd":
         opt: Any = torch.optim.SGD(params, lr=r.lr, momentum=0.9, weight_decay=r.weight_decay)
@@ -847,6 +1094,12 @@ def train(job: Job) -> float:
         opt = torch.optim.RAdam(
             params, lr=r.lr, betas=(0.9, r.adam_beta2), weight_decay=r.weight_decay
         )
+    elif r.optimizer == "adamax":
+        opt = torch.optim.Adamax(
+            params, lr=r.lr, betas=(0.9, r.adam_beta2), weight_decay=r.weight_decay
+        )
+    elif r.optimizer == "adagrad":
+        opt = torch.optim.Adagrad(params, lr=r.lr, weight_decay=r.weight_decay)
     elif r.optimizer == "adafactor":
         from transformers.optimization import Adafactor
 
@@ -1006,7 +1259,7 @@ def _anonymise_event_files(run_dir: Path) -> None:
             f.rename(f.with_name(f.name.replace(f".{host}.", ".localhost.")))
 
 
-def _evaluate(model: Model, data: Data) -> float:
+def _evaluate(model: Model, data: Data | Shapes) -> float:
     import torch
 
     with torch.no_grad():
