@@ -21,6 +21,7 @@ from ._common import (
     exp_,
     finite_series,
     fmt,
+    median_spacing,
     quiet,
     robust_noise,
     to_scale,
@@ -55,6 +56,9 @@ class DivergenceConfig:
         min_points: series with fewer finite logged points give no finding. Default 4.
         after_step: training step after which a loss above its starting level is also
             reported (usually the end of the warmup); ``None`` (default) disables that rule.
+        averaged_over: training steps each logged value stands for (``logging_steps`` for a
+            Trainer's window mean); a rise above the starting level is long when its points
+            cover ``sustain`` training steps. ``None`` (default) takes the median step spacing.
     """
 
     ratio: float = 1.5
@@ -66,6 +70,7 @@ class DivergenceConfig:
     sustain: int = 5
     min_points: int = 4
     after_step: int | None = None
+    averaged_over: int | None = None
 
     def __post_init__(self) -> None:
         owner = "DivergenceConfig"
@@ -83,6 +88,7 @@ class DivergenceConfig:
         check_int(owner, "sustain", self.sustain, 1)
         check_int(owner, "min_points", self.min_points, 2)
         check_optional_int(owner, "after_step", self.after_step, 0)
+        check_optional_int(owner, "averaged_over", self.averaged_over, 1)
 
 
 def smoothing_width(
@@ -322,10 +328,12 @@ def _above_start(
     recovered = not bool(rest[-1])
     if recovered:
         # As for a climb: a brief, moderate rise that came back is info; a long one, or one
-        # far above the start (a blow-up the run survived), is a warning.
+        # far above the start (a blow-up the run survived), is a warning. Long is counted in
+        # training steps: three window means of 10 steps are 30 steps above the start.
         points = int(np.argmin(rest))
+        each = cfg.averaged_over if cfg.averaged_over is not None else median_spacing(s)
         top = exp_(float(ys[a : a + points].max()) - start)
-        long_or_high = points >= cfg.sustain or top >= cfg.ratio**2
+        long_or_high = points * each >= cfg.sustain or top >= cfg.ratio**2
         sev = Severity.WARNING if long_or_high else Severity.INFO
     else:
         sev = Severity.CRITICAL

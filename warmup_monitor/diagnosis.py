@@ -498,15 +498,19 @@ def _diagnose(run: Run) -> Diagnosis:
         after = None
         if sched.warmup_end is not None:
             after = int(sched.warmup_end + max(sched.warmup_steps or 0, 0))
-        div_cfg = DivergenceConfig(ratio=DIVERGENCE_RATIO, after_step=after)
+        logging_steps = _num(cfg.get("logging_steps"))
+        averaged = int(logging_steps) if logging_steps and logging_steps >= 1 else None
+        div_cfg = DivergenceConfig(
+            ratio=DIVERGENCE_RATIO,
+            after_step=after,
+            averaged_over=averaged if loss_metric == "loss" else None,
+        )
         diverged = detect_divergence(*loss, div_cfg, metric=loss_metric)
         findings += diverged
         # A climb the divergence rule already reports is not reported twice.
         findings += [
             f for f in detect_sustained_rise(*loss, metric=loss_metric) if not _covered(f, diverged)
         ]
-        logging_steps = _num(cfg.get("logging_steps"))
-        averaged = int(logging_steps) if logging_steps and logging_steps >= 1 else None
         if loss_metric == "loss":
             findings += [f for f in _catapult(loss, sched, averaged) if not _overlaps(f, diverged)]
             findings += detect_spikes(*loss, SpikeConfig(averaged_over=averaged), metric="loss")

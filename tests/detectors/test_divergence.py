@@ -208,16 +208,18 @@ def test_a_loss_wobbling_at_its_start_is_not_above_it(
 
 
 def test_a_rise_above_the_start_is_judged_like_a_climb() -> None:
-    """Back above the start (x1.17, below the climb rule's x1.5 over the best) for 3 points,
-    then down again: info (a brief bump); for 8 points: a warning; still above at the end:
-    critical."""
+    """Back above the start (x1.17, below the climb rule's x1.5 over the best) for 3 logged
+    steps, then down again: info (a brief bump); for 8 steps: a warning; still above at the end:
+    critical. Three window means of 10 steps are 30 steps above the start: a warning."""
 
-    def rule(values: list[float]) -> list[Severity]:
-        steps = np.arange(1, len(values) + 1) * 10
-        found = detect_divergence(steps, np.asarray(values), DivergenceConfig(after_step=50))
+    def rule(values: list[float], every: int = 1) -> list[Severity]:
+        steps = np.arange(1, len(values) + 1) * every
+        cfg = DivergenceConfig(after_step=5 * every, averaged_over=every)
+        found = detect_divergence(steps, np.asarray(values), cfg)
         return [f.severity for f in found if f.evidence["rule"] == "above_start"]
 
     down = [4.0, 3.6, 3.3, 3.1, 3.0, 2.9]
     assert rule([*down, 4.2, 4.2, 4.2, *[2.9] * 10]) == [Severity.INFO]
     assert rule([*down, *[4.2] * 8, *[2.9] * 10]) == [Severity.WARNING]
     assert rule([*down, *[4.2] * 6]) == [Severity.CRITICAL]
+    assert rule([*down, 4.2, 4.2, 4.2, *[2.9] * 10], every=10) == [Severity.WARNING]
