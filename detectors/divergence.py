@@ -335,18 +335,23 @@ def _above_start(
         top = exp_(float(ys[a : a + points].max()) - start)
         long_or_high = points * each >= cfg.sustain or top >= cfg.ratio**2
         sev = Severity.WARNING if long_or_high else Severity.INFO
+        end = int(s[a + points - 1])
+        tail = f"until step {end} and came back down"
     else:
         sev = Severity.CRITICAL
+        end = int(s[-1])
+        tail = "and has not come back down"
     return [
         Finding(
             kind="divergence",
             severity=sev,
             metric=metric,
             step=step,
-            end_step=int(s[-1]),
+            end_step=end,
             message=(
                 f"{metric} {fmt(float(v[a]))} at step {step} is above its starting level "
-                f"{fmt(level0)} (threshold +{100 * cfg.min_rise:g}%) after step {cfg.after_step}"
+                f"{fmt(level0)} (threshold +{100 * cfg.min_rise:g}%) after step {cfg.after_step} "
+                f"{tail}"
             ),
             evidence={
                 "rule": "above_start",
