@@ -14,8 +14,9 @@ A run already on disk (its ``truth.json`` written last) is skipped, so the gener
 stopped and resumed at any point. Nothing is downloaded: text comes from the Python standard
 library's own sources, the images of the shapes task are drawn here from a seed, the fine-tuning
 regimes start from a checkpoint this script pretrains first (kept in ``_cache/``, not in the
-corpus), and models are small randomly initialised transformers from ``transformers``' own
-classes, LoRA adapters from ``peft``, and torch's LSTM, GRU, a small CNN and an MLP.
+corpus; the multi-epoch ones pass many times over a small fixed set of source windows), and
+models are small randomly initialised transformers from ``transformers``' own classes, LoRA
+adapters from ``peft``, and torch's LSTM, GRU, a small CNN and an MLP.
 
 What each run writes (the formats are the real writers' own):
 
@@ -69,6 +70,7 @@ N_CLASSES = 10
 N_IMAGES = 8192  # the shapes task's pool: eval set and training images (about 1.2 epochs)
 WARMUPS = (0.0, 0.02, 0.1, 0.3, 0.6, 1.5)  # warmup as a share of the run's steps
 SEEDS = (1, 2)
+SMALL_SET = 64  # the multi-epoch regimes' training windows: 16 steps per epoch at batch 4
 PRETRAIN_STEPS = 500
 CORPUS_MODULES = (
     "textwrap",
@@ -90,6 +92,7 @@ CORPUS_MODULES = (
     "dataclasses",
     "inspect",
 )
+FINETUNE_MODULES = ("statistics", "ipaddress")  # not among the pretraining's CORPUS_MODULES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,13 +115,17 @@ class Regime:
     d_model: int = 64
     n_layer: int = 2
     init: str = "scratch"  # scratch, full_ft (from the pretrained checkpoint), lora
-    # code (stdlib source, next-character LM), arith (fine-tuning text), seq2seq (restore a
-    # stdlib window with masked characters) or shapes (classify 16x16 images of 10 shapes)
+    # code (stdlib source, next-character LM), arith (fine-tuning text), code_ft (stdlib source
+    # the pretraining never saw, for the small multi-epoch sets), seq2seq (restore a stdlib
+    # window with masked characters) or shapes (classify 16x16 images of 10 shapes)
     task: str = "code"
     fmt: str = "tb"  # tb, hf or eval
     fp16: bool = False  # fp16 autocast with a dynamic GradScaler
     weight_decay: float = 0.0
     adam_beta2: float = 0.999
+    # A small fine-tuning set of this many windows, the same for every seed, that the run passes
+    # over for many epochs (reshuffled every epoch from the seed); None: the task's whole text.
+    train_examples: int | None = None
 
     def warmup_steps(self, share: float) -> int:
         return round(share * self.steps)
@@ -675,6 +682,65 @@ REGIMES: tuple[Regime, ...] = (
         d_model=128,
         task="shapes",
     ),
+    # --- multi-epoch fine-tuning on a small set, as most public fine-tuning runs are ---------
+    Regime(
+        "ft_lora_epochs",
+        "LoRA on the pretrained GPT-2, 64 new source windows, 12.5 epochs, AdamW, per-step logs",
+        "gpt2",
+        "adamw",
+        3e-3,
+        "linear",
+        1.0,
+        1,
+        init="lora",
+        batch_size=4,
+        task="code_ft",
+        fmt="hf",
+        train_examples=SMALL_SET,
+    ),
+    Regime(
+        "ft_full_epochs_high",
+        "full fine-tuning, 64 new source windows, 12.5 epochs, AdamW at a high LR, no clipping",
+        "gpt2",
+        "adamw",
+        1e-2,
+        "cosine",
+        0.0,
+        5,
+        init="full_ft",
+        batch_size=4,
+        task="code_ft",
+        fmt="hf",
+        train_examples=SMALL_SET,
+    ),
+    Regime(
+        "ft_full_epochs_lowlr",
+        "full fine-tuning, 64 new source windows, 12.5 epochs, AdamW at an LR-limited LR",
+        "gpt2",
+        "adamw",
+        1e-4,
+        "linear",
+        1.0,
+        10,
+        init="full_ft",
+        batch_size=4,
+        task="code_ft",
+        train_examples=SMALL_SET,
+    ),
+    Regime(
+        "ft_lora_epochs_toohigh",
+        "LoRA, 64 new source windows, 12.5 epochs, AdamW far too high, no clipping, per-step logs",
+        "gpt2",
+        "adamw",
+        5e-2,
+        "linear",
+        0.0,
+        1,
+        init="lora",
+        batch_size=4,
+        task="code_ft",
+        train_examples=SMALL_SET,
+    ),
 )
 
 
@@ -699,6 +765,9 @@ class Job:
 
 # ------------------------------------------------------------------------------------ data
 def _text(task: str) -> str:
+    if task == "code_ft":
+        # Source the pretraining never saw: the multi-epoch fine-tuning regimes' small set.
+        return _source(FINETUNE_MODULES)
     if task == "arith":
         import random
 
@@ -709,8 +778,12 @@ def _text(task: str) -> str:
             op = rng.choice("+-")
             lines.append(f"{a}{op}{b}={a + b if op == '+' else a - b}")
         return "\n".join(lines)
+    return _source(CORPUS_MODULES)
+
+
+def _source(modules: tuple[str, ...]) -> str:
     parts = []
-    for name in CORPUS_MODULES:
+    for name in modules:
         module = importlib.import_module(name)
         parts.append(Path(module.__file__).read_text(encoding="utf-8"))
     allowed = set(VOCAB)
@@ -720,7 +793,9 @@ def _text(task: str) -> str:
 class Data:
     """Fixed windows of character ids: training batches in a seeded order, a held-out set."""
 
-    def __init__(self, task: str, seed: int, batch_size: int) -> None:
+    def __init__(
+        self, task: str, seed: int, batch_size: int, train_examples: int | None = None
+    ) -> None:
         import torch
 
         text = _text(task)
@@ -729,11 +804,18 @@ class Data:
         length = SEQ2SEQ_LEN if task == "seq2seq" else SEQ_LEN
         n = len(ids) // length
         blocks = ids[: n * length].view(n, length)
-        g = torch.Generator().manual_seed(10_000 + seed)
-        perm = torch.randperm(n, generator=g)
         n_eval = 4 * batch_size
-        self.eval_blocks = blocks[perm[:n_eval]]
-        self.train_blocks = blocks[perm[n_eval:]]
+        if train_examples is None:
+            g = torch.Generator().manual_seed(10_000 + seed)
+            perm = torch.randperm(n, generator=g)
+            self.eval_blocks = blocks[perm[:n_eval]]
+            self.train_blocks = blocks[perm[n_eval:]]
+        else:
+            # A small dataset is a fixed file: the same windows (and held-out set, drawn from
+            # the same text) whatever the seed, which only decides the order of each epoch.
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_000))
+            self.eval_blocks = blocks[perm[:n_eval]]
+            self.train_blocks = blocks[perm[n_eval : n_eval + train_examples]]
         self.batch_size = batch_size
         self.gen = torch.Generator().manual_seed(20_000 + seed)
         self.order = torch.randperm(len(self.train_blocks), generator=self.gen)
@@ -834,8 +916,12 @@ class Shapes:
         return list(zip(xs, ys, strict=True))
 
 
-def make_data(task: str, seed: int, batch_size: int) -> Data | Shapes:
-    return Shapes(seed, batch_size) if task == "shapes" else Data(task, seed, batch_size)
+def make_data(
+    task: str, seed: int, batch_size: int, train_examples: int | None = None
+) -> Data | Shapes:
+    if task == "shapes":
+        return Shapes(seed, batch_size)
+    return Data(task, seed, batch_size, train_examples)
 
 
 # ---------------------------------------------------------------------------------- models
@@ -1079,7 +1165,7 @@ def train(job: Job) -> float:
     r = job.regime
     torch.set_num_threads(1)
     model = Model(r, job.seed)
-    data = make_data(r.task, job.seed, r.batch_size)
+    data = make_data(r.task, job.seed, r.batch_size, r.train_examples)
     params = model.params()
     if r.optimizer == "sgd":
         opt: Any = torch.optim.SGD(params, lr=r.lr, momentum=0.9, weight_decay=r.weight_decay)
