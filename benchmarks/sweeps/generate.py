@@ -790,6 +790,34 @@ def _source(modules: tuple[str, ...]) -> str:
     return "".join(c if c in allowed else "?" for c in "\n".join(parts))
 
 
+class _EpochOrder:
+    """Indices of ``n`` training examples in a seeded order, reshuffled at each epoch (as the
+    Trainer's sampler); the same draws whatever the examples are."""
+
+    def __init__(self, n: int, seed: int, batch_size: int) -> None:
+        import torch
+
+        self.n = n
+        self.batch_size = batch_size
+        self.gen = torch.Generator().manual_seed(20_000 + seed)
+        self.order = torch.randperm(n, generator=self.gen)
+        self.pos = 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.n // self.batch_size
+
+    def next(self) -> Any:
+        import torch
+
+        if self.pos + self.batch_size > len(self.order):
+            self.order = torch.randperm(self.n, generator=self.gen)
+            self.pos = 0
+        idx = self.order[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+
 class Data:
     """Fixed windows of character ids: training batches in a seeded order, a held-out set."""
 
@@ -817,23 +845,14 @@ class Data:
             self.eval_blocks = blocks[perm[:n_eval]]
             self.train_blocks = blocks[perm[n_eval : n_eval + train_examples]]
         self.batch_size = batch_size
-        self.gen = torch.Generator().manual_seed(20_000 + seed)
-        self.order = torch.randperm(len(self.train_blocks), generator=self.gen)
-        self.pos = 0
+        self.batches = _EpochOrder(len(self.train_blocks), seed, batch_size)
 
     @property
     def steps_per_epoch(self) -> int:
-        return len(self.train_blocks) // self.batch_size
+        return self.batches.steps_per_epoch
 
     def next_batch(self) -> Any:
-        import torch
-
-        if self.pos + self.batch_size > len(self.order):
-            self.order = torch.randperm(len(self.train_blocks), generator=self.gen)
-            self.pos = 0
-        idx = self.order[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
-        return self.train_blocks[idx]
+        return self.train_blocks[self.batches.next()]
 
     def eval_batches(self) -> list[Any]:
         return list(self.eval_blocks.split(self.batch_size))
@@ -893,22 +912,14 @@ class Shapes:
         self.eval_x, self.eval_y = x[perm[:n_eval]], y[perm[:n_eval]]
         self.train_x, self.train_y = x[perm[n_eval:]], y[perm[n_eval:]]
         self.batch_size = batch_size
-        self.gen = torch.Generator().manual_seed(20_000 + seed)
-        self.order = torch.randperm(len(self.train_y), generator=self.gen)
-        self.pos = 0
+        self.batches = _EpochOrder(len(self.train_y), seed, batch_size)
 
     @property
     def steps_per_epoch(self) -> int:
-        return len(self.train_y) // self.batch_size
+        return self.batches.steps_per_epoch
 
     def next_batch(self) -> Any:
-        import torch
-
-        if self.pos + self.batch_size > len(self.order):
-            self.order = torch.randperm(len(self.train_y), generator=self.gen)
-            self.pos = 0
-        idx = self.order[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
+        idx = self.batches.next()
         return self.train_x[idx], self.train_y[idx]
 
     def eval_batches(self) -> list[Any]:
