@@ -321,9 +321,12 @@ def _above_start(
     if firsts.size == 0:
         return []
     a = int(firsts[0])
-    step = int(s[a])
-    if any(f.step <= step <= (f.end_step or f.step) for f in found):
-        return []
+    # Onset, as for a climb: the first raw point of the smoothing window that is above the bar
+    # (the trailing median lags the raw values by up to half its width).
+    lo = max(int(np.flatnonzero(after)[0]), a - width + 1)
+    raw_above = np.flatnonzero(np.log(v[lo : a + 1]) > bar)
+    onset = lo + int(raw_above[0]) if raw_above.size else a
+    step = int(s[onset])
     rest = ys[a:] > start
     recovered = not bool(rest[-1])
     if recovered:
@@ -341,6 +344,8 @@ def _above_start(
         sev = Severity.CRITICAL
         end = int(s[-1])
         tail = "and has not come back down"
+    if any(f.step <= step <= (f.end_step or f.step) for f in found):
+        return []  # inside a climb already reported
     return [
         Finding(
             kind="divergence",
@@ -349,13 +354,13 @@ def _above_start(
             step=step,
             end_step=end,
             message=(
-                f"{metric} {fmt(float(v[a]))} at step {step} is above its starting level "
+                f"{metric} {fmt(float(v[onset]))} at step {step} is above its starting level "
                 f"{fmt(level0)} (threshold +{100 * cfg.min_rise:g}%) after step {cfg.after_step} "
                 f"{tail}"
             ),
             evidence={
                 "rule": "above_start",
-                "value": float(v[a]),
+                "value": float(v[onset]),
                 "baseline": level0,
                 "threshold": level0 * (1.0 + cfg.min_rise),
                 "after_step": cfg.after_step,
