@@ -52,7 +52,8 @@ class DivergenceConfig:
             Default 2.
         sustain: a climb that later comes back down is a warning when it lasted at least this
             many logged points or peaked at ``ratio**2`` times the best or more, otherwise
-            info; the same holds for a rise above the starting level. Default 5.
+            info; a rise above the starting level is judged the same way, its length counted
+            in training steps (see ``averaged_over``). Default 5.
         min_points: series with fewer finite logged points give no finding. Default 4.
         after_step: training step after which a loss above its starting level is also
             reported (usually the end of the warmup); ``None`` (default) disables that rule.
