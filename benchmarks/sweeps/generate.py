@@ -102,9 +102,11 @@ class Regime:
     name: str
     description: str
     # gpt2 (pre-LN decoder), llama (pre-LN, RMSNorm), bert (post-LN encoder, MLM), bart (post-LN
-    # encoder-decoder), lstm, gru, and for images cnn, vit (pre-LN encoder), mlp
+    # encoder-decoder), t5 (pre-LN RMS-norm encoder-decoder, relative attention), mixtral
+    # (mixture-of-experts decoder), lstm, gru, and for images cnn, vit (pre-LN encoder), mlp
     arch: str
-    # adamw, sgd (momentum 0.9), rmsprop, nadam, radam, adafactor (fixed LR), adamax or adagrad
+    # adamw, sgd (momentum 0.9, Nesterov if `nesterov`), rmsprop, nadam, radam, adafactor (fixed
+    # LR), adamax or adagrad
     optimizer: str
     lr: float
     scheduler: str  # linear, cosine, constant_with_warmup
@@ -126,6 +128,7 @@ class Regime:
     # A small fine-tuning set of this many windows, the same for every seed, that the run passes
     # over for many epochs (reshuffled every epoch from the seed); None: the task's whole text.
     train_examples: int | None = None
+    nesterov: bool = False  # SGD only: Nesterov momentum
 
     def warmup_steps(self, share: float) -> int:
         return round(share * self.steps)
@@ -741,6 +744,54 @@ REGIMES: tuple[Regime, ...] = (
         task="code_ft",
         train_examples=SMALL_SET,
     ),
+    # --- more architectures and LLM-style optimizer settings -----------------------------------
+    Regime(
+        "t5_adam_high",
+        "T5 (relative attention, pre-LN RMS norm) restoring masked characters, AdamW at a high LR",
+        "t5",
+        "adamw",
+        5e-3,
+        "cosine",
+        1.0,
+        5,
+        task="seq2seq",
+        fmt="hf",
+    ),
+    Regime(
+        "moe_adam_high",
+        "mixture-of-experts decoder (Mixtral, 4 experts, 2 per token), AdamW high, no clipping, "
+        "per-step logs",
+        "mixtral",
+        "adamw",
+        1e-2,
+        "linear",
+        0.0,
+        1,
+    ),
+    Regime(
+        "gpt2_adam_b095_wd",
+        "GPT-2, AdamW with betas (0.9, 0.95) and weight decay 0.1 at a high LR",
+        "gpt2",
+        "adamw",
+        3e-2,
+        "cosine",
+        1.0,
+        10,
+        adam_beta2=0.95,
+        weight_decay=0.1,
+    ),
+    Regime(
+        "llama_sgd_nesterov_hf",
+        "Llama, SGD with Nesterov momentum at a high LR, clipping, Trainer logs every 5 steps",
+        "llama",
+        "sgd",
+        0.5,
+        "linear",
+        1.0,
+        5,
+        fmt="hf",
+        nesterov=True,
+    ),
 )
 
 
@@ -1056,6 +1107,43 @@ def _transformer(r: Regime) -> Any:
             forced_eos_token_id=None,
         )
         return BartForConditionalGeneration(cfg)
+    if r.arch == "t5":
+        from transformers import T5Config, T5ForConditionalGeneration
+
+        # T5's own layers: pre-LN with an RMS-style norm, relative position buckets, no
+        # absolute positions; the same ids and shift of the labels as BART's.
+        cfg = T5Config(
+            vocab_size=len(VOCAB) + 3,
+            d_model=r.d_model,
+            d_kv=r.d_model // 4,
+            d_ff=4 * r.d_model,
+            num_layers=r.n_layer,
+            num_decoder_layers=r.n_layer,
+            num_heads=4,
+            dropout_rate=0.0,
+            pad_token_id=PAD_ID,
+            eos_token_id=START_ID,
+            decoder_start_token_id=START_ID,
+        )
+        return T5ForConditionalGeneration(cfg)
+    if r.arch == "mixtral":
+        from transformers import MixtralConfig, MixtralForCausalLM
+
+        # Every layer's MLP is 4 SwiGLU experts of half the usual width, 2 routed per token;
+        # the loss is the LM loss alone (no router load-balancing term, the config's default).
+        cfg = MixtralConfig(
+            vocab_size=len(VOCAB),
+            hidden_size=r.d_model,
+            intermediate_size=2 * r.d_model,
+            num_hidden_layers=r.n_layer,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            num_local_experts=4,
+            num_experts_per_tok=2,
+            max_position_embeddings=SEQ_LEN,
+            tie_word_embeddings=False,
+        )
+        return MixtralForCausalLM(cfg)
     from transformers import BertConfig, BertForMaskedLM
 
     cfg = BertConfig(
@@ -1116,7 +1204,7 @@ class Model:
         ids = batch
         if self.r.arch in ("lstm", "gru"):
             return self.net(ids)
-        if self.r.arch == "bart":
+        if self.r.arch in ("bart", "t5"):
             # Restore the window: the encoder sees it with ~15% of its characters masked, the
             # decoder is trained on every character of the original.
             mask = torch.rand(ids.shape, generator=self.mask_gen) < 0.15
@@ -1179,7 +1267,9 @@ def train(job: Job) -> float:
     data = make_data(r.task, job.seed, r.batch_size, r.train_examples)
     params = model.params()
     if r.optimizer == "sgd":
-        opt: Any = torch.optim.SGD(params, lr=r.lr, momentum=0.9, weight_decay=r.weight_decay)
+        opt: Any = torch.optim.SGD(
+            params, lr=r.lr, momentum=0.9, weight_decay=r.weight_decay, nesterov=r.nesterov
+        )
     elif r.optimizer == "rmsprop":
         opt = torch.optim.RMSprop(params, lr=r.lr, alpha=0.99, weight_decay=r.weight_decay)
     elif r.optimizer == "nadam":
@@ -1307,6 +1397,9 @@ def train(job: Job) -> float:
         "fp16": r.fp16,
         "finetuning_type": "lora" if r.init == "lora" else "full",
     }
+    if r.nesterov:
+        # The Trainer has no argument for it; only these runs carry the key.
+        config["sgd_nesterov"] = True
     if writer is not None:
         writer.close()
         _anonymise_event_files(tmp)
