@@ -15,6 +15,11 @@ import numpy as np
 
 # 1.4826 * MAD estimates the standard deviation of normally distributed data.
 MAD_TO_SIGMA = 1.4826
+# Log-scale comparisons at an exact tie (a value exactly twice its median when the bar is x2)
+# must not depend on the loss's units: log(2 * 41) - log(41) and log(2) differ in the last
+# bits. Ties resolve as "at the bar"; 1e-12 in log units is a relative 1e-12 of the loss (and
+# the same relative margin serves the comparisons of differences in the loss's own units).
+LOG_TIE = 1e-12
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._common import (
+    LOG_TIE,
     check_float,
     check_int,
     check_optional_int,
@@ -124,7 +125,9 @@ def detect_catapult(
     with np.errstate(over="ignore"):
         base_lin = np.exp(prev_min)
     with np.errstate(invalid="ignore", over="ignore"):
-        hit = (y - prev_min >= need) & (v - base_lin >= cfg.min_rise * level0)
+        hit = (y - prev_min >= need - LOG_TIE) & (
+            v - base_lin >= cfg.min_rise * level0 * (1.0 - LOG_TIE)
+        )
     if cfg.from_step is not None:
         hit &= s >= cfg.from_step
     if cfg.until_step is not None:
@@ -136,7 +139,7 @@ def detect_catapult(
     base = float(base_lin[i])
     # The climb lasts while the loss stays above the midpoint between its best and its peak.
     mid = float(prev_min[i]) + float(need[i]) / 2.0
-    below = np.flatnonzero(y[i + 1 :] < mid)
+    below = np.flatnonzero(y[i + 1 :] < mid - LOG_TIE)
     recovered = below.size > 0
     k = i + int(below[0]) if recovered else s.size - 1
     peak_i = i + int(np.argmax(y[i : k + 1]))

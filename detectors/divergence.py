@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._common import (
+    LOG_TIE,
     check_float,
     check_int,
     check_optional_int,
@@ -165,7 +166,9 @@ def detect_divergence(
     min_abs = cfg.min_rise * abs(level0) if logged else cfg.min_rise
     with np.errstate(invalid="ignore", over="ignore"):
         above = (
-            (ys - prev_min >= rise_needed) & (lower >= prev_upper) & (cur_lin - base_lin >= min_abs)
+            (ys - prev_min >= rise_needed - LOG_TIE)
+            & (lower >= prev_upper - LOG_TIE)
+            & (cur_lin - base_lin >= min_abs * (1.0 - LOG_TIE))
         )
     # Index of the best smoothed point before each climb (the first minimum, as argmin).
     best_before = _running_argmin(ys)
@@ -175,7 +178,7 @@ def detect_divergence(
         # after the best point so far.
         best_i = best_before(i)
         lo = max(best_i + 1, i - width + 1)
-        raw_above = np.flatnonzero(y[lo : i + 1] - base >= rise_needed)
+        raw_above = np.flatnonzero(y[lo : i + 1] - base >= rise_needed - LOG_TIE)
         onset = lo + int(raw_above[0]) if raw_above.size else i
         recovered = k < n - 1
         length = k - onset + 1
@@ -279,7 +282,7 @@ def _last_of_stretch(ys: np.ndarray, j: int, base: float, half: float) -> int:
     chunk = 64
     while k + 1 < n:
         with np.errstate(invalid="ignore"):
-            ok = ys[k + 1 : k + 1 + chunk] - base >= half
+            ok = ys[k + 1 : k + 1 + chunk] - base >= half - LOG_TIE
         if ok.all():
             k += ok.size
             chunk *= 2
@@ -308,14 +311,14 @@ def _above_start(
     bar = start + math.log1p(cfg.min_rise)
     # The points that define the starting level (the first three) are never "above" it.
     after = (s > (cfg.after_step or 0)) & (np.arange(s.size) >= min(3, s.size))
-    idx = np.flatnonzero(after & (ys > bar))
+    idx = np.flatnonzero(after & (ys > bar + LOG_TIE))
     if idx.size < cfg.patience:
         return []
     # First stretch of ``patience`` consecutive points (the first one after ``after_step``).
     p = cfg.patience
     if s.size < p:
         return []
-    gt = ys > bar
+    gt = ys > bar + LOG_TIE
     stretch = np.lib.stride_tricks.sliding_window_view(gt, p).all(axis=1)
     firsts = idx[idx <= s.size - p]
     firsts = firsts[stretch[firsts]]
@@ -325,10 +328,10 @@ def _above_start(
     # Onset, as for a climb: the first raw point of the smoothing window that is above the bar
     # (the trailing median lags the raw values by up to half its width).
     lo = max(int(np.flatnonzero(after)[0]), a - width + 1)
-    raw_above = np.flatnonzero(np.log(v[lo : a + 1]) > bar)
+    raw_above = np.flatnonzero(np.log(v[lo : a + 1]) > bar + LOG_TIE)
     onset = lo + int(raw_above[0]) if raw_above.size else a
     step = int(s[onset])
-    rest = ys[a:] > start
+    rest = ys[a:] > start + LOG_TIE
     recovered = not bool(rest[-1])
     if recovered:
         # As for a climb: a brief, moderate rise that came back is info; a long one, or one

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._common import (
+    LOG_TIE,
     MAD_TO_SIGMA,
     check_float,
     check_int,
@@ -33,11 +34,6 @@ from ._common import (
 from ._types import Finding, Severity
 
 __all__ = ["SpikeConfig", "detect_spikes"]
-
-# Log-scale comparisons at an exact tie (a value exactly twice its median when the bar is x2)
-# must not depend on the units: log(2 * 41) - log(41) and log(2) differ in the last bits.
-# Ties resolve as "at the bar"; 1e-12 in log units is a relative 1e-12 in the loss.
-_TIE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -130,11 +126,13 @@ def detect_spikes(
     count = np.arange(n)  # points of history before each point
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if logged:
-            jump_ok = (y - base) >= math.log(factor) - _TIE
+            jump_ok = (y - base) >= math.log(factor) - LOG_TIE
         else:
             jump_ok = (y - base) >= (factor - 1.0) * np.abs(base)
         level0 = float(np.median(v[: min(3, n)]))
-        jump_ok &= (v - (np.exp(base) if logged else base)) >= cfg.min_rise_share * abs(level0)
+        jump_ok &= (v - (np.exp(base) if logged else base)) >= (
+            cfg.min_rise_share * abs(level0) * (1.0 - LOG_TIE)
+        )
     # The z-score needs a median of the trailing window; computing it only where the cheap
     # jump rule already holds keeps a 5,000-point series at a fraction of a millisecond.
     z = np.zeros(n)
@@ -148,14 +146,14 @@ def detect_spikes(
             z[i] = (y[i] - base[i]) / sigma
         elif y[i] > base[i]:
             z[i] = math.inf  # a flat history at level 0 on a linear scale
-    flag = (count >= cfg.min_history) & jump_ok & (z >= cfg.z - (_TIE if logged else 0.0))
+    flag = (count >= cfg.min_history) & jump_ok & (z >= cfg.z - (LOG_TIE if logged else 0.0))
     out: list[Finding] = []
     for a, b in true_runs(flag):
         ref = float(base[a])
         top = a + int(np.argmax(y[a : b + 1]))
         mid = ref + (float(y[top]) - ref) / 2.0
         after = y[b + 1 : b + 1 + cfg.recovery]
-        if after.size and np.any(after < mid - (_TIE if logged else 0.0)):
+        if after.size and np.any(after < mid - (LOG_TIE if logged else 0.0)):
             sev, recovered = Severity.INFO, True
         elif after.size >= cfg.recovery:
             sev, recovered = Severity.CRITICAL, False

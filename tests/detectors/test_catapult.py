@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _synth import healthy
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from detectors import CatapultConfig, Severity, detect_catapult
@@ -76,6 +76,10 @@ def test_healthy_averaged_losses_give_nothing(seed: int) -> None:
     values=st.lists(st.floats(0.05, 50.0), min_size=4, max_size=60),
     scale=st.floats(1e-4, 1e4),
 )
+# Exact ties, which rounding would decide differently once scaled: x1.2 the lowest earlier
+# value, and a rise of exactly ``min_rise`` of the first value.
+@example(values=[0.5, 0.5, 0.5, 0.6], scale=43.0)
+@example(values=[3.0, 1.2, 1.5, 0.5], scale=74.5)
 def test_scale_invariant_and_above_threshold(values: list[float], scale: float) -> None:
     """Scaling the loss changes nothing; a finding's value really is ``ratio`` above the best
     logged before it, and nothing earlier was."""

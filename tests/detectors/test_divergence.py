@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors import DivergenceConfig, Severity, detect_divergence
+from detectors._common import LOG_TIE
 from detectors.divergence import _climbs, _running_argmin
 
 # A smooth fall to 1.0, then a step up to 1.3 (x1.3) from step 100.
@@ -124,7 +125,7 @@ def _climbs_reference(
             break
         base = float(prev_min[i])
         k = j
-        while k + 1 < n and ys[k + 1] - base >= half:
+        while k + 1 < n and ys[k + 1] - base >= half - LOG_TIE:  # a tie is "at the bar"
             k += 1
         out.append((i, j, k))
         i = k + 1
