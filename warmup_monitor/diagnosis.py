@@ -120,9 +120,10 @@ LR_TRACKING = 1.0
 EARLY_PROGRESS = 0.7
 SCHEDULE_SLOWDOWN = 1.5
 # Confidence of a too-long verdict that rests on the warmup's share alone (the curve did not
-# show the cost). On the sweep's calibration half 9 of 46 such runs needed >= 1.25x the steps
-# of their best sibling (63 of 99 when the curve shows a cost), and their 10% sibling was stable
-# in 42: the verdict says the warmup is longer than it needs to be, not that steps were lost.
+# show the cost). On the sweep's calibration half 11 of 51 such runs needed >= 1.25x the steps
+# of their best sibling (69 of 118 when the curve shows a cost), and their 10% sibling was
+# stable in 47: the verdict says the warmup is longer than it needs to be, not that steps were
+# lost.
 UNSEEN_COST_CONFIDENCE = 0.55
 # Confidence taken off a healthy verdict on a run with a long warmup (see ``_healthy``).
 LONG_WARMUP_DOUBT = 0.15
