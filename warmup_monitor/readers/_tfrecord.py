@@ -147,12 +147,8 @@ def _frame_walk(buf: np.ndarray, start: int, end: int) -> Framing:
                 stop = True
                 break
             length, crc = _unpack_header(raw, pos)
-            if crc != _expected_length_crc(length):
-                error = "length checksum mismatch"
-                stop = True
-                break
-            if length > MAX_RECORD:
-                error = f"a record length of {length} bytes, beyond any real record"
+            error = _header_error(length, crc)
+            if error is not None:
                 stop = True
                 break
             if end - pos - _OVERHEAD < length:
@@ -218,11 +214,7 @@ def _frame_whole(buf: np.ndarray, start: int, end: int) -> Framing | None:
     # why, as the walk would.
     error: str | None = None
     if end - pos >= _HEADER:
-        length_at, crc = _unpack_header(memoryview(buf), pos)
-        if crc != _expected_length_crc(length_at):
-            error = "length checksum mismatch"
-        elif length_at > MAX_RECORD:
-            error = f"a record length of {length_at} bytes, beyond any real record"
+        error = _header_error(*_unpack_header(memoryview(buf), pos))
     return Framing(offsets, lengths, pos, error)
 
 
@@ -267,6 +259,16 @@ def _realign(
             accept(sizes, ends, good)
             return True
     return False
+
+
+def _header_error(length: int, crc: int) -> str | None:
+    """Why a record header (its length and the length's masked CRC) cannot start a record,
+    or None when it can."""
+    if crc != _expected_length_crc(length):
+        return "length checksum mismatch"
+    if length > MAX_RECORD:
+        return f"a record length of {length} bytes, beyond any real record"
+    return None
 
 
 def _expected_length_crc(length: int) -> int:
