@@ -197,6 +197,17 @@ def median_spacing(steps: np.ndarray) -> float:
     return float(np.median(d))
 
 
+def steps_per_value(averaged_over: int | None, steps: np.ndarray) -> float:
+    """Training steps each logged value stands for: ``averaged_over`` when known (a Trainer's
+    ``logging_steps``: each loss is the mean of that many steps), else the median spacing."""
+    return float(averaged_over) if averaged_over is not None else median_spacing(steps)
+
+
+def running_min_before(x: np.ndarray) -> np.ndarray:
+    """For each index ``i``, the minimum of ``x[:i]`` (``inf`` for the first)."""
+    return np.concatenate(([np.inf], np.minimum.accumulate(x)[:-1]))
+
+
 def to_scale(values: np.ndarray) -> tuple[np.ndarray, bool]:
     """Values on the scale the detectors compare them: ``log`` when the series is positive.
 

@@ -25,9 +25,10 @@ from ._common import (
     exp_,
     finite_series,
     fmt,
-    median_spacing,
     quiet,
     robust_noise,
+    running_min_before,
+    steps_per_value,
 )
 from ._types import Finding, Severity
 
@@ -107,7 +108,7 @@ def detect_catapult(
     s, v = s[keep], v[keep]
     if s.size < cfg.min_points:
         return []
-    averaged = cfg.averaged_over if cfg.averaged_over is not None else median_spacing(s)
+    averaged = steps_per_value(cfg.averaged_over, s)
     if averaged < cfg.min_averaged:
         return []
     y = np.log(v)
@@ -120,7 +121,7 @@ def detect_catapult(
     if math.isfinite(sigma):
         extreme = np.sqrt(2.0 * np.log(np.maximum(2.0, np.arange(y.size, dtype=np.float64))))
         need = np.maximum(need, (cfg.noise_sigmas + extreme) * sigma)
-    prev_min = np.concatenate(([np.inf], np.minimum.accumulate(y)[:-1]))
+    prev_min = running_min_before(y)
     level0 = float(v[0])
     with np.errstate(over="ignore"):
         base_lin = np.exp(prev_min)

@@ -15,8 +15,8 @@ from ._common import (
     exp_,
     finite_series,
     fmt,
-    median_spacing,
     quiet,
+    steps_per_value,
     to_scale,
     trailing_median,
 )
@@ -86,8 +86,7 @@ def detect_no_progress(
     if not logged:
         return []
     ys = trailing_median(y, cfg.smooth)
-    averaged = cfg.averaged_over if cfg.averaged_over is not None else median_spacing(s)
-    first = max(1, math.ceil(cfg.start_steps / max(1, averaged)))
+    first = max(1, math.ceil(cfg.start_steps / max(1.0, steps_per_value(cfg.averaged_over, s))))
     level0 = float(np.median(y[: min(first, y.size)]))
     tol = -math.log(1.0 - cfg.improve_tol)
     # The stall starts where the smoothed loss first came within ``improve_tol`` of its best.

@@ -22,9 +22,10 @@ from ._common import (
     exp_,
     finite_series,
     fmt,
-    median_spacing,
     quiet,
     robust_noise,
+    running_min_before,
+    steps_per_value,
     to_scale,
     trailing_median,
     true_runs,
@@ -159,8 +160,8 @@ def detect_divergence(
     n_used = np.minimum(np.arange(n) + 1, width).astype(np.float64)
     upper = ys + band / np.sqrt(n_used)
     lower = ys - band / np.sqrt(n_used)
-    prev_min = np.concatenate(([np.inf], np.minimum.accumulate(ys)[:-1]))
-    prev_upper = np.concatenate(([np.inf], np.minimum.accumulate(upper)[:-1]))
+    prev_min = running_min_before(ys)
+    prev_upper = running_min_before(upper)
     base_lin = np.exp(prev_min) if logged else prev_min
     cur_lin = np.exp(ys) if logged else ys
     min_abs = cfg.min_rise * abs(level0) if logged else cfg.min_rise
@@ -222,7 +223,7 @@ def detect_divergence(
             )
         )
     if cfg.after_step is not None:
-        out.extend(_above_start(s, v, ys, logged, level0, width, cfg, metric, out))
+        out.extend(_above_start(s, v, y, ys, logged, level0, width, cfg, metric, out))
     out.sort(key=lambda f: (f.step, f.kind))
     return out
 
@@ -294,6 +295,7 @@ def _last_of_stretch(ys: np.ndarray, j: int, base: float, half: float) -> int:
 def _above_start(
     s: np.ndarray,
     v: np.ndarray,
+    y: np.ndarray,
     ys: np.ndarray,
     logged: bool,
     level0: float,
@@ -302,7 +304,10 @@ def _above_start(
     metric: str,
     found: list[Finding],
 ) -> list[Finding]:
-    """The smoothed loss above its starting level after ``cfg.after_step`` (not already found)."""
+    """The smoothed loss above its starting level after ``cfg.after_step`` (not already found).
+
+    ``y`` is ``v`` on the log scale (``to_scale``) and ``ys`` its trailing median.
+    """
     if not logged or level0 <= 0:
         return []
     start = math.log(level0)
@@ -311,14 +316,14 @@ def _above_start(
     bar = start + math.log1p(cfg.min_rise)
     # The points that define the starting level (the first three) are never "above" it.
     after = (s > (cfg.after_step or 0)) & (np.arange(s.size) >= min(3, s.size))
-    idx = np.flatnonzero(after & (ys > bar + LOG_TIE))
+    gt = ys > bar + LOG_TIE
+    idx = np.flatnonzero(after & gt)
     if idx.size < cfg.patience:
         return []
     # First stretch of ``patience`` consecutive points (the first one after ``after_step``).
     p = cfg.patience
     if s.size < p:
         return []
-    gt = ys > bar + LOG_TIE
     stretch = np.lib.stride_tricks.sliding_window_view(gt, p).all(axis=1)
     firsts = idx[idx <= s.size - p]
     firsts = firsts[stretch[firsts]]
@@ -328,9 +333,11 @@ def _above_start(
     # Onset, as for a climb: the first raw point of the smoothing window that is above the bar
     # (the trailing median lags the raw values by up to half its width).
     lo = max(int(np.flatnonzero(after)[0]), a - width + 1)
-    raw_above = np.flatnonzero(np.log(v[lo : a + 1]) > bar + LOG_TIE)
+    raw_above = np.flatnonzero(y[lo : a + 1] > bar + LOG_TIE)
     onset = lo + int(raw_above[0]) if raw_above.size else a
     step = int(s[onset])
+    if any(f.step <= step <= (f.end_step or f.step) for f in found):
+        return []  # inside a climb already reported
     rest = ys[a:] > start + LOG_TIE
     recovered = not bool(rest[-1])
     if recovered:
@@ -338,7 +345,7 @@ def _above_start(
         # far above the start (a blow-up the run survived), is a warning. Long is counted in
         # training steps: three window means of 10 steps are 30 steps above the start.
         points = int(np.argmin(rest))
-        each = cfg.averaged_over if cfg.averaged_over is not None else median_spacing(s)
+        each = steps_per_value(cfg.averaged_over, s)
         top = exp_(float(ys[a : a + points].max()) - start)
         long_or_high = points * each >= cfg.sustain or top >= cfg.ratio**2
         sev = Severity.WARNING if long_or_high else Severity.INFO
@@ -348,8 +355,6 @@ def _above_start(
         sev = Severity.CRITICAL
         end = int(s[-1])
         tail = "and has not come back down"
-    if any(f.step <= step <= (f.end_step or f.step) for f in found):
-        return []  # inside a climb already reported
     return [
         Finding(
             kind="divergence",
