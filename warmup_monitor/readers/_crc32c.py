@@ -74,7 +74,6 @@ class _Tables:
         if n == 0:
             return np.empty(0, dtype=np.uint32)
         self.grow(length + 1)
-        first = rows[0]
         if may_vary is not None:
             cols = may_vary[may_vary < length]
         elif width % 8 == 0 and rows.flags.c_contiguous:
@@ -84,22 +83,28 @@ class _Tables:
             cols = cols[cols < length]
         else:
             cols = np.arange(length)
-        varying = np.zeros(length, dtype=bool)
+        same = np.ones(length, dtype=bool)
         if len(cols):
             sub = rows[:, cols]
-            varying[cols] = ~(sub == sub[0]).all(axis=0)
-        const = int(self.zeros[length])
-        same = np.flatnonzero(~varying)
-        if len(same):
-            const ^= int(np.bitwise_xor.reduce(self.pos[length - 1 - same, first[same]]))
-        vary = np.flatnonzero(varying)
-        if n * len(vary) <= _ONE_GATHER:  # few rows: one gather for every column at once
-            out = np.bitwise_xor.reduce(self.pos[length - 1 - vary, rows[:, vary]], axis=1)
+            same[cols] = (sub == sub[0]).all(axis=0)
+        return self.fold(rows[:, :length], np.arange(length), length, int(self.zeros[length]), same)
+
+    def fold(
+        self, sub: np.ndarray, cols: np.ndarray, length: int, const: int, same: np.ndarray
+    ) -> np.ndarray:
+        """``const`` xor what the bytes ``sub[:, k]``, at column ``cols[k]`` of ``length``-byte
+        messages, add to each message's CRC. The columns ``same`` hold one byte in every row:
+        they fold into the constant; the others cost a lookup per row."""
+        if same.any():
+            const ^= int(np.bitwise_xor.reduce(self.pos[length - 1 - cols[same], sub[0, same]]))
+        vary = np.flatnonzero(~same)
+        if len(sub) * len(vary) <= _ONE_GATHER:  # few rows: one gather for every column at once
+            out = np.bitwise_xor.reduce(self.pos[length - 1 - cols[vary], sub[:, vary]], axis=1)
             out ^= np.uint32(const)
             return out
-        out = np.full(n, const, dtype=np.uint32)
+        out = np.full(len(sub), const, dtype=np.uint32)
         for j in vary.tolist():
-            out ^= self.pos[length - 1 - j][rows[:, j]]
+            out ^= self.pos[length - 1 - int(cols[j])][sub[:, j]]
         return out
 
 
@@ -186,24 +191,9 @@ def crc32c_free(
     a message with zeros there (what the other bytes add). Returns the CRCs and which of the
     ``free`` columns hold the same byte in every message (those fold into one constant).
     """
-    n = len(sub)
     _C.grow(length)
     same = (sub == sub[0]).all(axis=0)
-    const = base
-    if same.any():
-        const ^= int(np.bitwise_xor.reduce(_C.pos[length - 1 - free[same], sub[0, same]]))
-    vary = ~same
-    k = int(np.count_nonzero(vary))
-    if not k:
-        return np.full(n, const, dtype=np.uint32), same
-    if n * k <= _ONE_GATHER:
-        out = np.bitwise_xor.reduce(_C.pos[length - 1 - free[vary], sub[:, vary]], axis=1)
-    else:
-        out = np.zeros(n, dtype=np.uint32)
-        for j in np.flatnonzero(vary).tolist():
-            out ^= _C.pos[length - 1 - int(free[j])][sub[:, j]]
-    out ^= np.uint32(const)
-    return out, same
+    return _C.fold(sub, free, length, base, same), same
 
 
 def crc32_rows(rows: np.ndarray) -> np.ndarray:
