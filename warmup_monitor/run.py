@@ -341,7 +341,7 @@ def _columns_by_tag(points: Points, order_of_tag: np.ndarray, consume: bool) -> 
     # Each tag's positions: a slice when the tags repeat in one order (a step logs each once),
     # else int64 positions (``take`` converts any other index type to a new array).
     periodic = _periodic(tag_codes, order_of_tag)
-    places: list[slice | np.ndarray] = []
+    places: list[tuple[slice | np.ndarray, int, int]] = []  # (positions, start, count)
     at = 0
     for new_code, code in enumerate(order_of_tag.tolist()):
         if periodic is not None:
@@ -355,7 +355,7 @@ def _columns_by_tag(points: Points, order_of_tag: np.ndarray, consume: bool) -> 
         if len(seg) > 1 and not (seg[1:] > seg[:-1]).all():
             return None  # a step written again: the general path keeps the last write
         if reuse:
-            places.append(where)
+            places.append((where, at, len(seg)))
         else:
             _take(points.values, where, values[at : at + len(seg)])
             _take(points.wall_times, where, times[at : at + len(seg)])
@@ -368,17 +368,11 @@ def _columns_by_tag(points: Points, order_of_tag: np.ndarray, consume: bool) -> 
         values = points.steps.view(np.float64)
         times = points.values
         for source, out in ((points.values, values), (points.wall_times, times)):
-            at = 0
-            for where in places:
-                k = _count(where, n)
+            for where, at, k in places:
                 _take(source, where, out[at : at + k])
-                at += k
         codes = tag_codes if _writable(tag_codes, np.int32) else np.empty(n, dtype=np.int32)
-        at = 0
-        for new_code, where in enumerate(places):
-            k = _count(where, n)
+        for new_code, (_, at, k) in enumerate(places):
             codes[at : at + k] = new_code
-            at += k
         del places
     return _Columns(
         steps, codes, tuple(points.tags[i] for i in order_of_tag.tolist()), values, times
