@@ -103,10 +103,11 @@ class Regime:
     description: str
     # gpt2 (pre-LN decoder), llama (pre-LN, RMSNorm), bert (post-LN encoder, MLM), bart (post-LN
     # encoder-decoder), t5 (pre-LN RMS-norm encoder-decoder, relative attention), mixtral
-    # (mixture-of-experts decoder), lstm, gru, and for images cnn, vit (pre-LN encoder), mlp
+    # (mixture-of-experts decoder), lstm, gru, and for images cnn, resnet (BatchNorm, residual
+    # blocks), vit (pre-LN encoder), mlp
     arch: str
     # adamw, sgd (momentum 0.9, Nesterov if `nesterov`), rmsprop, nadam, radam, adafactor (fixed
-    # LR), adamax or adagrad
+    # LR), adamax, adagrad or lion
     optimizer: str
     lr: float
     scheduler: str  # linear, cosine, constant_with_warmup
@@ -792,6 +793,77 @@ REGIMES: tuple[Regime, ...] = (
         fmt="hf",
         nesterov=True,
     ),
+    # --- optimizers and families trained in no earlier regime, at LRs meant to be unstable ------
+    Regime(
+        "resnet_shapes_sgd_high_hf",
+        "ResNet (BatchNorm, 2 residual blocks) classifying shapes, SGD with momentum at a high "
+        "LR, no clipping, Trainer logs every 5 steps",
+        "resnet",
+        "sgd",
+        0.8,
+        "cosine",
+        0.0,
+        5,
+        batch_size=32,
+        task="shapes",
+        fmt="hf",
+    ),
+    Regime(
+        "gpt2_lion_high",
+        "GPT-2, Lion at a high LR, no clipping, per-step logs",
+        "gpt2",
+        "lion",
+        3e-3,
+        "linear",
+        0.0,
+        1,
+    ),
+    Regime(
+        "llama_lion_toohigh_hf",
+        "Llama, Lion far too high, no clipping, Trainer logs every 5 steps",
+        "llama",
+        "lion",
+        1e-2,
+        "cosine",
+        0.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "resnet_shapes_sgd_toohigh",
+        "ResNet classifying shapes, SGD with momentum far too high, no clipping, per-step logs",
+        "resnet",
+        "sgd",
+        3.0,
+        "linear",
+        0.0,
+        1,
+        batch_size=32,
+        task="shapes",
+    ),
+    Regime(
+        "moe_adam_toohigh",
+        "mixture-of-experts decoder, AdamW far too high, no clipping",
+        "mixtral",
+        "adamw",
+        5e-2,
+        "cosine",
+        0.0,
+        10,
+    ),
+    Regime(
+        "t5_adafactor_toohigh_hf",
+        "T5 restoring masked characters, Adafactor (fixed LR) far too high, no clipping, Trainer "
+        "logs every 5 steps",
+        "t5",
+        "adafactor",
+        5e-2,
+        "linear",
+        0.0,
+        5,
+        task="seq2seq",
+        fmt="hf",
+    ),
 )
 
 
@@ -1014,9 +1086,38 @@ class RecurrentLM:
 
 
 def _image_net(r: Regime) -> Any:
-    """The shapes task's non-transformer classifiers: a small CNN or an MLP."""
+    """The shapes task's non-transformer classifiers: a small CNN, a ResNet or an MLP."""
     from torch import nn
 
+    if r.arch == "resnet":
+
+        class _Block(nn.Module):
+            def __init__(self, c: int) -> None:
+                super().__init__()
+                self.body = nn.Sequential(
+                    nn.Conv2d(c, c, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(c),
+                    nn.ReLU(),
+                    nn.Conv2d(c, c, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(c),
+                )
+
+            def forward(self, x: Any) -> Any:
+                return nn.functional.relu(x + self.body(x))
+
+        # A stem, two residual blocks (one before and one after halving the image), global
+        # average pooling and a linear head: 39k params.
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1, bias=False),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            _Block(32),
+            nn.MaxPool2d(2),
+            _Block(32),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(32, N_CLASSES),
+        )
     if r.arch == "cnn":
         # 2 conv layers (32 and 64 channels, each halving the image) and a linear head: 29k params.
         return nn.Sequential(
@@ -1170,7 +1271,7 @@ class Model:
         self.mask_gen = torch.Generator().manual_seed(30_000 + seed)
         if r.arch in ("lstm", "gru"):
             self.net = RecurrentLM.build(r.d_model, r.n_layer, r.arch)
-        elif r.arch in ("cnn", "mlp"):
+        elif r.arch in ("cnn", "resnet", "mlp"):
             self.net = _image_net(r)
         else:
             self.net = _transformer(r)
@@ -1255,6 +1356,33 @@ def _round(x: float, digits: int = 6) -> float | None:
     return float(f"{x:.{digits}g}") if math.isfinite(x) else None
 
 
+def _lion(params: list[Any], lr: float, weight_decay: float) -> Any:
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"), betas (0.9, 0.99).
+
+    torch has none; this is the paper's update: the sign of an interpolation of the momentum
+    and the gradient, decoupled weight decay, then the momentum's own update.
+    """
+    import torch
+
+    class Lion(torch.optim.Optimizer):
+        def __init__(self) -> None:
+            super().__init__(params, {"lr": lr, "betas": (0.9, 0.99), "weight_decay": weight_decay})
+
+        @torch.no_grad()
+        def step(self, closure: Any = None) -> None:
+            for group in self.param_groups:
+                b1, b2 = group["betas"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    m = self.state[p].setdefault("exp_avg", torch.zeros_like(p))
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
+                    p.add_(torch.sign(m * b1 + p.grad * (1 - b1)), alpha=-group["lr"])
+                    m.mul_(b2).add_(p.grad, alpha=1 - b2)
+
+    return Lion()
+
+
 def train(job: Job) -> float:
     """Train one run and write its logs; returns the seconds it took."""
     import torch
@@ -1287,6 +1415,8 @@ def train(job: Job) -> float:
         )
     elif r.optimizer == "adagrad":
         opt = torch.optim.Adagrad(params, lr=r.lr, weight_decay=r.weight_decay)
+    elif r.optimizer == "lion":
+        opt = _lion(params, r.lr, r.weight_decay)
     elif r.optimizer == "adafactor":
         from transformers.optimization import Adafactor
 
@@ -1389,8 +1519,9 @@ def train(job: Job) -> float:
         "max_grad_norm": r.max_grad_norm,
         "per_device_train_batch_size": r.batch_size,
         "gradient_accumulation_steps": 1,
-        # The Trainer's `optim` names: the same words, but AdamW is `adamw_torch`.
-        "optim": "adamw_torch" if r.optimizer == "adamw" else r.optimizer,
+        # The Trainer's `optim` names: the same words, but AdamW is `adamw_torch`, Lion
+        # `lion_32bit`.
+        "optim": {"adamw": "adamw_torch", "lion": "lion_32bit"}.get(r.optimizer, r.optimizer),
         "weight_decay": r.weight_decay,
         "adam_beta2": r.adam_beta2,
         "seed": job.seed,
@@ -1452,8 +1583,15 @@ def _anonymise_event_files(run_dir: Path) -> None:
 def _evaluate(model: Model, data: Data | Shapes) -> float:
     import torch
 
+    # BatchNorm evaluates with its running statistics, as a Trainer's evaluation does; the
+    # other models have no layer that differs between the two modes.
+    batch_norm = model.r.arch == "resnet"
+    if batch_norm:
+        model.net.eval()
     with torch.no_grad():
         losses = [float(model.loss(b)) for b in data.eval_batches()]
+    if batch_norm:
+        model.net.train()
     mean = sum(losses) / len(losses)
     return mean if math.isfinite(mean) else float("nan")
 
