@@ -53,9 +53,9 @@ class DivergenceConfig:
         patience: logged points in a row the smoothed loss must stay above the threshold.
             Default 2.
         sustain: a climb that later comes back down is a warning when it lasted at least this
-            many logged points or peaked at ``ratio**2`` times the best or more, otherwise
-            info; a rise above the starting level is judged the same way, its length counted
-            in training steps (see ``averaged_over``). Default 5.
+            many training steps or peaked at ``ratio**2`` times the best or more, otherwise
+            info; a rise above the starting level is judged the same way. A logged point
+            counts for the training steps it stands for (see ``averaged_over``). Default 5.
         min_points: series with fewer finite logged points give no finding. Default 4.
         after_step: training step after which a loss above its starting level is also
             reported (usually the end of the warmup); ``None`` (default) disables that rule.
@@ -130,7 +130,8 @@ def detect_divergence(
     ``step`` is the first logged point of the climb that is above the threshold, ``end_step``
     the last point before it came back down (or the last logged point). Critical when the loss
     has not come back by the last logged point, warning when it came back after ``sustain``
-    points or more or after peaking at ``ratio**2`` times the best, info for shorter climbs.
+    training steps or more or after peaking at ``ratio**2`` times the best, info for shorter
+    climbs.
     With ``after_step`` set, a smoothed loss above the starting level after that step is
     reported too (``evidence["rule"] == "above_start"``).
     """
@@ -173,6 +174,7 @@ def detect_divergence(
         )
     # Index of the best smoothed point before each climb (the first minimum, as argmin).
     best_before = _running_argmin(ys)
+    each = steps_per_value(cfg.averaged_over, s)
     for i, _, k in _climbs(above, ys, prev_min, rise_needed / 2, cfg.patience):
         base = float(prev_min[i])
         # Onset: the first raw point of the smoothing window that is above the threshold and
@@ -189,8 +191,9 @@ def detect_divergence(
         ratio = peak_val / base_val if base_val > 0 else math.inf
         if not recovered:
             sev = Severity.CRITICAL
-        elif length >= cfg.sustain or ratio >= cfg.ratio**2:
+        elif length * each >= cfg.sustain or ratio >= cfg.ratio**2:
             # Long, or brief but far above the threshold (a blow-up that training survived).
+            # Long is counted in training steps, as for a rise above the start.
             sev = Severity.WARNING
         else:
             sev = Severity.INFO

@@ -31,7 +31,14 @@ SMOOTH_BUMP = [3.0, 2.5, 2.0, 1.6, 1.3, 1.1, 1.0, 1.0, 1.0, 1.3, 1.3, 1.3, 1.3, 
             [(50, Severity.WARNING)],
         ),
         (SMOOTH_BUMP, None, []),
-        ([*SMOOTH_BUMP[:9], 1.7, 1.8, *[1.0] * 5], None, [(100, Severity.INFO)]),  # brief, x1.8
+        # Two points x1.8 that came back: brief when each is one training step's loss, long
+        # (20 steps) when each is the mean of the 10 steps since the last one.
+        (
+            [*SMOOTH_BUMP[:9], 1.7, 1.8, *[1.0] * 5],
+            DivergenceConfig(averaged_over=1),
+            [(100, Severity.INFO)],
+        ),
+        ([*SMOOTH_BUMP[:9], 1.7, 1.8, *[1.0] * 5], None, [(100, Severity.WARNING)]),
         ([*SMOOTH_BUMP[:9], 3.0, 3.2, *[1.0] * 5], None, [(100, Severity.WARNING)]),  # brief, x3.2
         (SMOOTH_BUMP, DivergenceConfig(ratio=1.2), [(100, Severity.CRITICAL)]),
         ([3.0, 2.0, 1.0], None, []),
