@@ -25,6 +25,11 @@ TAG_CANDIDATES: dict[str, tuple[str, ...]] = {
         "batch_loss",
         "train_loss_epoch",
         "epoch_loss",  # Keras TensorBoard callback
+        "lm loss",  # Megatron-LM
+        "train/lm_loss",  # GPT-NeoX and many custom loops
+        "lm_loss",
+        "train/CrossEntropyLoss",  # OLMo
+        "reduced_train_loss",  # NeMo
     ),
     "learning_rate": (
         "train/learning_rate",
@@ -50,6 +55,10 @@ TAG_CANDIDATES: dict[str, tuple[str, ...]] = {
         "optim/grad_norm",
         "grad_norm_2.0_norm_total",  # Lightning grad-norm tracking
         "train/grad_norm_total",
+        "grad-norm",  # Megatron-LM
+        "optim/total_grad_norm",  # OLMo
+        "gnorm",  # fairseq
+        "train/gnorm",
     ),
     "eval_loss": (
         "eval/loss",
@@ -64,6 +73,8 @@ TAG_CANDIDATES: dict[str, tuple[str, ...]] = {
         "Validation/Loss",
         "epoch_val_loss",
         "test/loss",
+        "lm loss validation",  # Megatron-LM
+        "val_loss_epoch",
     ),
     "epoch": ("train/epoch", "epoch", "Epoch"),
 }

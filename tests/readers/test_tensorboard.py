@@ -490,3 +490,46 @@ def test_files_read_in_windows_into_growing_columns(
     steps, values = run.series("train/grad_norm")
     assert steps.tolist() == list(range(10_000))
     assert values.tolist() == [s * 0.5 + len("train/grad_norm") for s in range(10_000)]
+
+
+# ------------------------------------------------------------------ other trainers' tag names
+@pytest.mark.parametrize(
+    ("loss_tag", "lr_tag", "grad_tag", "eval_tag"),
+    [
+        ("lm loss", "learning-rate", "grad-norm", "lm loss validation"),  # Megatron-LM
+        ("train/CrossEntropyLoss", "optim/learning_rate_group0", "optim/total_grad_norm", None),
+        ("loss", "lr", "gnorm", None),  # fairseq's train_inner folder
+        ("reduced_train_loss", "lr", "grad_norm", "val_loss"),  # NeMo
+        ("train/lm_loss", "train/lr", "train/grad_norm", None),  # GPT-NeoX-style loops
+    ],
+)
+def test_other_trainers_tags_are_diagnosed(
+    tmp_path: Path, loss_tag: str, lr_tag: str, grad_tag: str, eval_tag: str | None
+) -> None:
+    """Large-scale trainers' own tag names map to the metrics a diagnosis needs.
+
+    Megatron-LM also writes "... vs samples" twins on a samples axis; they are not taken.
+    """
+    torch = pytest.importorskip("torch")
+    from torch.utils.tensorboard import SummaryWriter
+
+    torch.set_num_threads(1)
+    w = SummaryWriter(str(tmp_path))
+    for step in range(1, 201):
+        lr = 3e-4 * min(1.0, step / 20)
+        loss = 2.0 + 8.0 * math.exp(-step / 30)
+        w.add_scalar(loss_tag, loss, step)
+        w.add_scalar(loss_tag + " vs samples", loss, step * 512)
+        w.add_scalar(lr_tag, lr, step)
+        w.add_scalar(grad_tag, 1.0, step)
+        if eval_tag and step % 50 == 0:
+            w.add_scalar(eval_tag, loss + 0.1, step)
+    w.close()
+    run = read_run(tmp_path)
+    assert run.metric_map["loss"] == loss_tag
+    assert run.metric_map["learning_rate"] == lr_tag
+    assert run.metric_map["grad_norm"] == grad_tag
+    assert run.metric_map.get("eval_loss") == eval_tag
+    from warmup_monitor import diagnose
+
+    assert diagnose(run).verdict.value == "healthy"
