@@ -51,7 +51,8 @@ class SpikeConfig:
             ``1 + (min_ratio - 1) / sqrt(k)``, floored at ``min_ratio_floor``. Default 2.0.
         min_ratio_floor: smallest jump factor at any averaging. Default 1.15.
         recovery: logged points after a spike within which the metric must come back below
-            the midpoint of the jump for the spike to count as transient. Default 5.
+            the midpoint of the jump for the spike to count as transient (info); one that
+            comes back later is a warning, one that never does is critical. Default 5.
         min_rise_share: the jump must also be at least this share of the series' starting
             level (median of its first 3 points), which ignores wobbles of a loss that has
             converged near 0. Default 0.02.
@@ -97,6 +98,24 @@ def _noise_before(dy: np.ndarray, i: int, w: int) -> float:
     return MAD_TO_SIGMA * mad / math.sqrt(2.0)
 
 
+def _points_until_below(y: np.ndarray, b: int, bar: float, suffix_min: np.ndarray) -> int | None:
+    """Points after index ``b`` until ``y`` is first below ``bar`` (``None``: never).
+
+    ``suffix_min[i]`` is ``y[i:].min()``, so a series that never comes back costs nothing, and
+    one that does is searched in growing chunks: the cost follows the distance, not the length.
+    """
+    if b + 1 >= y.size or not suffix_min[b + 1] < bar:
+        return None
+    start, chunk = b + 1, 8
+    while start < y.size:
+        hit = np.flatnonzero(y[start : start + chunk] < bar)
+        if hit.size:
+            return start + int(hit[0]) - b
+        start += chunk
+        chunk *= 2
+    return None
+
+
 @quiet
 def detect_spikes(
     steps: Any,
@@ -108,8 +127,8 @@ def detect_spikes(
     """Points whose robust z-score against the trailing window is at least ``z``.
 
     Consecutive spike points form one finding. Severity: info when the metric came back
-    within ``recovery`` points (transient), critical when it did not, warning when the series
-    ends before that can be told.
+    within ``recovery`` points (transient), warning when it came back only later or the
+    series ends before that can be told, critical when it has not come back.
     """
     cfg = config or SpikeConfig()
     s, v = finite_series(steps, values)
@@ -148,14 +167,19 @@ def detect_spikes(
             z[i] = math.inf  # a flat history at level 0 on a linear scale
     flag = (count >= cfg.min_history) & jump_ok & (z >= cfg.z - (LOG_TIE if logged else 0.0))
     out: list[Finding] = []
+    suffix_min = np.minimum.accumulate(y[::-1])[::-1] if flag.any() else y
     for a, b in true_runs(flag):
         ref = float(base[a])
         top = a + int(np.argmax(y[a : b + 1]))
         mid = ref + (float(y[top]) - ref) / 2.0
-        after = y[b + 1 : b + 1 + cfg.recovery]
-        if after.size and np.any(after < mid - (LOG_TIE if logged else 0.0)):
+        back = _points_until_below(y, b, mid - (LOG_TIE if logged else 0.0), suffix_min)
+        if back is not None and back <= cfg.recovery:
             sev, recovered = Severity.INFO, True
-        elif after.size >= cfg.recovery:
+        elif back is not None:
+            # Back, but only after the recovery window: a stretch, not a blip; a warning that
+            # says so rather than "did not come back" (the climb rules judge the stretch).
+            sev, recovered = Severity.WARNING, True
+        elif n - 1 - b >= cfg.recovery:
             sev, recovered = Severity.CRITICAL, False
         else:
             sev, recovered = Severity.WARNING, None
@@ -163,6 +187,9 @@ def detect_spikes(
         val = float(v[top])
         ratio = val / ref_val if ref_val > 0 else math.inf
         state = {True: "came back", False: "did not come back", None: "too recent to tell"}
+        tail = state[recovered]
+        if recovered and back is not None and back > cfg.recovery:
+            tail = f"came back after {back} logged points (at step {int(s[b + back])})"
         out.append(
             Finding(
                 kind="spike",
@@ -173,7 +200,7 @@ def detect_spikes(
                 message=(
                     f"{metric} spikes to {fmt(val)} at step {int(s[top])} (x{ratio:.2f} its "
                     f"recent median {fmt(ref_val)}, robust z {float(z[top]):.1f} >= {cfg.z:g}); "
-                    f"{state[recovered]}"
+                    f"{tail}"
                 ),
                 evidence={
                     "value": val,
@@ -184,6 +211,7 @@ def detect_spikes(
                     "min_ratio": factor,
                     "averaged_over": int(k),
                     "recovered": recovered,
+                    "recovered_after": back,
                     "peak_step": int(s[top]),
                 },
             )

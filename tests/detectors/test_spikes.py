@@ -27,6 +27,8 @@ def _flat(n: int, bumps: dict[int, float], base: float = 2.0, seed: int = 0) -> 
         (_flat(60, {30: 1.5}), SpikeConfig(min_ratio=1.3), [(31, Severity.INFO)]),
         (_flat(60, {i: 5.0 for i in range(57, 60)}), None, [(58, Severity.WARNING)]),
         (_flat(60, {i: 5.0 for i in range(40, 60)}), None, [(41, Severity.CRITICAL)]),
+        # Back, but only 8 points after the flagged stretch: a warning, not "did not come back".
+        (_flat(60, {i: 5.0 for i in range(30, 42)}), None, [(31, Severity.WARNING)]),
         (_flat(60, {3: 9.0}), None, []),  # before min_history points
     ],
 )
@@ -35,6 +37,13 @@ def test_table(values: np.ndarray, config: SpikeConfig | None, expected: list) -
     steps = np.arange(1, values.size + 1)
     got = detect_spikes(steps, values, config)
     assert [(f.step, f.severity) for f in got] == expected
+
+
+def test_a_spike_that_comes_back_late_says_when() -> None:
+    """A raised stretch that comes back after the recovery window names where it came back."""
+    (f,) = detect_spikes(np.arange(1, 61), _flat(60, {i: 5.0 for i in range(30, 42)}))
+    assert f.evidence["recovered"] is True and f.evidence["recovered_after"] == 8
+    assert "came back after 8 logged points (at step 43)" in f.message
 
 
 @pytest.mark.parametrize("seed", range(5))
