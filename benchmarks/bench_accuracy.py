@@ -27,7 +27,9 @@ series.
 
 It prints per set: false alarms on strictly-healthy runs and the share of problem runs whose
 verdict is acceptable, for ``diagnose`` and each baseline; the confusion table of ``diagnose``;
-a reliability table (for verdicts given at confidence c, the share that is right); and, replaying
+a reliability table (for verdicts given at confidence c, the share that is right); the sweep by
+architecture family, optimizer and starting point (where the rules hold and where they do not);
+and, replaying
 runs point by point (``run.prefix``), the prefixes of strictly-healthy runs that ever show a
 problem verdict and how many logged points after the onset an unstable run is flagged.
 
@@ -57,7 +59,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "sweeps"))
 
+import generate  # noqa: E402
 from baselines import BASELINES, baseline_verdicts  # noqa: E402
 
 from warmup_monitor import Points, diagnose, read_run  # noqa: E402
@@ -78,6 +82,21 @@ STREAM_WINDOW = 40  # logged points replayed after the onset before giving up
 LIVE_PREFIXES = 250  # at most this many prefixes of a strictly-healthy run (all if fewer)
 CONFIDENCE_BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 1.01)
 CADENCES = (1, 2, 5, 10, 20)  # logging_steps the sweep runs are logged again at
+# The sweep's architectures by family, for the per-family breakdown.
+FAMILY = {
+    "gpt2": "pre-LN decoder",
+    "llama": "pre-LN decoder",
+    "mixtral": "pre-LN decoder",
+    "bert": "encoder / seq2seq",
+    "bart": "encoder / seq2seq",
+    "t5": "encoder / seq2seq",
+    "lstm": "recurrent",
+    "gru": "recurrent",
+    "cnn": "image classifier",
+    "resnet": "image classifier",
+    "vit": "image classifier",
+    "mlp": "image classifier",
+}
 
 
 @dataclass
@@ -390,6 +409,40 @@ def _reliability(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def _families(results: list[Result]) -> str:
+    """Both sweep halves by architecture family, optimizer and starting point.
+
+    A diagnostic view (where the rules hold and where they do not), not a tuning target: the
+    thresholds are tuned on the calibration half only.
+    """
+    regimes = {r.name: r for r in generate.REGIMES}
+    sweep = [r for r in results if r.case.group.startswith("sweep")]
+    lines = [
+        "| by | value | runs | false alarms on strictly-healthy | problem runs right "
+        "| rule of thumb: problem runs right |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    keys = {
+        "family": lambda g: FAMILY.get(g.arch, g.arch),
+        "optimizer": lambda g: g.optimizer + (" (Nesterov)" if g.nesterov else ""),
+        "start": lambda g: {"full_ft": "full fine-tuning", "lora": "LoRA"}.get(g.init, g.init),
+    }
+    for by, key in keys.items():
+        groups: dict[str, list[Result]] = defaultdict(list)
+        for r in sweep:
+            regime = regimes.get(r.case.name.split("__")[0])
+            if regime is not None:
+                groups[key(regime)].append(r)
+        for i, (value, rs) in enumerate(sorted(groups.items())):
+            d, rot = _scores(rs, "diagnose"), _scores(rs, "rule_of_thumb")
+            lines.append(
+                f"| {by if i == 0 else ''} | {value} | {len(rs)} | {d['false_alarms']}/"
+                f"{d['healthy']} | {_pct(d['problems_right'], d['problems'])} "
+                f"| {_pct(rot['problems_right'], rot['problems'])} |"
+            )
+    return "\n".join(lines)
+
+
 def _live(results: list[Result]) -> list[str]:
     out = []
     live = [r for r in results if r.live_alarms is not None]
@@ -456,6 +509,9 @@ def main(argv: list[str] | None = None) -> int:
     test = [r for r in results if r.case.group == "sweep-test"]
     print("\n### reliability of the confidence" + (" (sweep test half)" if test else "") + "\n")
     print(_reliability(test or results))
+    if any(r.case.group.startswith("sweep") for r in results):
+        print("\n### the sweep by family, optimizer and start (both halves)\n")
+        print(_families(results))
     print("\n### live replay, all sets\n")
     for line in _live(results):
         print(f"- {line}")
