@@ -294,3 +294,87 @@ def test_a_shared_parent_is_listed_once_and_again_when_it_changes(
     os.utime(parent, ns=(mtime, mtime + 1))
     assert read_config_near(runs[0])["learning_rate"] == 0.2
     assert listed.count(str(parent)) == 2
+
+
+# ------------------------------------------------------- the Trainer's arguments in TensorBoard
+def _hf_tensorboard_run(tmp_path: Path, **args: object) -> Path:
+    """A TensorBoard run written by the HF Trainer's own callback (arguments, then scalars)."""
+    pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from transformers.integrations import TensorBoardCallback
+
+    targs = transformers.TrainingArguments(output_dir=str(tmp_path / "out"), report_to=[], **args)
+    state, control = transformers.TrainerState(), transformers.TrainerControl()
+    callback = TensorBoardCallback()
+    callback.on_train_begin(targs, state, control)
+    warmup = int(args.get("warmup_steps", 0))
+    for step in range(5, 201, 5):
+        state.global_step = step
+        lr = 1e-3 * min(1.0, step / warmup) if warmup else 1e-3
+        loss = 2.0 + 3.0 * 0.98**step
+        callback.on_log(targs, state, control, logs={"loss": loss, "learning_rate": lr})
+    callback.on_train_end(targs, state, control)
+    (run_dir,) = (tmp_path / "out" / "runs").iterdir()  # the Trainer's <output_dir>/runs/<name>
+    return run_dir
+
+
+def test_trainer_arguments_in_the_event_file_are_config(tmp_path: Path) -> None:
+    """A run shared as its event file alone still has its steps, warmup and cadence."""
+    run_dir = _hf_tensorboard_run(
+        tmp_path,
+        max_steps=200,
+        warmup_steps=60,
+        logging_steps=5,
+        lr_scheduler_type="constant_with_warmup",
+        max_grad_norm=0.5,
+    )
+    notes: list[str] = []
+    cfg = read_config_near(run_dir, notes=notes)
+    assert cfg["max_steps"] == 200 and cfg["warmup_steps"] == 60
+    assert cfg["logging_steps"] == 5 and cfg["max_grad_norm"] == 0.5
+    assert cfg["lr_scheduler_type"] == "constant_with_warmup"
+    assert "tfevents" in notes[0]
+    # Without a decay to date the end of the run, only the arguments give the warmup's share.
+    from warmup_monitor import diagnose, read_run
+
+    d = diagnose(read_run(run_dir))
+    assert d.verdict.value == "warmup_too_long"
+    assert "30%" in d.summary
+
+
+def test_an_argument_file_beside_the_event_file_wins(tmp_path: Path) -> None:
+    """The files of the run folder override what the event file says; a parent's event file
+    is never read as this run's config."""
+    run_dir = _hf_tensorboard_run(tmp_path, max_steps=200, warmup_steps=60)
+    (run_dir / "training_args.json").write_text(json.dumps({"warmup_steps": 20}))
+    assert read_config_near(run_dir)["warmup_steps"] == 20
+    child = run_dir / "sub"
+    child.mkdir()
+    assert "max_steps" not in read_config_near(child)
+
+
+def test_damaged_or_foreign_event_files_give_no_config(tmp_path: Path) -> None:
+    """Event files without arguments, cut short or overwritten, are no config and no error."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.tensorboard import SummaryWriter
+
+    torch.set_num_threads(1)
+    plain = tmp_path / "plain"
+    w = SummaryWriter(str(plain))
+    for step in range(50):
+        w.add_scalar("loss", 1.0, step)
+    w.add_text("args", json.dumps({"max_steps": 7}))  # after the scalars: not the Trainer's
+    w.close()
+    assert read_config_near(plain) == {}
+    run_dir = _hf_tensorboard_run(tmp_path / "hf", max_steps=200, warmup_steps=60)
+    (event,) = run_dir.glob("*tfevents*")
+    data = event.read_bytes()
+    for cut in (data[:40], data[:-3], data[:30] + b"\xff" * 64 + data[94:]):
+        event.write_bytes(cut)
+        warnings: list[str] = []
+        cfg = read_config_near(run_dir, warnings)
+        assert "max_steps" not in cfg or cfg["max_steps"] == 200
+    event.write_bytes(data.replace(b'"max_steps": 200', b'"max_steps": [[[['))
+    warnings = []
+    cfg = read_config_near(run_dir, warnings)
+    assert "max_steps" not in cfg

@@ -15,6 +15,9 @@ Canonical keys (HF ``TrainingArguments`` / LLaMA-Factory spelling)::
 Files read by :func:`read_config_near`, lowest precedence first (a later file overrides the
 keys it sets):
 
+0. before any file: the ``TrainingArguments`` an HF Trainer wrote as text at the start of the
+   run folder's own TensorBoard event files (``args/text_summary``; never a parent's), for the
+   keys no file gives
 1. ``hparams.yaml`` (Lightning)
 2. ``files/config.yaml`` (SwanLab: ``{key: {value: ...}}``)
 3. ``args.json``
@@ -126,6 +129,8 @@ _OUTPUT_DIR_MARKERS = frozenset(
 _CHECKPOINT = re.compile(r"^checkpoint-\d+$")
 _MAX_CONFIG_BYTES = 2_000_000  # a config file is small; anything bigger is not one
 _MAX_RECIPES = 20  # a folder of many YAML files is a recipe collection, not one run's config
+_MAX_EVENT_FILES = 8  # event files of one run read for the Trainer's arguments
+_EVENT_FILE = re.compile(r"tfevents\.\d")  # a writer's event file name
 
 
 def _unwrap(value: Any) -> Any:
@@ -286,6 +291,8 @@ def _resolve_warmup(config: dict[str, Any]) -> None:
 
 
 def _load_file(path: Path, warnings: list[str]) -> Mapping[str, Any] | None:
+    if _EVENT_FILE.search(path.name):
+        return _event_file_arguments(path, warnings)
     # trainer_state.json is a log that grows with the run (4 MB at 30k logged steps); only its
     # top level is config, so the cap for config files does not apply to it.
     limit = None if path.name == "trainer_state.json" else _MAX_CONFIG_BYTES
@@ -314,6 +321,27 @@ def _load_file(path: Path, warnings: list[str]) -> Mapping[str, Any] | None:
     if path.name == "trainer_state.json":
         # Only the top level: log_history is the run, not the config.
         return {k: v for k, v in data.items() if k != "log_history"}
+    return data
+
+
+def _event_file_arguments(path: Path, warnings: list[str]) -> Mapping[str, Any] | None:
+    """The HF ``TrainingArguments`` text at the start of an event file, if it holds one."""
+    from .readers.tensorboard_args import trainer_arguments
+
+    text = trainer_arguments(path)
+    if text is None:
+        return None  # the usual case: only the HF Trainer writes them
+    try:
+        data = load_json(text)
+    except ValueError as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        warnings.append(
+            f"the training arguments in {path.name} cannot be parsed ({first}); ignored"
+        )
+        return None
+    if not isinstance(data, Mapping):
+        warnings.append(f"the training arguments in {path.name} are not a mapping; ignored")
+        return None
     return data
 
 
@@ -363,6 +391,16 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return entry.is_file()
     except OSError:
         return False
+
+
+def _event_files(folder: Path) -> list[Path]:
+    """The run folder's event files, oldest first (a resumed run's later arguments win)."""
+    try:
+        listing = _listing(folder)
+    except OSError:
+        return []
+    events = sorted(n for n, is_file in listing.items() if is_file and _EVENT_FILE.search(n))
+    return [folder / n for n in events[:_MAX_EVENT_FILES]]
 
 
 def _files_in(folder: Path) -> list[Path]:
@@ -441,7 +479,20 @@ def read_config_near(
     origin: dict[str, Path] = {}
     folders = _folders_near(Path(path))
     states = [f / "trainer_state.json" for f in folders if _has_file(f, "trainer_state.json")]
-    for file in [file for folder in folders for file in _files_in(folder)] + states:
+    # The arguments in the run's event files give only the keys no file gives: they are what a
+    # run shared as its event files alone still carries.
+    events = _event_files(folders[-1])
+    files = [file for folder in folders for file in _files_in(folder)] + states
+    fallback: dict[str, Any] = {}
+    for file in events:
+        file_notes: list[str] = []
+        data = _load_file(file, file_notes)
+        problems += file_notes
+        if data is not None:
+            found = canonical_config(data, problems)
+            fallback.update(found)
+            origin.update(dict.fromkeys(found, file))
+    for file in files:
         file_notes: list[str] = []
         data = _load_file(file, file_notes)
         if data is None:
@@ -457,6 +508,7 @@ def read_config_near(
         found = canonical_config(data, problems)
         merged.update(found)
         origin.update(dict.fromkeys(found, file))
+    merged.update((key, value) for key, value in fallback.items() if key not in merged)
     _resolve_warmup(merged)
     if warnings is not None:
         warnings.extend(n for n in problems if n not in warnings)
