@@ -378,3 +378,34 @@ def test_damaged_or_foreign_event_files_give_no_config(tmp_path: Path) -> None:
     warnings = []
     cfg = read_config_near(run_dir, warnings)
     assert "max_steps" not in cfg
+
+
+@pytest.fixture(scope="module")
+def hf_event_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """One real event file of the HF Trainer's callback: its arguments, then scalars."""
+    run_dir = _hf_tensorboard_run(tmp_path_factory.mktemp("hf_bytes"), max_steps=200)
+    (event,) = run_dir.glob("*tfevents*")
+    return event.read_bytes()
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_trainer_arguments_of_any_bytes_is_text_or_none(
+    tmp_path_factory: pytest.TempPathFactory, hf_event_bytes: bytes, data: st.DataObject
+) -> None:
+    """Whatever an event file holds (a real one damaged anywhere, or noise), the scan for the
+    Trainer's arguments returns text or ``None``, never raises."""
+    from warmup_monitor.readers.tensorboard_args import trainer_arguments
+
+    path = tmp_path_factory.mktemp("damaged") / "events.out.tfevents.1.host"
+    base = hf_event_bytes
+    if data.draw(st.booleans()):
+        at = data.draw(st.integers(0, len(base) - 1))
+        junk = data.draw(st.binary(min_size=1, max_size=64))
+        raw = base[:at] + junk + base[at + len(junk) :]
+        raw = raw[: data.draw(st.integers(0, len(raw)))]
+    else:
+        raw = b"args/text_summary" + data.draw(st.binary(max_size=512))
+    path.write_bytes(raw)
+    got = trainer_arguments(path)
+    assert got is None or isinstance(got, str)
