@@ -203,6 +203,21 @@ def steps_per_value(averaged_over: int | None, steps: np.ndarray) -> float:
     return float(averaged_over) if averaged_over is not None else median_spacing(steps)
 
 
+def first_below(x: np.ndarray, start: int, bar: float, offset: float = 0.0) -> int | None:
+    """The first index ``i >= start`` where ``x[i] - offset >= bar`` does not hold (a NaN
+    does not), or ``None``. Looked at in growing chunks, so the cost follows the distance to
+    that index, not the length of ``x``."""
+    i, chunk = start, 64
+    while i < x.size:
+        with np.errstate(invalid="ignore"):
+            ok = x[i : i + chunk] - offset >= bar
+        if not ok.all():
+            return i + int(np.argmin(ok))
+        i += ok.size
+        chunk *= 2
+    return None
+
+
 def running_min_before(x: np.ndarray) -> np.ndarray:
     """For each index ``i``, the minimum of ``x[:i]`` (``inf`` for the first)."""
     return np.concatenate(([np.inf], np.minimum.accumulate(x)[:-1]))

@@ -21,6 +21,7 @@ from ._common import (
     check_optional_int,
     exp_,
     finite_series,
+    first_below,
     fmt,
     quiet,
     robust_noise,
@@ -277,22 +278,9 @@ def _running_argmin(ys: np.ndarray) -> Callable[[int], int]:
 
 
 def _last_of_stretch(ys: np.ndarray, j: int, base: float, half: float) -> int:
-    """The last index ``k >= j`` such that ``ys[j+1 : k+1] - base >= half`` holds throughout.
-
-    Looked at in growing chunks, so the cost follows the length of the stretch, not the series.
-    """
-    n = ys.size
-    k = j
-    chunk = 64
-    while k + 1 < n:
-        with np.errstate(invalid="ignore"):
-            ok = ys[k + 1 : k + 1 + chunk] - base >= half - LOG_TIE
-        if ok.all():
-            k += ok.size
-            chunk *= 2
-            continue
-        return k + int(np.argmin(ok))
-    return k
+    """The last index ``k >= j`` such that ``ys[j+1 : k+1] - base >= half`` holds throughout."""
+    below = first_below(ys, j + 1, half - LOG_TIE, offset=base)
+    return ys.size - 1 if below is None else below - 1
 
 
 def _above_start(

@@ -24,6 +24,7 @@ from ._common import (
     check_optional_int,
     exp_,
     finite_series,
+    first_below,
     fmt,
     median_spacing,
     preceding_median,
@@ -98,24 +99,6 @@ def _noise_before(dy: np.ndarray, i: int, w: int) -> float:
     return MAD_TO_SIGMA * mad / math.sqrt(2.0)
 
 
-def _points_until_below(y: np.ndarray, b: int, bar: float, suffix_min: np.ndarray) -> int | None:
-    """Points after index ``b`` until ``y`` is first below ``bar`` (``None``: never).
-
-    ``suffix_min[i]`` is ``y[i:].min()``, so a series that never comes back costs nothing, and
-    one that does is searched in growing chunks: the cost follows the distance, not the length.
-    """
-    if b + 1 >= y.size or not suffix_min[b + 1] < bar:
-        return None
-    start, chunk = b + 1, 8
-    while start < y.size:
-        hit = np.flatnonzero(y[start : start + chunk] < bar)
-        if hit.size:
-            return start + int(hit[0]) - b
-        start += chunk
-        chunk *= 2
-    return None
-
-
 @quiet
 def detect_spikes(
     steps: Any,
@@ -172,7 +155,11 @@ def detect_spikes(
         ref = float(base[a])
         top = a + int(np.argmax(y[a : b + 1]))
         mid = ref + (float(y[top]) - ref) / 2.0
-        back = _points_until_below(y, b, mid - (LOG_TIE if logged else 0.0), suffix_min)
+        bar = mid - (LOG_TIE if logged else 0.0)
+        # Points until it came back below the midpoint (None: never); a series that never
+        # does is told by its suffix minimum without a search.
+        below = first_below(y, b + 1, bar) if b + 1 < n and suffix_min[b + 1] < bar else None
+        back = None if below is None else below - b
         if back is not None and back <= cfg.recovery:
             sev, recovered = Severity.INFO, True
         elif back is not None:
