@@ -130,7 +130,6 @@ _CHECKPOINT = re.compile(r"^checkpoint-\d+$")
 _MAX_CONFIG_BYTES = 2_000_000  # a config file is small; anything bigger is not one
 _MAX_RECIPES = 20  # a folder of many YAML files is a recipe collection, not one run's config
 _MAX_EVENT_FILES = 8  # event files of one run read for the Trainer's arguments
-_EVENT_FILE = re.compile(r"tfevents\.\d")  # a writer's event file name
 
 
 def _unwrap(value: Any) -> Any:
@@ -291,8 +290,6 @@ def _resolve_warmup(config: dict[str, Any]) -> None:
 
 
 def _load_file(path: Path, warnings: list[str]) -> Mapping[str, Any] | None:
-    if _EVENT_FILE.search(path.name):
-        return _event_file_arguments(path, warnings)
     # trainer_state.json is a log that grows with the run (4 MB at 30k logged steps); only its
     # top level is config, so the cap for config files does not apply to it.
     limit = None if path.name == "trainer_state.json" else _MAX_CONFIG_BYTES
@@ -395,11 +392,13 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
 
 def _event_files(folder: Path) -> list[Path]:
     """The run folder's event files, oldest first (a resumed run's later arguments win)."""
+    from .readers.tensorboard import oldest_first
+
     try:
         listing = _listing(folder)
     except OSError:
         return []
-    events = sorted(n for n, is_file in listing.items() if is_file and _EVENT_FILE.search(n))
+    events = oldest_first(n for n, is_file in listing.items() if is_file)
     return [folder / n for n in events[:_MAX_EVENT_FILES]]
 
 
@@ -485,9 +484,7 @@ def read_config_near(
     files = [file for folder in folders for file in _files_in(folder)] + states
     fallback: dict[str, Any] = {}
     for file in events:
-        file_notes: list[str] = []
-        data = _load_file(file, file_notes)
-        problems += file_notes
+        data = _event_file_arguments(file, problems)
         if data is not None:
             found = canonical_config(data, problems)
             fallback.update(found)

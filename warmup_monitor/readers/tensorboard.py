@@ -43,6 +43,7 @@ import os
 import re
 import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,7 @@ from ._crc32c import masked_crc32c
 from ._tfevents import Decoded, decode
 from ._tfrecord import frame
 
-__all__ = ["TensorBoardSource", "claims", "open_source"]
+__all__ = ["TensorBoardSource", "claims", "oldest_first", "open_source"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _MMAP_MIN = 1 << 20  # read bigger increments through mmap, smaller ones with read()
@@ -116,6 +117,12 @@ def _sort_key(name: str) -> tuple[int, list[tuple[int, str]]]:
     created = _CREATED.search(name)
     natural = [(int(d), "") if d else (0, t) for d, t in _TOKENS.findall(name)]
     return (int(created.group(1)) if created else 1 << 62, natural)
+
+
+def oldest_first(names: Iterable[str]) -> list[str]:
+    """The writers' event file names (``…tfevents.<time>…``) among ``names``, in the order the
+    reader follows a run's files."""
+    return sorted((n for n in names if _CREATED.search(n)), key=_sort_key)
 
 
 @dataclass
