@@ -1140,6 +1140,20 @@ def _image_net(r: Regime) -> Any:
     )
 
 
+def _decoder_settings(r: Regime) -> dict[str, Any]:
+    """What the Llama-style decoders (Llama, Mixtral) share: the character vocabulary, width,
+    depth, 4 heads without grouped keys, the window length and untied embeddings."""
+    return {
+        "vocab_size": len(VOCAB),
+        "hidden_size": r.d_model,
+        "num_hidden_layers": r.n_layer,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 4,
+        "max_position_embeddings": SEQ_LEN,
+        "tie_word_embeddings": False,
+    }
+
+
 def _transformer(r: Regime) -> Any:
     if r.arch == "gpt2":
         from transformers import GPT2Config, GPT2LMHeadModel
@@ -1158,16 +1172,7 @@ def _transformer(r: Regime) -> Any:
     if r.arch == "llama":
         from transformers import LlamaConfig, LlamaForCausalLM
 
-        cfg = LlamaConfig(
-            vocab_size=len(VOCAB),
-            hidden_size=r.d_model,
-            intermediate_size=4 * r.d_model,
-            num_hidden_layers=r.n_layer,
-            num_attention_heads=4,
-            num_key_value_heads=4,
-            max_position_embeddings=SEQ_LEN,
-            tie_word_embeddings=False,
-        )
+        cfg = LlamaConfig(intermediate_size=4 * r.d_model, **_decoder_settings(r))
         return LlamaForCausalLM(cfg)
     if r.arch == "vit":
         from transformers import ViTConfig, ViTForImageClassification
@@ -1233,16 +1238,10 @@ def _transformer(r: Regime) -> Any:
         # Every layer's MLP is 4 SwiGLU experts of half the usual width, 2 routed per token;
         # the loss is the LM loss alone (no router load-balancing term, the config's default).
         cfg = MixtralConfig(
-            vocab_size=len(VOCAB),
-            hidden_size=r.d_model,
             intermediate_size=2 * r.d_model,
-            num_hidden_layers=r.n_layer,
-            num_attention_heads=4,
-            num_key_value_heads=4,
             num_local_experts=4,
             num_experts_per_tok=2,
-            max_position_embeddings=SEQ_LEN,
-            tie_word_embeddings=False,
+            **_decoder_settings(r),
         )
         return MixtralForCausalLM(cfg)
     from transformers import BertConfig, BertForMaskedLM
