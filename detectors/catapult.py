@@ -24,6 +24,7 @@ from ._common import (
     check_optional_int,
     exp_,
     finite_series,
+    first_below,
     fmt,
     quiet,
     robust_noise,
@@ -140,9 +141,9 @@ def detect_catapult(
     base = float(base_lin[i])
     # The climb lasts while the loss stays above the midpoint between its best and its peak.
     mid = float(prev_min[i]) + float(need[i]) / 2.0
-    below = np.flatnonzero(y[i + 1 :] < mid - LOG_TIE)
-    recovered = below.size > 0
-    k = i + int(below[0]) if recovered else s.size - 1
+    below = first_below(y, i + 1, mid - LOG_TIE)
+    recovered = below is not None
+    k = below - 1 if below is not None else s.size - 1
     peak_i = i + int(np.argmax(y[i : k + 1]))
     peak = float(v[peak_i])
     ratio = peak / base if base > 0 else math.inf
