@@ -29,9 +29,8 @@ It prints per set: false alarms on strictly-healthy runs and the share of proble
 verdict is acceptable, for ``diagnose`` and each baseline; the confusion table of ``diagnose``;
 a reliability table (for verdicts given at confidence c, the share that is right); the sweep by
 architecture family, optimizer and starting point (where the rules hold and where they do not);
-and, replaying
-runs point by point (``run.prefix``), the prefixes of strictly-healthy runs that ever show a
-problem verdict and how many logged points after the onset an unstable run is flagged.
+and, replaying runs point by point (``run.prefix``), the prefixes of strictly-healthy runs that
+ever show a problem verdict and how many logged points after the onset an unstable run is flagged.
 
 Logging cadence: every sweep run keeps its per-step loss, LR and grad norm (``truth.json``), so
 each one is also logged again as the HF Trainer would at ``logging_steps`` of 1, 2, 5, 10 and 20
