@@ -32,7 +32,7 @@ architecture family, optimizer and starting point (where the rules hold and wher
 and, replaying runs point by point (``run.prefix``), the prefixes of strictly-healthy runs that
 ever show a problem verdict and how many logged points after the onset an unstable run is flagged.
 
-Logging cadence: every sweep run keeps its per-step loss, LR and grad norm (``truth.json``), so
+Logging cadence: every sweep run keeps its per-step loss, LR and grad norm (``truth.json.gz``), so
 each one is also logged again as the HF Trainer would at ``logging_steps`` of 1, 2, 5, 10 and 20
 (the mean loss of each window, the LR and grad norm of its last step) and diagnosed with the same
 labels: a rule that only holds at the cadence a regime happened to be logged at shows up there.
@@ -267,7 +267,7 @@ def _right(case: Case, verdict: str | None) -> bool | None:
 
 def _relogged(case: Case, every: int) -> Run | None:
     """The sweep run's per-step record logged as the Trainer logs it every ``every`` steps."""
-    truth = json.loads((case.path / "truth.json").read_text(encoding="utf-8"))
+    truth = generate.read_truth(case.path)
     if truth.get("format") == "eval":
         return None  # no training loss to log
     loss = np.asarray(truth["loss"], dtype=np.float64)

@@ -1,6 +1,6 @@
 """The sweep corpus: its labels are what the labelling rules give, and the rules' structure.
 
-The labels are computed by ``benchmarks/sweeps/label.py`` from each run's ``truth.json``; no
+The labels are computed by ``benchmarks/sweeps/label.py`` from each run's ``truth.json.gz``; no
 label may be edited by hand or to fit the diagnosis, so the stored ``labels.json`` must be
 exactly what the script computes from the stored runs.
 """

@@ -4,7 +4,7 @@
     python benchmarks/sweeps/label.py --check    # exit 1 unless labels.json is what the rules give
 
 The rules are in README.md ("How runs are labelled"); this script is their only implementation.
-It reads each run's ``truth.json`` (the per-step training loss and LR the generator recorded),
+It reads each run's ``truth.json.gz`` (the per-step training loss and LR the generator recorded),
 never the logs the diagnosis reads and never the diagnosis itself. Curves are measured with
 ``detectors.progress``, the same measures ``warmup-monitor compare`` uses.
 """
@@ -78,7 +78,7 @@ def split_of(regime: str) -> str:
 
 
 def _facts(path: Path) -> RunFacts:
-    truth = json.loads((path / "truth.json").read_text())
+    truth = generate.read_truth(path)
     loss = np.array([math.nan if x is None else x for x in truth["loss"]], dtype=np.float64)
     lr = np.array([math.nan if x is None else x for x in truth["learning_rate"]], dtype=np.float64)
     steps = np.arange(1, loss.size + 1)
@@ -287,7 +287,7 @@ def _warmup_rule(r: RunFacts, ratio: float) -> tuple[str, list[str], str]:
 
 def label_all(runs_dir: Path = RUNS) -> list[dict[str, Any]]:
     groups: dict[str, list[RunFacts]] = {}
-    for truth in sorted(runs_dir.glob("*/*/truth.json")):
+    for truth in sorted(runs_dir.glob(f"*/*/{generate.TRUTH}")):
         f = _facts(truth.parent)
         groups.setdefault(f.group, []).append(f)
     out: list[dict[str, Any]] = []
