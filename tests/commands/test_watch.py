@@ -241,6 +241,12 @@ def test_unreadable_folder_gives_one_clear_line(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------- live
+def _default_sigint() -> None:
+    # A test run started as a background job inherits an ignored SIGINT, and Python then
+    # installs no Ctrl-C handler: give the child the disposition an interactive watch has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class _Live:
     """``warmup-monitor watch … --format jsonl`` as a child process; events read as they come."""
 
@@ -253,6 +259,7 @@ class _Live:
             text=True,
             cwd=REPO,
             env=env,
+            preexec_fn=_default_sigint,
         )
         self.events: list[dict[str, Any]] = []
         self.stderr: list[str] = []
