@@ -356,7 +356,7 @@ def detect_scaler_skips(
                 end_step=last,
                 message=(
                     f"grad_norm is {_describe(gv[a : b + 1])} {where} while the loss stays "
-                    f"finite and keeps falling ({fmt(ref)} -> {fmt(float(np.median(after)))}, "
+                    f"finite and does not climb ({fmt(ref)} -> {fmt(float(np.median(after)))}, "
                     f"threshold +{100 * cfg.rise_tol:.0f}%): a dynamic loss scaler (fp16) "
                     "skipping overflowed steps, not a failure"
                 ),

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import click
 
+from warmup_monitor.points import Points
+from warmup_monitor.render._common import run_notes
 from warmup_monitor.render.terminal import render_text
-from warmup_monitor.report import Report
+from warmup_monitor.report import Report, RunReport
+from warmup_monitor.run import Run
 
 SINGLE = """\
 run-a  (tensorboard: logs/run-a)
@@ -114,3 +118,28 @@ def test_warmup_longer_than_run(single_report: Report) -> None:
         "Schedule: warmup longer than the run (the LR still rises at step 200), peak LR 0.0003 "
         "at step 200 (target never reached), no decay seen, last step 200\n"
     ) in text
+
+
+def _interleaved_run(restarts: int) -> Run:
+    """Steps 10, 20, ... written in order, then ``restarts`` times a step written again after
+    the next one (the order two processes appending to one log produce)."""
+    rows = []
+    for k in range(1, 60):
+        rows.append(("train/loss", 10 * k, 3.0 - 0.01 * k, float(k)))
+        if k <= restarts:
+            rows.append(("train/loss", 10 * (k - 1) or 10, 3.0, float(k)))
+    return Run.from_points(Points.from_rows(rows), name="r", path=Path("r"), source="test")
+
+
+def test_a_few_resumes_are_listed_many_are_summed_up() -> None:
+    """Each restart of a resumed run is a note; hundreds of them (two writers interleaving one
+    log) are one line that counts them, not a screen of notes."""
+    few = run_notes(RunReport("r", Path("r"), "test", run=_interleaved_run(3)))
+    assert [n for n in few if n.startswith("resumed at step")] == [
+        "resumed at step 10 after reaching step 20",
+        "resumed at step 20 after reaching step 30",
+    ]
+    many = run_notes(RunReport("r", Path("r"), "test", run=_interleaved_run(40)))
+    assert not any(n.startswith("resumed at step") for n in many)
+    (line,) = [n for n in many if n.startswith("steps go back")]
+    assert line.startswith("steps go back 39 times (first at step 10 after step 20, last at step")

@@ -141,12 +141,27 @@ def advice_detail(advice: Advice) -> str | None:
     return f"{detail} ({reason})" if reason else detail
 
 
+MAX_RESUME_LINES = 5  # more resumes than this are summed up in one line
+
+
 def run_notes(rr: RunReport) -> list[str]:
     """Resumes, notes and reader warnings of a run, one short line each."""
     run = rr.run
     if run is None:
         return []
-    lines = [f"resumed at step {r.step} after reaching step {r.from_step}" for r in run.resumes]
+    resumes = run.resumes
+    if len(resumes) <= MAX_RESUME_LINES:
+        lines = [f"resumed at step {r.step} after reaching step {r.from_step}" for r in resumes]
+    else:
+        # Hundreds of "resumes" are two writers interleaving one log (say, two processes
+        # appending to one trainer_log.jsonl), not hundreds of restarts: one line says so.
+        first, last = resumes[0], resumes[-1]
+        lines = [
+            f"steps go back {len(resumes)} times (first at step {first.step} after step "
+            f"{first.from_step}, last at step {last.step} after step {last.from_step}): "
+            "restarts, or several writers appending to one log; the value written last at "
+            "each step is the one used"
+        ]
     lines += list(run.notes)
     lines += [f"warning: {w}" for w in run.warnings]
     if run.status not in ("finished", "unknown"):
