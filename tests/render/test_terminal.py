@@ -7,11 +7,14 @@ from pathlib import Path
 
 import click
 
+from warmup_monitor.diagnosis import Diagnosis, Verdict
 from warmup_monitor.points import Points
-from warmup_monitor.render._common import run_notes
+from warmup_monitor.render._common import planned_total, run_notes, schedule_text
 from warmup_monitor.render.terminal import render_text
 from warmup_monitor.report import Report, RunReport
 from warmup_monitor.run import Run
+
+from .conftest import make_fit
 
 SINGLE = """\
 run-a  (tensorboard: logs/run-a)
@@ -143,3 +146,23 @@ def test_a_few_resumes_are_listed_many_are_summed_up() -> None:
     assert not any(n.startswith("resumed at step") for n in many)
     (line,) = [n for n in many if n.startswith("steps go back")]
     assert line.startswith("steps go back 39 times (first at step 10 after step 20, last at step")
+
+
+def _judged_by(total: int) -> Diagnosis:
+    """A healthy diagnosis of a 20-step warmup whose LR trace implies 200 total steps, judged
+    against a planned run of ``total`` steps."""
+    evidence = {"total_steps": total, "warmup_steps": 20}
+    return Diagnosis(Verdict.HEALTHY, 0.8, "healthy", make_fit(), (), (), evidence, None)
+
+
+def test_the_schedule_line_gives_the_run_length_the_verdict_used() -> None:
+    """A max_steps in the config that the LR trace's extrapolated decay does not match is the
+    length the diagnosis judged by: the line says so, and the warmup's share is of it."""
+    assert planned_total(_judged_by(200)) is None
+    assert schedule_text(make_fit(), planned_total(_judged_by(200))).endswith(
+        "warmup 20 steps (10.0% of run), peak LR 0.0003 at step 20, linear decay, 200 total steps"
+    )
+    assert planned_total(_judged_by(400)) == 400
+    text = schedule_text(make_fit(), planned_total(_judged_by(400)))
+    assert "warmup 20 steps (5.0% of run)" in text
+    assert text.endswith("400 total steps (the config's; the LR trace alone implies 200)")

@@ -97,8 +97,21 @@ def warmup_end(fit: ScheduleFit) -> int | None:
     return max(candidates) if candidates else fit.peak_step
 
 
-def schedule_text(fit: ScheduleFit | None) -> str:
-    """One line describing the inferred schedule."""
+def planned_total(diagnosis: Diagnosis | None) -> int | None:
+    """The run length the diagnosis judged by, when it is not the LR trace's own (a max_steps
+    in the config that the trace's extrapolated decay does not match)."""
+    if diagnosis is None or diagnosis.schedule is None:
+        return None
+    total = diagnosis.evidence.get("total_steps")
+    implied = diagnosis.schedule.total_steps
+    if not isinstance(total, int) or total <= 0 or not implied:
+        return None
+    return total if abs(total - implied) > 0.01 * total else None
+
+
+def schedule_text(fit: ScheduleFit | None, total: int | None = None) -> str:
+    """One line describing the inferred schedule; ``total`` is the planned run length when it
+    differs from the one the LR trace implies (see :func:`planned_total`)."""
     if fit is None:
         return "no learning-rate trace in the logs"
     if fit.lr_never_moves:
@@ -112,9 +125,8 @@ def schedule_text(fit: ScheduleFit | None) -> str:
         parts.append("no warmup")
     else:
         shape = f"{fit.warmup_shape} " if fit.warmup_shape not in ("unknown", "") else ""
-        parts.append(
-            f"{shape}warmup {fit.warmup_steps} steps ({fmt_percent(fit.warmup_fraction)} of run)"
-        )
+        share = fit.warmup_steps / total if total else fit.warmup_fraction
+        parts.append(f"{shape}warmup {fit.warmup_steps} steps ({fmt_percent(share)} of run)")
     if fit.warmup_longer_than_run and fit.warmup_steps is not None:
         parts.append("warmup longer than the run")
     peak = f"peak LR {fmt_num(fit.peak_lr)} at step {fit.peak_step}"
@@ -127,8 +139,14 @@ def schedule_text(fit: ScheduleFit | None) -> str:
         parts.append("constant after the peak")
     else:
         parts.append(f"{fit.decay} decay")
-    total = fit.total_steps
-    parts.append(f"{total} total steps" if total else f"last step {fit.last_step}")
+    if total:
+        parts.append(
+            f"{total} total steps (the config's; the LR trace alone implies {fit.total_steps})"
+        )
+    elif fit.total_steps:
+        parts.append(f"{fit.total_steps} total steps")
+    else:
+        parts.append(f"last step {fit.last_step}")
     return ", ".join(parts)
 
 

@@ -21,6 +21,7 @@ from ._common import (
     fmt_num,
     fmt_percent,
     fmt_value,
+    planned_total,
     run_notes,
     schedule_text,
     step_range,
@@ -150,7 +151,7 @@ def _schedule_block(rr: RunReport) -> str:
     if fit.warmup_longer_than_run:
         flags.append("the warmup is longer than the run")
     flags.extend(fit.notes)
-    out = f"<p>{_e(schedule_text(fit))}</p>"
+    out = f"<p>{_e(schedule_text(fit, planned_total(d)))}</p>"
     out += _table(["", ""], [[_e(k), _e(v)] for k, v in rows]).replace(
         "<table>", '<table class="kv">', 1
     )

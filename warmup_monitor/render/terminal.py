@@ -14,6 +14,7 @@ from ..safe_text import for_terminal
 from ._common import (
     advice_detail,
     evidence_items,
+    planned_total,
     run_notes,
     schedule_text,
     step_range,
@@ -134,7 +135,7 @@ def _run_block(rr: RunReport, style: Styler) -> str:
     lines.append(_verdict_line(rr, style, with_name=False))
     if d.summary:
         lines.append(f"  {for_terminal(d.summary)}")
-    lines.append(f"Schedule: {schedule_text(d.schedule)}")
+    lines.append(f"Schedule: {schedule_text(d.schedule, planned_total(d))}")
     if d.findings:
         lines.append(f"Findings ({len(d.findings)}):")
         ordered = sorted(d.findings, key=lambda f: (f.step, -f.severity.rank, f.kind))
