@@ -47,6 +47,8 @@ from warmup_monitor.config import CANONICAL_KEYS, canonical_config, read_config_
             {"optimizer": {"lr": 0.001}, "trainer": {"max_steps": 500}},
             {"learning_rate": 0.001, "max_steps": 500},
         ),
+        ({"optim": "paged_adamw_8bit"}, {"optim": "paged_adamw_8bit"}),
+        ({"optimizer": "sgd", "trainer": {"max_steps": 500}}, {"optim": "sgd", "max_steps": 500}),
         ({"learning_rate": None, "model_name_or_path": ""}, {}),
         ({"unrelated": 1, "output_dir": "x"}, {}),
     ],

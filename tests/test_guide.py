@@ -109,6 +109,27 @@ def test_lower_learning_rate() -> None:
 
 
 @pytest.mark.parametrize(
+    ("optimizer", "quoted"),
+    [
+        (None, True),  # the Trainer's default is AdamW
+        ("adamw_torch", True),
+        ("paged_adamw_8bit", True),
+        ("nadam", True),
+        ("sgd", False),
+        ("lion_32bit", False),
+        ("adafactor", False),
+    ],
+)
+def test_the_typical_lr_is_quoted_for_the_adam_family_only(
+    optimizer: str | None, quoted: bool
+) -> None:
+    """The guide's typical LRs are AdamW's: an SGD LR of 1.0 is not "far above 5e-06"."""
+    lr, reason = guide.lower_learning_rate(1.0, finetuning_type="full", optimizer=optimizer)
+    assert lr == pytest.approx(0.3)
+    assert ("typically uses" in reason) is quoted
+
+
+@pytest.mark.parametrize(
     ("current", "lower", "reason"),
     [
         (1.2, 0.4, "a third of 1.2"),

@@ -64,7 +64,7 @@ _INT_KEYS = (
     "global_step",
     "seed",
 )
-_STR_KEYS = ("lr_scheduler_type", "finetuning_type", "model_name_or_path")
+_STR_KEYS = ("lr_scheduler_type", "finetuning_type", "model_name_or_path", "optim")
 
 CANONICAL_KEYS: tuple[str, ...] = (
     "learning_rate",
@@ -80,6 +80,7 @@ CANONICAL_KEYS: tuple[str, ...] = (
     "model_name_or_path",
     "logging_steps",
     "adam_beta2",
+    "optim",
     "quantization_bit",
     "max_samples",
     "train_batch_size",
@@ -114,6 +115,7 @@ _ALIASES: dict[str, str] = {
     "model_name": "model_name_or_path",
     "base_model": "model_name_or_path",
     "model_id": "model_name_or_path",
+    "optimizer": "optim",
 }
 
 # Training keys that make an arbitrary *.yaml a training recipe rather than some other config.

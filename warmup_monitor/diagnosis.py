@@ -806,7 +806,9 @@ def _instability_advice(
             )
         )
     if peak:
-        new_lr, reason = guide.lower_learning_rate(peak, finetuning_type=ft, model_size_b=size)
+        new_lr, reason = guide.lower_learning_rate(
+            peak, finetuning_type=ft, model_size_b=size, optimizer=cfg.get("optim")
+        )
         prefix = "or " if out else ""
         text = f"{prefix}lower learning_rate from {_fmt(peak)} to {_fmt(new_lr)} ({reason})"
         if verdict is Verdict.LR_TOO_HIGH and sched.share and sched.share > LONG_WARMUP_SHARE:

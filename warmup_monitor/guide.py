@@ -324,13 +324,16 @@ def lower_learning_rate(
     *,
     finetuning_type: str | None = None,
     model_size_b: float | None = None,
+    optimizer: str | None = None,
 ) -> tuple[float, str]:
     """A lower peak LR to try after instability: a third of ``current``, rounded down to a
     round number; the reason says the factor that results (``0.3 x 0.05``).
 
     A third is a step large enough to matter and small enough to keep training fast; the
     reason also quotes the guide's typical LR for the method or model size when ``current``
-    is far above it (the user may want to go further).
+    is far above it (the user may want to go further). Those typical LRs are AdamW's: they are
+    not quoted for an ``optimizer`` (the Trainer's ``optim``) outside the Adam family, whose
+    LRs live on other scales (SGD's are far higher, Lion's lower).
     """
     third = current / 3.0
     lower = nice_number(third)
@@ -342,7 +345,8 @@ def lower_learning_rate(
             f"{lower / current:.2g} x {current:.3g}: a third ({third:.3g}) rounded down to a "
             "round number"
         )
-    typical = _typical_ranges(finetuning_type, model_size_b)
+    adam_like = optimizer is None or "adam" in str(optimizer).lower()
+    typical = _typical_ranges(finetuning_type, model_size_b) if adam_like else []
     far = [r for r in typical if r.learning_rate is not None and current > 3 * r.learning_rate]
     if far:
         r = min(far, key=lambda r: r.learning_rate or 0.0)
