@@ -72,6 +72,7 @@ MASK_ID, PAD_ID, START_ID = len(VOCAB), len(VOCAB) + 1, len(VOCAB) + 2
 IMAGE = 16  # side of the shapes task's images
 N_CLASSES = 10
 N_IMAGES = 8192  # the shapes task's pool: eval set and training images (about 1.2 epochs)
+DIFFUSION_T = 200  # the denoise task's noise levels: DDPM's linear betas from 1e-4 to 0.02
 WARMUPS = (0.0, 0.02, 0.1, 0.3, 0.6, 1.5)  # warmup as a share of the run's steps
 SEEDS = (1, 2)
 SMALL_SET = 64  # the multi-epoch regimes' training windows: 16 steps per epoch at batch 4
@@ -108,7 +109,7 @@ class Regime:
     # gpt2 (pre-LN decoder), llama (pre-LN, RMSNorm), bert (post-LN encoder, MLM), bart (post-LN
     # encoder-decoder), t5 (pre-LN RMS-norm encoder-decoder, relative attention), mixtral
     # (mixture-of-experts decoder), lstm, gru, and for images cnn, resnet (BatchNorm, residual
-    # blocks), vit (pre-LN encoder), mlp
+    # blocks), vit (pre-LN encoder), mlp, and denoiser (a diffusion model's noise predictor)
     arch: str
     # adamw, sgd (momentum 0.9, Nesterov if `nesterov`), rmsprop, nadam, radam, adafactor (fixed
     # LR), adamax, adagrad or lion
@@ -124,7 +125,8 @@ class Regime:
     init: str = "scratch"  # scratch, full_ft (from the pretrained checkpoint), lora
     # code (stdlib source, next-character LM), arith (fine-tuning text), code_ft (stdlib source
     # the pretraining never saw, for the small multi-epoch sets), seq2seq (restore a stdlib
-    # window with masked characters) or shapes (classify 16x16 images of 10 shapes)
+    # window with masked characters), shapes (classify 16x16 images of 10 shapes) or denoise
+    # (DDPM's noise prediction on the same images)
     task: str = "code"
     fmt: str = "tb"  # tb, hf or eval
     fp16: bool = False  # fp16 autocast with a dynamic GradScaler
@@ -981,6 +983,34 @@ REGIMES: tuple[Regime, ...] = (
         task="shapes",
         fmt="hf",
     ),
+    # --- a diffusion model: a noise-prediction (MSE) loss instead of a cross-entropy ----------
+    Regime(
+        "ddpm_adam_high_hf",
+        "DDPM noise predictor on the shapes images, AdamW at a high LR, Trainer logs every 5 steps",
+        "denoiser",
+        "adamw",
+        1e-2,
+        "cosine",
+        1.0,
+        5,
+        batch_size=32,
+        d_model=32,
+        task="denoise",
+        fmt="hf",
+    ),
+    Regime(
+        "ddpm_adam_toohigh",
+        "DDPM noise predictor, AdamW far too high, no clipping, per-step logs",
+        "denoiser",
+        "adamw",
+        5e-2,
+        "linear",
+        0.0,
+        1,
+        batch_size=32,
+        d_model=32,
+        task="denoise",
+    ),
 )
 
 
@@ -1170,7 +1200,7 @@ class Shapes:
 def make_data(
     task: str, seed: int, batch_size: int, train_examples: int | None = None
 ) -> Data | Shapes:
-    if task == "shapes":
+    if task in ("shapes", "denoise"):
         return Shapes(seed, batch_size)
     return Data(task, seed, batch_size, train_examples)
 
@@ -1234,6 +1264,20 @@ def _image_net(r: Regime) -> Any:
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Linear(32, N_CLASSES),
+        )
+    if r.arch == "denoiser":
+        # The denoise task's noise predictor: four 3x3 convolutions at full resolution over the
+        # noisy image and a plane holding its noise level t / T (``d_model`` channels, 19k params
+        # at 32), as a diffusion model's network predicts the noise that was added.
+        c = r.d_model
+        return nn.Sequential(
+            nn.Conv2d(2, c, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(c, 1, 3, padding=1),
         )
     if r.arch == "cnn":
         # 2 conv layers (32 and 64 channels, each halving the image) and a linear head: 29k params.
@@ -1387,7 +1431,7 @@ class Model:
         self.mask_gen = torch.Generator().manual_seed(30_000 + seed)
         if r.arch in ("lstm", "gru"):
             self.net = RecurrentLM.build(r.d_model, r.n_layer, r.arch)
-        elif r.arch in ("cnn", "resnet", "mlp"):
+        elif r.arch in ("cnn", "resnet", "mlp", "denoiser"):
             self.net = _image_net(r)
         else:
             self.net = _transformer(r)
@@ -1410,9 +1454,23 @@ class Model:
         return [p for p in self.net.parameters() if p.requires_grad]
 
     def loss(self, batch: Any) -> Any:
-        """The loss of a batch: character ids, or ``(images, labels)`` for the shapes task."""
+        """The loss of a batch: character ids, or ``(images, labels)`` for the image tasks."""
         import torch
 
+        if self.r.task == "denoise":
+            # DDPM's training loss: noise an image to a random level t and predict the noise
+            # (the mean squared error, about 1 for a network that predicts nothing).
+            images, _ = batch
+            betas = torch.linspace(1e-4, 0.02, DIFFUSION_T)
+            alpha_bar = torch.cumprod(1.0 - betas, dim=0)
+            n = images.shape[0]
+            t = torch.randint(0, DIFFUSION_T, (n,), generator=self.mask_gen)
+            noise = torch.randn(images.shape, generator=self.mask_gen)
+            a = alpha_bar[t].view(-1, 1, 1, 1)
+            noisy = a.sqrt() * images + (1.0 - a).sqrt() * noise
+            level = (t.float() / DIFFUSION_T).view(-1, 1, 1, 1).expand_as(images)
+            predicted = self.net(torch.cat([noisy, level], dim=1))
+            return torch.nn.functional.mse_loss(predicted, noise)
         if self.r.task == "shapes":
             images, labels = batch
             if self.r.arch == "vit":
@@ -1714,8 +1772,14 @@ def _evaluate(model: Model, data: Data | Shapes) -> float:
     batch_norm = model.r.arch == "resnet"
     if batch_norm:
         model.net.eval()
+    # The denoise task draws its noise from the run's generator: an evaluation uses the same
+    # fixed draws every time (and leaves the training's draws as they were).
+    train_gen = model.mask_gen
+    if model.r.task == "denoise":
+        model.mask_gen = torch.Generator().manual_seed(40_000)
     with torch.no_grad():
         losses = [float(model.loss(b)) for b in data.eval_batches()]
+    model.mask_gen = train_gen
     if batch_norm:
         model.net.train()
     mean = sum(losses) / len(losses)
