@@ -577,3 +577,18 @@ def test_the_verdict_cites_the_climb_that_ended_the_run() -> None:
     d = diagnose(make_run(loss, warmup=100))
     assert d.verdict is Verdict.LR_TOO_HIGH
     assert d.first_problem_step is not None and d.first_problem_step >= 700
+
+
+def test_a_finished_run_that_ends_on_a_loss_spike_is_not_healthy() -> None:
+    """A spike in the last logged points is "too recent to tell" while the run may still come
+    back; once the run is over (its planned steps logged) it ended on the spike."""
+    loss = falling(100, start=4.0, floor=1.5, tau=10.0)
+    loss[-3:] = [40.0, 400.0, 4000.0]
+    live = diagnose(make_run(loss, warmup=100, total=2000))  # 1000 of 2000 steps: still running
+    (spike,) = [f for f in live.findings if f.kind == "spike" and f.metric == "loss"]
+    assert spike.severity is Severity.WARNING and "too recent to tell" in spike.message
+    over = diagnose(make_run(loss, warmup=100, total=1000))
+    assert over.is_problem and over.first_problem_step == 980
+    (spike,) = [f for f in over.findings if f.kind == "spike" and f.metric == "loss"]
+    assert spike.severity is Severity.CRITICAL and spike.evidence["recovered"] is False
+    assert "the run ended before it came back" in spike.message
