@@ -95,6 +95,7 @@ FAMILY = {
     "resnet": "image classifier",
     "vit": "image classifier",
     "mlp": "image classifier",
+    "denoiser": "diffusion (noise prediction)",
 }
 
 
