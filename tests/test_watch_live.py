@@ -91,10 +91,15 @@ def test_writes_creations_and_moves_are_heard(tmp_path: Path, kind: Callable) ->
         _log(logs["a"], 2)
         changed, structural = _heard(notifier)
         assert str(logs["a"]) in changed and not structural
+        while notifier.wait(0.5):  # the rest of the write (watchdog may deliver it in parts)
+            assert not notifier.take()[1]
         new = tmp_path / "b" / "trainer_log.jsonl"
         _log(new, 1)
-        changed, structural = _heard(notifier)
-        assert structural and str(tmp_path / "b") in changed
+        changed, structural = set(), False
+        while not (structural and str(tmp_path / "b") in changed):
+            more, moved = _heard(notifier)
+            assert more, "the new run folder was not heard"
+            changed, structural = changed | more, structural or moved
         while notifier.wait(0.5):  # the rest of the creation
             notifier.take()
         _log(new, 2)
@@ -110,9 +115,13 @@ def test_writes_creations_and_moves_are_heard(tmp_path: Path, kind: Callable) ->
             changed |= more
             structural |= moved
         assert structural
+        while notifier.wait(0.5):  # the rest of the replacement
+            notifier.take()
         shutil.rmtree(tmp_path / "b")
-        changed, structural = _heard(notifier)
-        assert structural
+        structural = False
+        while not structural:
+            more, structural = _heard(notifier)
+            assert more or structural, "the removal was not heard"
     finally:
         notifier.stop()
 
