@@ -63,6 +63,9 @@ class SpikeConfig:
         noise_floor: smallest noise (robust sigma) the z-score divides by, as a share of the
             level (log units when the series is judged on a log scale). A perfectly flat
             history would otherwise make any jump infinitely unusual. Default 0.01.
+        complete: the series will get no more points (a finished run). A spike within the
+            last ``recovery`` points that has not come back is then critical: the run ended
+            before it came back. Otherwise (default False) it is a warning, too recent to tell.
     """
 
     z: float = 6.0
@@ -75,6 +78,7 @@ class SpikeConfig:
     min_rise_share: float = 0.02
     averaged_over: int | None = None
     noise_floor: float = 0.01
+    complete: bool = False
 
     def __post_init__(self) -> None:
         owner = "SpikeConfig"
@@ -166,7 +170,7 @@ def detect_spikes(
             # Back, but only after the recovery window: a stretch, not a blip; a warning that
             # says so rather than "did not come back" (the climb rules judge the stretch).
             sev, recovered = Severity.WARNING, True
-        elif n - 1 - b >= cfg.recovery:
+        elif n - 1 - b >= cfg.recovery or cfg.complete:
             sev, recovered = Severity.CRITICAL, False
         else:
             sev, recovered = Severity.WARNING, None
@@ -175,7 +179,9 @@ def detect_spikes(
         ratio = val / ref_val if ref_val > 0 else math.inf
         state = {True: "came back", False: "did not come back", None: "too recent to tell"}
         tail = state[recovered]
-        if recovered and back is not None and back > cfg.recovery:
+        if recovered is False and n - 1 - b < cfg.recovery:
+            tail = "the run ended before it came back"
+        elif recovered and back is not None and back > cfg.recovery:
             tail = f"came back after {back} logged points (at step {int(s[b + back])})"
         out.append(
             Finding(

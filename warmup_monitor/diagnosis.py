@@ -514,10 +514,11 @@ def _diagnose(run: Run) -> Diagnosis:
         ]
         if loss_metric == "loss":
             findings += [f for f in _catapult(loss, sched, averaged) if not _overlaps(f, diverged)]
-            spikes = detect_spikes(*loss, SpikeConfig(averaged_over=averaged), metric="loss")
-            if _run_is_over(run, sched, last_step):
-                spikes = [_ended_on(f) for f in spikes]
-            findings += spikes
+            # Once the run is over, a spike in its last points is the state it ended in.
+            spike_cfg = SpikeConfig(
+                averaged_over=averaged, complete=_run_is_over(run, sched, last_step)
+            )
+            findings += detect_spikes(*loss, spike_cfg, metric="loss")
         # An eval loss is one evaluation per point, not a window mean: its first three count.
         stall_cfg = CollapseConfig(averaged_over=averaged if loss_metric == "loss" else 1)
         findings += detect_no_progress(*loss, stall_cfg, metric=loss_metric)
@@ -576,22 +577,6 @@ def _diagnose(run: Run) -> Diagnosis:
             replace(f, severity=Severity.INFO) if f.kind == "slow_decline" else f for f in findings
         ]
     return _healthy(run, sched, findings, long, n_loss, loss_metric)
-
-
-def _ended_on(f: Finding) -> Finding:
-    """A spike "too recent to tell" in a run that is over: the run ended before it came back.
-
-    Too recent is a live run's doubt (the next points may bring the loss back); when no step
-    will follow, the run's last state is the spike, as in one that stayed up.
-    """
-    if f.evidence.get("recovered", True) is not None:
-        return f
-    return replace(
-        f,
-        severity=Severity.CRITICAL,
-        message=f.message.replace("too recent to tell", "the run ended before it came back"),
-        evidence={**f.evidence, "recovered": False},
-    )
 
 
 def _finite_count(series: tuple[np.ndarray, np.ndarray] | None) -> int:

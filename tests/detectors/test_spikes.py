@@ -46,6 +46,17 @@ def test_a_spike_that_comes_back_late_says_when() -> None:
     assert "came back after 8 logged points (at step 43)" in f.message
 
 
+def test_a_spike_at_the_end_of_a_complete_series_did_not_come_back() -> None:
+    """In the last points a spike is too recent to tell, unless no point will follow."""
+    values = _flat(60, {58: 5.0, 59: 5.0})
+    (live,) = detect_spikes(np.arange(1, 61), values)
+    assert live.severity is Severity.WARNING and live.evidence["recovered"] is None
+    assert live.message.endswith("too recent to tell")
+    (over,) = detect_spikes(np.arange(1, 61), values, SpikeConfig(complete=True))
+    assert over.severity is Severity.CRITICAL and over.evidence["recovered"] is False
+    assert over.message.endswith("the run ended before it came back")
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_planted_spike_is_found_at_its_step(seed: int) -> None:
     """A one-step x6 spike in a per-step loss is found exactly, and graded transient."""
