@@ -112,10 +112,11 @@ class Regime:
     # blocks), vit (pre-LN encoder), mlp, and denoiser (a diffusion model's noise predictor)
     arch: str
     # adamw, sgd (momentum 0.9, Nesterov if `nesterov`), rmsprop, nadam, radam, adafactor (fixed
-    # LR), adamax, adagrad or lion
+    # LR), adamax, adagrad, lion or muon (torch's Muon on the hidden matrices, AdamW on the rest)
     optimizer: str
     lr: float
-    scheduler: str  # linear, cosine, constant_with_warmup
+    # linear, cosine, constant_with_warmup, warmup_stable_decay, cosine_with_min_lr, inverse_sqrt
+    scheduler: str
     max_grad_norm: float  # 0: no clipping
     logging_steps: int
     steps: int = 200
@@ -136,6 +137,8 @@ class Regime:
     # over for many epochs (reshuffled every epoch from the seed); None: the task's whole text.
     train_examples: int | None = None
     nesterov: bool = False  # SGD only: Nesterov momentum
+    # The scheduler's own arguments (the Trainer's `lr_scheduler_kwargs`), as (name, value) pairs.
+    scheduler_kwargs: tuple[tuple[str, Any], ...] = ()
 
     def warmup_steps(self, share: float) -> int:
         return round(share * self.steps)
@@ -1011,6 +1014,74 @@ REGIMES: tuple[Regime, ...] = (
         d_model=32,
         task="denoise",
     ),
+    # --- an optimizer and schedules no earlier regime has: Muon; warmup-stable-decay, cosine
+    # to a floor and inverse square root ----------------------------------------------------
+    Regime(
+        "gpt2_muon_high",
+        "GPT-2, Muon (AdamW-matched RMS) on the hidden matrices + AdamW on the rest, per-step logs",
+        "gpt2",
+        "muon",
+        2e-2,
+        "linear",
+        0.0,
+        1,
+    ),
+    Regime(
+        "llama_adam_wsd_high",
+        "Llama, AdamW at a high LR, warmup-stable-decay (the last 40 steps decay), Trainer logs",
+        "llama",
+        "adamw",
+        3e-2,
+        "warmup_stable_decay",
+        1.0,
+        5,
+        fmt="hf",
+        scheduler_kwargs=(("num_decay_steps", 40),),
+    ),
+    Regime(
+        "bert_adam_minlr_high",
+        "BERT, AdamW at a high LR, cosine down to a tenth of the peak, no clipping",
+        "bert",
+        "adamw",
+        1e-2,
+        "cosine_with_min_lr",
+        0.0,
+        10,
+        scheduler_kwargs=(("min_lr_rate", 0.1),),
+    ),
+    Regime(
+        "gpt2_muon_toohigh_hf",
+        "GPT-2, Muon + AdamW far too high, no clipping, Trainer logs every 5 steps",
+        "gpt2",
+        "muon",
+        1e-1,
+        "cosine",
+        0.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "lstm_sgd_wsd_high",
+        "LSTM, SGD with momentum at a high LR, warmup-stable-decay, no clipping",
+        "lstm",
+        "sgd",
+        6.0,
+        "warmup_stable_decay",
+        0.0,
+        10,
+        scheduler_kwargs=(("num_decay_steps", 40),),
+    ),
+    Regime(
+        "t5_adam_invsqrt_high",
+        "T5, AdamW at a high LR, inverse-square-root decay after the warmup",
+        "t5",
+        "adamw",
+        1e-2,
+        "inverse_sqrt",
+        1.0,
+        5,
+        task="seq2seq",
+    ),
 )
 
 
@@ -1557,6 +1628,45 @@ def _lion(params: list[Any], lr: float, weight_decay: float) -> Any:
     return Lion()
 
 
+# Parameters Muon leaves to AdamW besides the vectors: the token and position embeddings and
+# the output head, as Muon's authors and later users do.
+_NOT_MUON = ("wte", "wpe", "embed_tokens", "lm_head", "shared")
+
+
+def _muon_with_adamw(model: Model, lr: float, weight_decay: float, beta2: float) -> Any:
+    """torch's Muon on the hidden weight matrices and AdamW on everything else, as one optimizer.
+
+    Muon scales its orthogonalised update to the RMS of an AdamW update (torch's
+    ``adjust_lr_fn="match_rms_adamw"``), so one learning rate and one schedule serve both, as
+    in Moonshot's Muon recipe. The wrapper shares the two optimizers' parameter groups, so the
+    scheduler's LR reaches both.
+    """
+    import torch
+
+    named = [(n, p) for n, p in model.net.named_parameters() if p.requires_grad]
+    mats = [p for n, p in named if p.ndim == 2 and not any(k in n for k in _NOT_MUON)]
+    rest = [p for n, p in named if not (p.ndim == 2 and not any(k in n for k in _NOT_MUON))]
+
+    class MuonWithAdamW(torch.optim.Optimizer):
+        def __init__(self) -> None:
+            self.muon = torch.optim.Muon(
+                mats, lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw"
+            )
+            self.adamw = torch.optim.AdamW(
+                rest, lr=lr, betas=(0.9, beta2), weight_decay=weight_decay
+            )
+            super().__init__(mats + rest, {"lr": lr})
+            # The inner optimizers' own groups: what the scheduler sets, they use.
+            self.param_groups = self.muon.param_groups + self.adamw.param_groups
+
+        @torch.no_grad()
+        def step(self, closure: Any = None) -> None:
+            self.muon.step()
+            self.adamw.step()
+
+    return MuonWithAdamW()
+
+
 def train(job: Job) -> float:
     """Train one run and write its logs; returns the seconds it took."""
     import torch
@@ -1591,6 +1701,8 @@ def train(job: Job) -> float:
         opt = torch.optim.Adagrad(params, lr=r.lr, weight_decay=r.weight_decay)
     elif r.optimizer == "lion":
         opt = _lion(params, r.lr, r.weight_decay)
+    elif r.optimizer == "muon":
+        opt = _muon_with_adamw(model, r.lr, r.weight_decay, r.adam_beta2)
     elif r.optimizer == "adafactor":
         from transformers.optimization import Adafactor
 
@@ -1604,7 +1716,13 @@ def train(job: Job) -> float:
             params, lr=r.lr, betas=(0.9, r.adam_beta2), weight_decay=r.weight_decay
         )
     warmup = r.warmup_steps(job.share)
-    sched = get_scheduler(r.scheduler, opt, num_warmup_steps=warmup, num_training_steps=r.steps)
+    sched = get_scheduler(
+        r.scheduler,
+        opt,
+        num_warmup_steps=warmup,
+        num_training_steps=r.steps,
+        scheduler_specific_kwargs=dict(r.scheduler_kwargs) or None,
+    )
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16) if r.fp16 else None
 
     out = job.path
@@ -1705,6 +1823,8 @@ def train(job: Job) -> float:
     if r.nesterov:
         # The Trainer has no argument for it; only these runs carry the key.
         config["sgd_nesterov"] = True
+    if r.scheduler_kwargs:
+        config["lr_scheduler_kwargs"] = dict(r.scheduler_kwargs)
     if writer is not None:
         writer.close()
         _anonymise_event_files(tmp)
