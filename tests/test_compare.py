@@ -220,6 +220,34 @@ def test_identical_configs_are_repeats(tmp_path: Path, torch_writer: Callable[..
     assert c.conclusion.startswith("No setting differs between the 3 runs: compared as repeats.")
 
 
+def test_scheduler_arguments_are_a_setting(
+    tmp_path: Path, torch_writer: Callable[..., Any]
+) -> None:
+    """Runs that differ in ``lr_scheduler_kwargs`` (a mapping) are ranked by it; seeds of the
+    same arguments fall together, and the JSON keeps the arguments as an object."""
+    for i, (decay, delay) in enumerate(((40, 0), (40, 2), (80, 10))):
+        _write(
+            torch_writer,
+            tmp_path / f"r{i}",
+            lambda s, d=delay: _loss(s, 10, d),
+            warmup=10,
+            config={
+                "warmup_steps": 10,
+                "lr_scheduler_type": "warmup_stable_decay",
+                "lr_scheduler_kwargs": {"num_decay_steps": decay},
+            },
+        )
+    c = build_comparison([tmp_path], smooth_points=1)
+    assert c.varying == ("lr_scheduler_kwargs",)
+    assert [e.label for e in c.entries] == [
+        "lr_scheduler_kwargs num_decay_steps=40",
+        "lr_scheduler_kwargs num_decay_steps=80",
+    ]
+    assert [len(e.runs) for e in c.entries] == [2, 1]
+    entries = json.loads(json.dumps(comparison_to_dict(c)))["entries"]
+    assert entries[0]["setting"] == {"lr_scheduler_kwargs": {"num_decay_steps": 40}}
+
+
 def test_one_run_is_an_error(tmp_path: Path, torch_writer: Callable[..., Any]) -> None:
     """A single run cannot be compared: a one-line error says what to pass instead."""
     _write(torch_writer, tmp_path / "only", lambda s: _loss(s, 0, 0))

@@ -51,6 +51,31 @@ from warmup_monitor.config import CANONICAL_KEYS, canonical_config, read_config_
         ({"optimizer": "sgd", "trainer": {"max_steps": 500}}, {"optim": "sgd", "max_steps": 500}),
         ({"learning_rate": None, "model_name_or_path": ""}, {}),
         ({"unrelated": 1, "output_dir": "x"}, {}),
+        (
+            {
+                "lr_scheduler_type": "warmup_stable_decay",
+                "lr_scheduler_kwargs": {"num_decay_steps": 40},
+            },
+            {
+                "lr_scheduler_type": "warmup_stable_decay",
+                "lr_scheduler_kwargs": {"num_decay_steps": 40},
+            },
+        ),
+        # A command line leaves the JSON text; SwanLab wraps it as {"value": ...}; a section.
+        (
+            {"lr_scheduler_kwargs": '{"min_lr_rate": 0.1}'},
+            {"lr_scheduler_kwargs": {"min_lr_rate": 0.1}},
+        ),
+        (
+            {"lr_scheduler_kwargs": {"value": {"num_cycles": 2}, "desc": None}},
+            {"lr_scheduler_kwargs": {"num_cycles": 2}},
+        ),
+        (
+            {"train": {"lr_scheduler_kwargs": {"power": 2.0}}},
+            {"lr_scheduler_kwargs": {"power": 2.0}},
+        ),
+        ({"lr_scheduler_kwargs": {}}, {}),
+        ({"lr_scheduler_kwargs": ""}, {}),
     ],
 )
 def test_canonical_config_table(raw: dict, expected: dict) -> None:
@@ -67,6 +92,25 @@ def test_uncoercible_values_warn() -> None:
     assert out == {}
     assert len(warnings) == 3
     assert "learning_rate='fast'" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("decay=40", "'decay=40' is not a JSON object"),
+        ("[1, 2]", "is [1, 2], not a mapping"),
+        (7, "is 7, not a mapping"),
+        ({"num_decay_steps": [40]}, "'num_decay_steps': [40] is not a number or string"),
+        ({"min_lr": float("nan")}, "'min_lr': nan is not a number or string"),
+    ],
+)
+def test_unusable_scheduler_kwargs_warn(value: object, says: str) -> None:
+    """Scheduler arguments that are no mapping of numbers and strings are left out, named."""
+    warnings: list[str] = []
+    out = canonical_config({"learning_rate": 1e-4, "lr_scheduler_kwargs": value}, warnings)
+    assert out == {"learning_rate": 1e-4}
+    (warning,) = warnings
+    assert says in warning and warning.endswith("; ignored"), warning
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -87,6 +131,9 @@ def test_canonical_config_never_raises(raw: dict) -> None:
     out = canonical_config(raw, [])
     assert set(out) <= set(CANONICAL_KEYS)
     for key, value in out.items():
+        if key == "lr_scheduler_kwargs":
+            assert value and all(isinstance(v, (int, float, str)) for v in value.values())
+            continue
         assert isinstance(value, (int, float, str)) and not isinstance(value, bool), key
 
 
@@ -299,8 +346,12 @@ def test_a_shared_parent_is_listed_once_and_again_when_it_changes(
 
 
 # ------------------------------------------------------- the Trainer's arguments in TensorBoard
-def _hf_tensorboard_run(tmp_path: Path, **args: object) -> Path:
-    """A TensorBoard run written by the HF Trainer's own callback (arguments, then scalars)."""
+def _hf_tensorboard_run(
+    tmp_path: Path, lr_at: Callable[[int], float] | None = None, **args: object
+) -> Path:
+    """A TensorBoard run written by the HF Trainer's own callback (arguments, then scalars).
+
+    The LR is ``lr_at(step)``, by default a linear warmup to 1e-3 that then stays there."""
     pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     from transformers.integrations import TensorBoardCallback
@@ -313,6 +364,8 @@ def _hf_tensorboard_run(tmp_path: Path, **args: object) -> Path:
     for step in range(5, 201, 5):
         state.global_step = step
         lr = 1e-3 * min(1.0, step / warmup) if warmup else 1e-3
+        if lr_at is not None:
+            lr = lr_at(step)
         loss = 2.0 + 3.0 * 0.98**step
         callback.on_log(targs, state, control, logs={"loss": loss, "learning_rate": lr})
     callback.on_train_end(targs, state, control)
@@ -342,6 +395,54 @@ def test_trainer_arguments_in_the_event_file_are_config(tmp_path: Path) -> None:
     d = diagnose(read_run(run_dir))
     assert d.verdict.value == "warmup_too_long"
     assert "30%" in d.summary
+
+
+def test_scheduler_arguments_are_read_and_the_log_is_checked_against_them(
+    tmp_path: Path,
+) -> None:
+    """The Trainer's own arguments name a warmup-stable-decay schedule and its decay length:
+    they are read (from the event file's arguments and from ``to_json_string``), and a log
+    whose LR never decays is reported against them; one that follows them is not."""
+    from warmup_monitor import diagnose, read_run
+
+    args = {
+        "learning_rate": 1e-3,
+        "max_steps": 200,
+        "warmup_steps": 20,
+        "logging_steps": 5,
+        "lr_scheduler_type": "warmup_stable_decay",
+        "lr_scheduler_kwargs": {"num_decay_steps": 40},
+    }
+    flat = _hf_tensorboard_run(tmp_path / "flat", **args)  # its LR stays at the peak
+    assert read_config_near(flat)["lr_scheduler_kwargs"] == {"num_decay_steps": 40}
+    (found,) = [
+        f
+        for f in diagnose(read_run(flat)).findings
+        if f.evidence.get("problem") == "config_schedule"
+    ]
+    assert "warmup_stable_decay" in found.message, found.message
+
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    sched = transformers.get_scheduler(
+        "warmup_stable_decay",
+        opt,
+        num_warmup_steps=20,
+        num_training_steps=200,
+        scheduler_specific_kwargs={"num_decay_steps": 40},
+    )
+    lrs = [sched.get_last_lr()[0]]
+    for _ in range(200):
+        opt.step()
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+    follows = _hf_tensorboard_run(tmp_path / "follows", lr_at=lambda step: lrs[step], **args)
+    targs = transformers.TrainingArguments(output_dir=str(tmp_path / "o"), report_to=[], **args)
+    (follows / "training_args.json").write_text(targs.to_json_string())
+    assert read_config_near(follows)["lr_scheduler_kwargs"] == {"num_decay_steps": 40}
+    d = diagnose(read_run(follows))
+    assert not [f for f in d.findings if f.evidence.get("problem") == "config_schedule"]
 
 
 def test_an_argument_file_beside_the_event_file_wins(tmp_path: Path) -> None:

@@ -232,6 +232,8 @@ def _fmt_setting(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, Mapping):  # lr_scheduler_kwargs
+        return ", ".join(f"{k}={_fmt_setting(v)}" for k, v in value.items()) or "-"
     return str(value)
 
 
@@ -247,7 +249,16 @@ def _canonical(value: Any) -> Any:
     """A hashable value under which settings equal within :data:`_SAME` fall together."""
     if isinstance(value, float) and math.isfinite(value) and value != 0:
         return float(f"{value:.6g}")
+    if isinstance(value, Mapping):  # lr_scheduler_kwargs: a dict of scalars
+        return _FrozenDict({str(k): _canonical(v) for k, v in value.items()})
     return value
+
+
+class _FrozenDict(dict):
+    """A mapping setting (``lr_scheduler_kwargs``) that can key a group; JSON sees a dict."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=lambda kv: kv[0])))
 
 
 def _settings(rr: RunReport) -> tuple[dict[str, Any], set[str]]:

@@ -10,7 +10,11 @@ Canonical keys (HF ``TrainingArguments`` / LLaMA-Factory spelling)::
     learning_rate  warmup_steps  warmup_ratio  lr_scheduler_type  max_steps  num_train_epochs
     per_device_train_batch_size  gradient_accumulation_steps  max_grad_norm  finetuning_type
     model_name_or_path  logging_steps  adam_beta2  quantization_bit  max_samples
-    train_batch_size  global_step  seed
+    train_batch_size  global_step  seed  lr_scheduler_kwargs
+
+``lr_scheduler_kwargs`` is the one mapping among them (the schedule's own arguments, such as
+warmup-stable-decay's ``num_decay_steps`` or a cosine's ``min_lr_rate``): a dict of numbers,
+strings and booleans, also read from the JSON string a command line leaves there.
 
 Files read by :func:`read_config_near`, lowest precedence first (a later file overrides the
 keys it sets):
@@ -49,7 +53,7 @@ import yaml
 
 from .untrusted import MAX_DEPTH, load_json, load_yaml, read_regular
 
-__all__ = ["CANONICAL_KEYS", "canonical_config", "read_config_near"]
+__all__ = ["CANONICAL_KEYS", "canonical_config", "parse_scheduler_kwargs", "read_config_near"]
 
 _FLOAT_KEYS = ("learning_rate", "warmup_ratio", "num_train_epochs", "max_grad_norm", "adam_beta2")
 _INT_KEYS = (
@@ -86,7 +90,9 @@ CANONICAL_KEYS: tuple[str, ...] = (
     "train_batch_size",
     "global_step",
     "seed",
+    "lr_scheduler_kwargs",
 )
+_MAPPING_KEYS = ("lr_scheduler_kwargs",)
 
 # Other spellings seen in Lightning hparams, custom scripts and older tools; used only when the
 # canonical spelling is absent from the same file.
@@ -159,6 +165,70 @@ def _flatten(raw: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
     return flat
 
 
+def parse_scheduler_kwargs(value: Any) -> dict[str, Any]:
+    """``lr_scheduler_kwargs`` as a dict: a mapping, or the JSON object a command line gives.
+
+    ``None`` and an empty string are ``{}``. Raises ``ValueError`` (naming the problem) for
+    anything else, and for a value inside that is not a number, string or boolean: the
+    Trainer passes these to the scheduler function as keyword arguments.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return {}
+        try:
+            value = load_json(text)
+        except ValueError:
+            raise ValueError(f"lr_scheduler_kwargs {_shown(text)} is not a JSON object") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"lr_scheduler_kwargs is {_shown(value)}, not a mapping")
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        ok = isinstance(item, (str, bool)) or (
+            isinstance(item, (int, float)) and _to_float(item) is not None
+        )
+        if not ok:
+            raise ValueError(
+                f"lr_scheduler_kwargs {_shown(str(key))}: {_shown(item)} is not a number or string"
+            )
+        out[str(key)] = item
+    return out
+
+
+def _find(raw: Mapping[str, Any], key: str, depth: int = 0) -> tuple[bool, Any]:
+    """``(found, value)`` of ``key`` at the top level of ``raw``, else in nested sections."""
+    if key in raw:
+        return True, _unwrap(raw[key])
+    if depth >= MAX_DEPTH:
+        return False, None
+    for value in raw.values():
+        value = _unwrap(value)
+        if isinstance(value, Mapping):
+            found, got = _find(value, key, depth + 1)
+            if found:
+                return True, got
+    return False, None
+
+
+def _mapping_value(
+    raw: Mapping[str, Any], key: str, out: dict[str, Any], warnings: list[str] | None
+) -> None:
+    """Put the mapping ``key`` of ``raw`` in ``out`` when it is usable and not empty."""
+    found, value = _find(raw, key)
+    if not found:
+        return
+    try:
+        parsed = parse_scheduler_kwargs(value)
+    except ValueError as exc:
+        if warnings is not None:
+            warnings.append(f"config value {exc}; ignored")
+        return
+    if parsed:
+        out[key] = parsed
+
+
 def _to_float(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -207,7 +277,7 @@ def canonical_config(raw: Mapping[str, Any], warnings: list[str] | None = None) 
     flat = _flatten(raw)
     picked: dict[str, Any] = {}
     for key in CANONICAL_KEYS:
-        if key in flat:
+        if key in flat and key not in _MAPPING_KEYS:
             picked[key] = flat[key]
     for alias, key in _ALIASES.items():
         if key not in picked and alias in flat:
@@ -245,6 +315,8 @@ def canonical_config(raw: Mapping[str, Any], warnings: list[str] | None = None) 
                 warnings.append(f"config value {key}={_shown(value)} is not usable; ignored")
             continue
         out[key] = coerced
+    for key in _MAPPING_KEYS:
+        _mapping_value(raw, key, out, warnings)
     if out.get("max_steps", 1) <= 0:
         del out["max_steps"]  # -1 means "derived from num_train_epochs"
     if out.get("num_train_epochs", 0) > 1e9:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ..config import parse_scheduler_kwargs
 from ..errors import ConfigError
 from ..guide import method_key
 from ..untrusted import load_json, load_yaml, read_regular
@@ -129,18 +130,10 @@ def _config_from_mapping(data: Mapping[str, Any], path: str) -> TrainingConfig:
         value = data.get(key)
         return _HF_DEFAULTS.get(key) if value is None else value
 
-    kwargs = data.get("lr_scheduler_kwargs") or {}
-    if isinstance(kwargs, str):
-        try:
-            kwargs = load_json(kwargs)
-        except ValueError:
-            raise ConfigError(
-                f"lr_scheduler_kwargs '{kwargs}' is not a JSON object", "Write it as a mapping"
-            ) from None
-    if not isinstance(kwargs, dict):
-        raise ConfigError(
-            f"lr_scheduler_kwargs is {kwargs!r}, not a mapping", "Write it as a mapping"
-        )
+    try:
+        kwargs = parse_scheduler_kwargs(data.get("lr_scheduler_kwargs"))
+    except ValueError as exc:
+        raise ConfigError(str(exc), "Write it as a mapping of numbers and strings") from None
 
     finetuning = data.get("finetuning_type")
     if finetuning is None and is_lf:
