@@ -79,6 +79,8 @@ class ScheduleFit:
     ``"inverse_sqrt"``, ``"other"``, ``"none"`` (run ended before any decay was seen).
     ``total_steps`` is the run length the decay implies (where the LR would reach its floor),
     or ``None`` when it cannot be told. ``last_step`` is the last logged step.
+    ``decay_start`` is the step where the decay begins after the LR stayed at its peak for a
+    while (a warmup-stable-decay schedule), ``None`` when the decay starts at the peak.
     """
 
     first_step: int
@@ -93,6 +95,7 @@ class ScheduleFit:
     lr_never_moves: bool
     warmup_longer_than_run: bool
     notes: tuple[str, ...] = ()
+    decay_start: int | None = None
 
     @property
     def warmup_fraction(self) -> float | None:

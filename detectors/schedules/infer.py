@@ -168,7 +168,9 @@ def _infer(steps: Any, lrs: Any, cfg: ScheduleConfig) -> ScheduleFit | None:
     # --- decay ---------------------------------------------------------------------------
     post_s = s[i_peak:].astype(np.float64)
     post_v = v[i_peak:]
-    decay, total = _fit_decay(post_s, post_v, peak, warmup_end, tol, fit_tol, spacing, notes)
+    decay, total, decay_start = _fit_decay(
+        post_s, post_v, peak, warmup_end, tol, fit_tol, spacing, notes
+    )
     return ScheduleFit(
         first_step=first,
         last_step=last,
@@ -182,6 +184,7 @@ def _infer(steps: Any, lrs: Any, cfg: ScheduleConfig) -> ScheduleFit | None:
         lr_never_moves=False,
         warmup_longer_than_run=False,
         notes=tuple(notes),
+        decay_start=decay_start,
     )
 
 
@@ -222,15 +225,16 @@ def _fit_decay(
     fit_tol: float,
     spacing: float,
     notes: list[str],
-) -> tuple[str, int | None]:
-    """Decay kind after the peak and the run length it implies (where the LR reaches 0)."""
+) -> tuple[str, int | None, int | None]:
+    """Decay kind after the peak, the run length it implies (where the LR reaches 0) and the
+    step the decay starts at when the LR first stays at its peak (``None`` otherwise)."""
     if ps.size < 2:
-        return "none", None
+        return "none", None, None
     y = pv / peak
     if np.all(y >= 1.0 - tol):
         if ps[-1] - ps[0] >= 2 * spacing or ps.size >= 3:
-            return "constant", None
-        return "none", None
+            return "constant", None, None
+        return "none", None, None
     if ps.size > 400:
         # A few hundred points pin the decay down; thinning keeps the fit cheap for live use.
         keep = np.unique(np.linspace(0, ps.size - 1, 400).astype(np.int64))
@@ -247,12 +251,14 @@ def _fit_decay(
             if best is None or err < best[1] - 1e-12:
                 best = (kind, err, d, origin)
     if best is None:
-        return "other", None
+        return "other", None, None
     kind, err, d, origin = best
     if err > fit_tol:
-        return "other", None
+        return "other", None, None
+    start = None
     if origin > warmup_end:
-        notes.append(f"the LR stays at its peak until step {round(origin)} before it decays")
+        start = round(origin)
+        notes.append(f"the LR stays at its peak until step {start} before it decays")
     total = None
     if d is not None and kind in ("linear", "cosine"):
         total = round(origin + d)
@@ -261,7 +267,7 @@ def _fit_decay(
                 f"the LR has decayed only {100 * (1 - float(y.min())):.0f}% from its peak; "
                 f"the implied run length of {total} steps is a rough extrapolation"
             )
-    return kind, total
+    return kind, total, start
 
 
 def _decay_fits(

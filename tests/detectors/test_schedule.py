@@ -56,6 +56,27 @@ def test_warmup_stable_decay_schedule() -> None:
     assert fit is not None
     assert (fit.warmup_steps, fit.decay, fit.total_steps) == (100, "linear", 1000)
     assert any("stays at its peak until step 600" in n for n in fit.notes)
+    assert fit.decay_start == 600
+
+
+@pytest.mark.parametrize("decay_type", ["cosine", "linear"])
+def test_the_trainers_warmup_stable_decay_has_a_decay_start(decay_type: str) -> None:
+    """The Trainer's warmup_stable_decay (its default half-cosine decay, or a linear one) logged
+    every 10 steps: the decay kind and where it starts; a plain cosine has no decay start."""
+    from detectors.schedules import lr_schedule
+
+    steps = np.arange(10, 1001, 10)
+    kwargs = {"num_decay_steps": 200, "decay_type": decay_type}
+    lr = lr_schedule("warmup_stable_decay", steps, 3e-4, 100, 1000, **kwargs)
+    fit = infer_lr_schedule(steps, lr)
+    assert fit is not None
+    assert (fit.warmup_steps, fit.decay) == (100, decay_type)
+    # Within a logging interval: a cosine leaves the peak so slowly that its first logged
+    # point after the stable phase is still within the peak's tolerance.
+    assert fit.decay_start is not None and 800 <= fit.decay_start <= 810
+    assert fit.total_steps is not None and abs(fit.total_steps - 1000) <= 10
+    plain = infer_lr_schedule(steps, lr_schedule("cosine", steps, 3e-4, 100, 1000))
+    assert plain is not None and plain.decay == "cosine" and plain.decay_start is None
 
 
 def test_lr_that_never_moves_is_flagged() -> None:

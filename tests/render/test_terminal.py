@@ -166,3 +166,11 @@ def test_the_schedule_line_gives_the_run_length_the_verdict_used() -> None:
     text = schedule_text(make_fit(), planned_total(_judged_by(400)))
     assert "warmup 20 steps (5.0% of run)" in text
     assert text.endswith("400 total steps (the config's; the LR trace alone implies 200)")
+
+
+def test_the_schedule_line_names_a_stable_phase_before_the_decay() -> None:
+    """A warmup-stable-decay schedule: the line says how long the LR stays at its peak."""
+    from dataclasses import replace
+
+    text = schedule_text(replace(make_fit(), decay="cosine", decay_start=160))
+    assert "peak LR 0.0003 at step 20, constant to step 160, then cosine decay" in text

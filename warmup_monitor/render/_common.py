@@ -137,6 +137,8 @@ def schedule_text(fit: ScheduleFit | None, total: int | None = None) -> str:
         parts.append("no decay seen")
     elif fit.decay == "constant":
         parts.append("constant after the peak")
+    elif fit.decay_start is not None:
+        parts.append(f"constant to step {fit.decay_start}, then {fit.decay} decay")
     else:
         parts.append(f"{fit.decay} decay")
     if total:

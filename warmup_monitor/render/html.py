@@ -140,6 +140,10 @@ def _schedule_block(rr: RunReport) -> str:
         ("warmup ends at step", fmt_num(warmup_end(fit))),
         ("peak LR", f"{fmt_num(fit.peak_lr)} at step {fit.peak_step}"),
         ("decay", fit.decay),
+        (
+            "decay starts at step",
+            fmt_num(fit.decay_start) if fit.decay_start is not None else "the peak",
+        ),
         ("total steps", fmt_num(fit.total_steps)),
         ("logged steps", f"{fit.first_step}-{fit.last_step}"),
     ]
