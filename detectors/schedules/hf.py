@@ -22,6 +22,7 @@ at step ``s`` and applies to update ``s + 1``), ``W`` the warmup steps, ``T`` th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -87,6 +88,21 @@ def schedule_kwargs(kind: str, kwargs: Mapping[str, Any], peak_lr: float) -> dic
             f"Use only {sorted(allowed) or 'no kwargs'}",
         )
     out = {**allowed, **kwargs}
+    for key, value in out.items():
+        if key in ("warmup_type", "decay_type") or value is None:
+            continue
+        if not _finite_number(value):
+            raise ScheduleKwargsError(
+                f"lr_scheduler_kwargs {key}={repr(value)[:40]} is not a finite number "
+                "(the Trainer fails on it)",
+                f"Give {key} as a number",
+            )
+    if kind == "inverse_sqrt" and out["timescale"] is not None and out["timescale"] <= 0:
+        raise ScheduleKwargsError(
+            f"inverse_sqrt timescale {out['timescale']:g} is not positive "
+            "(the Trainer fails on it)",
+            "Give a positive timescale, or none (the warmup length, or 10,000 without one)",
+        )
     if kind in ("cosine_with_min_lr", "cosine_warmup_with_min_lr"):
         if out["min_lr"] is not None and out["min_lr_rate"] is not None:
             raise ScheduleKwargsError(
@@ -132,6 +148,20 @@ def lr_schedule(
     ``lr_scheduler_kwargs``. See the module docstring for the formulas.
     """
     opts = schedule_kwargs(kind, kwargs, peak_lr)
+    # Extreme (untrusted) settings overflow to inf or 0 rather than warn: the comparison
+    # reads the result as a schedule the log does not follow.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore", under="ignore"):
+        return _lr_schedule(kind, opts, steps, peak_lr, warmup_steps, total_steps)
+
+
+def _lr_schedule(
+    kind: str,
+    opts: Mapping[str, Any],
+    steps: np.ndarray | Sequence[int],
+    peak_lr: float,
+    warmup_steps: int,
+    total_steps: int,
+) -> np.ndarray:
     s = np.asarray(steps, dtype=np.float64)
     w = float(warmup_steps)
     t = float(total_steps)
@@ -184,6 +214,15 @@ def lr_schedule(
     else:  # warmup_stable_decay
         factor = _wsd(s, w, t, opts)
     return peak_lr * factor
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer of hundreds of digits
+        return False
 
 
 def _min_rate(opts: Mapping[str, Any], peak_lr: float) -> float:

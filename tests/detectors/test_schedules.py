@@ -4,6 +4,7 @@ comparison of a logged LR with the configured schedule, and the LR phase of a st
 from __future__ import annotations
 
 import os
+import re
 import warnings
 
 import numpy as np
@@ -111,6 +112,54 @@ def test_schedule_rejects_unknown_kind_and_kwargs() -> None:
         lr_schedule("linear", [0, 1], 1e-4, 1, 10, num_cycles=2)
     with pytest.raises(ScheduleKwargsError):
         lr_schedule("cosine_with_min_lr", [0, 1], 1e-4, 1, 10)
+
+
+@pytest.mark.parametrize(
+    ("kind", "kwargs", "says"),
+    [
+        ("warmup_stable_decay", {"num_decay_steps": "40"}, "num_decay_steps='40' is not a finite"),
+        ("warmup_stable_decay", {"num_decay_steps": True}, "num_decay_steps=True is not a finite"),
+        ("polynomial", {"lr_end": float("nan")}, "lr_end=nan is not a finite"),
+        ("cosine", {"num_cycles": 10**400}, "is not a finite number"),
+        ("inverse_sqrt", {"timescale": 0}, "timescale 0 is not positive"),
+    ],
+)
+def test_schedule_refuses_settings_the_trainer_fails_on(kind: str, kwargs: dict, says: str) -> None:
+    """Scheduler arguments from other people's configs: a string, a boolean or a non-finite
+    number where the formula needs a number is refused with the key named, never a crash."""
+    with pytest.raises(ScheduleKwargsError, match=re.escape(says)):
+        lr_schedule(kind, [0, 1, 2], 1e-4, 1, 10, **kwargs)
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**400), 10**400)
+    | st.floats()
+    | st.sampled_from(["40", "x", "linear", "cosine", "1-sqrt", ""])
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(SCHEDULE_KINDS),
+    st.dictionaries(
+        st.sampled_from(sorted({k for _, kw in _KIND_KWARGS for k in kw} | {"timescale"})),
+        _SCALARS,
+        max_size=4,
+    ),
+)
+def test_any_scheduler_arguments_are_compared_or_refused(kind: str, kwargs: dict) -> None:
+    """Any mapping of scalars gives a schedule the log is compared with, or no comparison:
+    never an exception and never a numpy warning."""
+    steps = np.arange(5, 301, 5)
+    lrs = lr_schedule("linear", steps, 1e-4, 30, 300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = compare_schedule(
+            steps, lrs, kind=kind, peak_lr=1e-4, warmup_steps=30, total_steps=300, kwargs=kwargs
+        )
+    assert got is None or isinstance(got.follows, bool)
 
 
 @st.composite
