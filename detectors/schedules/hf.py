@@ -89,8 +89,8 @@ def schedule_kwargs(kind: str, kwargs: Mapping[str, Any], peak_lr: float) -> dic
         )
     out = {**allowed, **kwargs}
     for key, value in out.items():
-        if key in ("warmup_type", "decay_type") or value is None:
-            continue
+        if key in ("warmup_type", "decay_type") or (value is None and allowed[key] is None):
+            continue  # None where transformers' own default is None means "unset"
         if not _finite_number(value):
             raise ScheduleKwargsError(
                 f"lr_scheduler_kwargs {key}={repr(value)[:40]} is not a finite number "
