@@ -81,6 +81,8 @@ class ScheduleFit:
     or ``None`` when it cannot be told. ``last_step`` is the last logged step.
     ``decay_start`` is the step where the decay begins after the LR stayed at its peak for a
     while (a warmup-stable-decay schedule), ``None`` when the decay starts at the peak.
+    ``decay_floor`` is the share of the peak the decay ends at (``cosine_with_min_lr``'s
+    ``min_lr_rate``, a pretraining recipe's 10%), ``None`` for a decay to 0.
     """
 
     first_step: int
@@ -96,6 +98,7 @@ class ScheduleFit:
     warmup_longer_than_run: bool
     notes: tuple[str, ...] = ()
     decay_start: int | None = None
+    decay_floor: float | None = None
 
     @property
     def warmup_fraction(self) -> float | None:

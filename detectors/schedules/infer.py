@@ -168,7 +168,7 @@ def _infer(steps: Any, lrs: Any, cfg: ScheduleConfig) -> ScheduleFit | None:
     # --- decay ---------------------------------------------------------------------------
     post_s = s[i_peak:].astype(np.float64)
     post_v = v[i_peak:]
-    decay, total, decay_start = _fit_decay(
+    decay, total, decay_start, floor = _fit_decay(
         post_s, post_v, peak, warmup_end, tol, fit_tol, spacing, notes
     )
     return ScheduleFit(
@@ -185,6 +185,7 @@ def _infer(steps: Any, lrs: Any, cfg: ScheduleConfig) -> ScheduleFit | None:
         warmup_longer_than_run=False,
         notes=tuple(notes),
         decay_start=decay_start,
+        decay_floor=floor,
     )
 
 
@@ -225,16 +226,17 @@ def _fit_decay(
     fit_tol: float,
     spacing: float,
     notes: list[str],
-) -> tuple[str, int | None, int | None]:
-    """Decay kind after the peak, the run length it implies (where the LR reaches 0) and the
-    step the decay starts at when the LR first stays at its peak (``None`` otherwise)."""
+) -> tuple[str, int | None, int | None, float | None]:
+    """Decay kind after the peak, the run length it implies (where the LR reaches its floor),
+    the step the decay starts at when the LR first stays at its peak (``None`` otherwise) and
+    the floor as a share of the peak (``None`` for a decay to 0)."""
     if ps.size < 2:
-        return "none", None, None
+        return "none", None, None, None
     y = pv / peak
     if np.all(y >= 1.0 - tol):
         if ps[-1] - ps[0] >= 2 * spacing or ps.size >= 3:
-            return "constant", None, None
-        return "none", None, None
+            return "constant", None, None, None
+        return "none", None, None, None
     if ps.size > 400:
         # A few hundred points pin the decay down; thinning keeps the fit cheap for live use.
         keep = np.unique(np.linspace(0, ps.size - 1, 400).astype(np.int64))
@@ -245,65 +247,123 @@ def _fit_decay(
     plateau = np.flatnonzero(y < 1.0 - tol)
     if plateau.size and plateau[0] >= 2:
         origins.append(float(ps[plateau[0] - 1]))
-    best: tuple[str, float, float | None, float] | None = None
+    best: tuple[str, float, float | None, float, float] | None = None
+    from_peak = math.inf  # the best error of a decay that starts at the end of the warmup
     for origin in origins:
-        for kind, err, d in _decay_fits(ps, y, origin, warmup_end):
+        for kind, err, d, floor in _decay_fits(ps, y, origin, warmup_end):
+            if origin == warmup_end:
+                from_peak = min(from_peak, err)
             if best is None or err < best[1] - 1e-12:
-                best = (kind, err, d, origin)
+                best = (kind, err, d, floor, origin)
     if best is None:
-        return "other", None, None
-    kind, err, d, origin = best
+        return "other", None, None, None
+    kind, err, d, floor, origin = best
     if err > fit_tol:
-        return "other", None, None
+        return "other", None, None, None
     start = None
-    if origin > warmup_end:
+    # A decay leaves the peak's tolerance only after a few steps (a cosine after ~6% of its
+    # length): a stable phase is named only when a decay from the warmup's end fits clearly
+    # worse, as it does for a warmup-stable-decay schedule.
+    if origin > warmup_end and from_peak > max(2.0 * err, fit_tol / 3.0):
         start = round(origin)
         notes.append(f"the LR stays at its peak until step {start} before it decays")
     total = None
     if d is not None and kind in ("linear", "cosine"):
         total = round(origin + d)
+        if floor:
+            notes.append(
+                f"the LR decays to a floor of {100 * floor:.3g}% of its peak (at step {total})"
+            )
         if float(y.min()) > 0.9:
             notes.append(
                 f"the LR has decayed only {100 * (1 - float(y.min())):.0f}% from its peak; "
                 f"the implied run length of {total} steps is a rough extrapolation"
             )
-    return kind, total, start
+    return kind, total, start, (floor or None)
 
 
 def _decay_fits(
     ps: np.ndarray, y: np.ndarray, origin: float, warmup_end: float
-) -> list[tuple[str, float, float | None]]:
-    """``(kind, rms error, D)`` for decays starting at ``origin`` and reaching 0 at origin + D."""
+) -> list[tuple[str, float, float | None, float]]:
+    """``(kind, rms error, D, floor)`` for decays starting at ``origin`` that reach their floor
+    (a share of the peak, 0 for most schedules) at origin + D."""
     x = np.maximum(ps - origin, 0.0)
     span = float(x.max())
     if span <= 0:
         return []
-    fits: list[tuple[str, float, float | None]] = []
+    fits: list[tuple[str, float, float | None, float]] = []
     # Linear: closed-form least squares for 1/D.
     den = float(np.sum(x * x))
     inv_d = float(np.sum(x * (1.0 - y)) / den) if den > 0 else 0.0
     if inv_d > 0:
         d_lin = 1.0 / inv_d
-        fits.append(("linear", _rms(y - np.clip(1.0 - x / d_lin, 0.0, None)), d_lin))
-
-    # Cosine (half period D): a bounded 1-D search.
-    def cos_err(d: float) -> float:
-        return _rms(y - 0.5 * (1.0 + np.cos(np.pi * np.minimum(x / d, 1.0))))
+        fits.append(("linear", _rms(y - np.clip(1.0 - x / d_lin, 0.0, None)), d_lin, 0.0))
 
     from scipy.optimize import minimize_scalar  # slow to import: only when fitting
 
-    res = minimize_scalar(
-        cos_err,
-        bounds=(span * 0.5, span * 1000.0),
-        method="bounded",
-        options={"xatol": max(1.0, span * 1e-3)},
-    )
-    fits.append(("cosine", float(res.fun), float(res.x)))
+    def search(err: Any) -> Any:
+        return minimize_scalar(
+            err,
+            bounds=(span * 0.5, span * 1000.0),
+            method="bounded",
+            options={"xatol": max(1.0, span * 1e-3)},
+        )
+
+    def cosine(d: float) -> np.ndarray:
+        return 0.5 * (1.0 + np.cos(np.pi * np.minimum(x / d, 1.0)))
+
+    def line(d: float) -> np.ndarray:
+        return np.clip(1.0 - x / d, 0.0, None)
+
+    # Cosine to 0 (half period D): a bounded 1-D search.
+    res = search(lambda d: _rms(y - cosine(d)))
+    fits.append(("cosine", float(res.fun), float(res.x), 0.0))
+    # The same shapes down to a floor above 0 (cosine_with_min_lr, a WSD min_lr_ratio, the
+    # "decay to 10% of the peak" of most pretraining recipes): for each D the floor that fits
+    # best is closed-form. Kept only when it clearly beats the decay to 0 (below).
+    # A floor shows only where the LR levels off above it: the last tenth of the decay falls
+    # at most a quarter as fast as the decay on average (a decay cut short is still steep).
+    tail = x >= 0.9 * span
+    drop = float(y[x <= 0.0].max(initial=1.0)) - float(y[-1])
+    tail_drop = float(y[tail].max()) - float(y[-1])
+    flattens = float(y.min()) >= MIN_FLOOR and drop > 0 and tail_drop <= 0.25 * 0.1 * drop
+    for kind, shape in (("linear", line), ("cosine", cosine)):
+        to_zero = min((e for k, e, _, _ in fits if k == kind), default=math.inf)
+        if not flattens or to_zero < FLOOR_SEARCH_ERROR:
+            continue  # no floor shows, or the decay to 0 already fits
+        res = search(lambda d, f=shape: _rms(y - _with_floor(y, f(d))))
+        d = float(res.x)
+        floor = _floor(y, shape(d))
+        if floor >= MIN_FLOOR and float(res.fun) < FLOOR_GAIN * to_zero:
+            fits.append((kind, float(res.fun), d, floor))
     if warmup_end > 0 and origin == warmup_end:
         fits.append(
-            ("inverse_sqrt", _rms(y - np.sqrt(warmup_end / np.maximum(ps, warmup_end))), None)
+            ("inverse_sqrt", _rms(y - np.sqrt(warmup_end / np.maximum(ps, warmup_end))), None, 0.0)
         )
     return fits
+
+
+# A decay floor counts when it is at least this share of the peak (below it, rounding of the
+# logged LR and a decay to 0 cannot be told apart) and its fit has at most FLOOR_GAIN times the
+# error of the same shape decaying to 0.
+MIN_FLOOR = 0.02
+FLOOR_GAIN = 0.5
+# A decay to 0 that fits within this RMS share of the peak leaves nothing for a floor to explain
+# (the search is skipped: most decays end near 0).
+FLOOR_SEARCH_ERROR = 1e-3
+
+
+def _floor(y: np.ndarray, f: np.ndarray) -> float:
+    """The floor r (0 to 0.95) that fits ``y = r + (1 - r) f`` best, in closed form."""
+    a = 1.0 - f
+    den = float(np.sum(a * a))
+    r = float(np.sum(a * (y - f)) / den) if den > 0 else 0.0
+    return min(0.95, max(0.0, r))
+
+
+def _with_floor(y: np.ndarray, f: np.ndarray) -> np.ndarray:
+    r = _floor(y, f)
+    return r + (1.0 - r) * f
 
 
 def _rms(r: np.ndarray) -> float:

@@ -199,3 +199,43 @@ def test_ramp_logged_every_step_is_still_rising_at_the_end() -> None:
     fit = infer_lr_schedule(steps, lr)
     assert fit is not None and not fit.reached_peak
     assert fit.warmup_steps is None
+
+
+def test_a_decay_that_starts_at_the_peak_has_no_stable_phase() -> None:
+    """A linear decay over 1,450 steps stays within the peak's 1% for a logging interval or
+    two: that is no stable phase (the decay from the warmup's end fits as well)."""
+    from detectors.schedules import lr_schedule
+
+    steps = np.arange(10, 1561, 10)
+    for kind in ("linear", "cosine"):
+        fit = infer_lr_schedule(steps, lr_schedule(kind, steps, 3e-4, 110, 1560))
+        assert fit is not None and fit.decay == kind
+        assert fit.decay_start is None and fit.decay_floor is None
+        assert not [n for n in fit.notes if "stays at its peak" in n]
+
+
+@pytest.mark.parametrize(
+    ("kind", "upto"),
+    [("cosine_with_min_lr", 1000), ("warmup_stable_decay", 1200)],
+)
+def test_a_decay_to_a_floor_gives_the_floor_and_the_run_length(kind: str, upto: int) -> None:
+    """Down to 10% of the peak: a cosine that ends at its floor, and a linear
+    decay that stays at its floor (until then it cannot be told from a longer decay to 0).
+    The floor, and the run length where it is reached, not where a decay to 0 would end. A
+    decay cut short before it levels off gives no floor."""
+    from detectors.schedules import lr_schedule
+
+    steps = np.arange(10, upto + 1, 10)
+    kwargs = (
+        {"min_lr_rate": 0.1}
+        if kind == "cosine_with_min_lr"
+        else {"num_decay_steps": 900, "decay_type": "linear", "min_lr_ratio": 0.1}
+    )
+    fit = infer_lr_schedule(steps, lr_schedule(kind, steps, 6e-4, 100, 1000, **kwargs))
+    assert fit is not None
+    assert fit.decay == ("cosine" if kind == "cosine_with_min_lr" else "linear")
+    assert fit.decay_floor == pytest.approx(0.1, abs=0.005)
+    assert fit.total_steps is not None and abs(fit.total_steps - 1000) <= 10
+    cut = steps <= 600
+    short = infer_lr_schedule(steps[cut], lr_schedule(kind, steps[cut], 6e-4, 100, 1000, **kwargs))
+    assert short is not None and short.decay_floor is None

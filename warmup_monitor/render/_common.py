@@ -137,10 +137,13 @@ def schedule_text(fit: ScheduleFit | None, total: int | None = None) -> str:
         parts.append("no decay seen")
     elif fit.decay == "constant":
         parts.append("constant after the peak")
-    elif fit.decay_start is not None:
-        parts.append(f"constant to step {fit.decay_start}, then {fit.decay} decay")
     else:
-        parts.append(f"{fit.decay} decay")
+        decay = f"{fit.decay} decay"
+        if fit.decay_floor:
+            decay += f" to {fmt_percent(fit.decay_floor)} of the peak"
+        if fit.decay_start is not None:
+            decay = f"constant to step {fit.decay_start}, then {decay}"
+        parts.append(decay)
     if total:
         parts.append(
             f"{total} total steps (the config's; the LR trace alone implies {fit.total_steps})"

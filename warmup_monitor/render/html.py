@@ -140,6 +140,7 @@ def _schedule_block(rr: RunReport) -> str:
         ("warmup ends at step", fmt_num(warmup_end(fit))),
         ("peak LR", f"{fmt_num(fit.peak_lr)} at step {fit.peak_step}"),
         ("decay", fit.decay),
+        ("decay floor", fmt_percent(fit.decay_floor) + " of the peak" if fit.decay_floor else "0"),
         (
             "decay starts at step",
             fmt_num(fit.decay_start) if fit.decay_start is not None else "the peak",

@@ -39,6 +39,7 @@ def _schedule(fit: ScheduleFit | None, conv: JsonConverter) -> dict[str, Any] | 
             "peak_step": fit.peak_step,
             "decay": fit.decay,
             "decay_start": fit.decay_start,
+            "decay_floor": fit.decay_floor,
             "total_steps": fit.total_steps,
             "first_step": fit.first_step,
             "last_step": fit.last_step,
