@@ -148,12 +148,13 @@ def _unwrap(value: Any) -> Any:
 
 
 def _flatten(raw: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
-    """Top-level keys, then leaf keys of nested sections (top level wins)."""
+    """Top-level keys, then leaf keys of nested sections (top level wins). A mapping-valued
+    canonical key (``lr_scheduler_kwargs``) is a leaf too."""
     flat: dict[str, Any] = {}
     nested: dict[str, Any] = {}
     for key, value in raw.items():
         value = _unwrap(value)
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and str(key) not in _MAPPING_KEYS:
             if depth >= MAX_DEPTH:
                 continue  # no real config nests this deep
             for sub_key, sub_value in _flatten(value, depth + 1).items():
@@ -195,38 +196,6 @@ def parse_scheduler_kwargs(value: Any) -> dict[str, Any]:
             )
         out[str(key)] = item
     return out
-
-
-def _find(raw: Mapping[str, Any], key: str, depth: int = 0) -> tuple[bool, Any]:
-    """``(found, value)`` of ``key`` at the top level of ``raw``, else in nested sections."""
-    if key in raw:
-        return True, _unwrap(raw[key])
-    if depth >= MAX_DEPTH:
-        return False, None
-    for value in raw.values():
-        value = _unwrap(value)
-        if isinstance(value, Mapping):
-            found, got = _find(value, key, depth + 1)
-            if found:
-                return True, got
-    return False, None
-
-
-def _mapping_value(
-    raw: Mapping[str, Any], key: str, out: dict[str, Any], warnings: list[str] | None
-) -> None:
-    """Put the mapping ``key`` of ``raw`` in ``out`` when it is usable and not empty."""
-    found, value = _find(raw, key)
-    if not found:
-        return
-    try:
-        parsed = parse_scheduler_kwargs(value)
-    except ValueError as exc:
-        if warnings is not None:
-            warnings.append(f"config value {exc}; ignored")
-        return
-    if parsed:
-        out[key] = parsed
 
 
 def _to_float(value: Any) -> float | None:
@@ -277,7 +246,7 @@ def canonical_config(raw: Mapping[str, Any], warnings: list[str] | None = None) 
     flat = _flatten(raw)
     picked: dict[str, Any] = {}
     for key in CANONICAL_KEYS:
-        if key in flat and key not in _MAPPING_KEYS:
+        if key in flat:
             picked[key] = flat[key]
     for alias, key in _ALIASES.items():
         if key not in picked and alias in flat:
@@ -287,6 +256,16 @@ def canonical_config(raw: Mapping[str, Any], warnings: list[str] | None = None) 
         if value is None or value == "":
             continue
         coerced: Any
+        if key in _MAPPING_KEYS:
+            try:
+                parsed = parse_scheduler_kwargs(value)
+            except ValueError as exc:
+                if warnings is not None:
+                    warnings.append(f"config value {exc}; ignored")
+                continue
+            if parsed:
+                out[key] = parsed
+            continue
         if key == "warmup_steps":
             number = _to_float(value)
             if number is not None and 0 < number < 1:
@@ -315,8 +294,6 @@ def canonical_config(raw: Mapping[str, Any], warnings: list[str] | None = None) 
                 warnings.append(f"config value {key}={_shown(value)} is not usable; ignored")
             continue
         out[key] = coerced
-    for key in _MAPPING_KEYS:
-        _mapping_value(raw, key, out, warnings)
     if out.get("max_steps", 1) <= 0:
         del out["max_steps"]  # -1 means "derived from num_train_epochs"
     if out.get("num_train_epochs", 0) > 1e9:

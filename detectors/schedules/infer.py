@@ -324,7 +324,7 @@ def _decay_fits(
     # A floor shows only where the LR levels off above it: the last tenth of the decay falls
     # at most a quarter as fast as the decay on average (a decay cut short is still steep).
     tail = x >= 0.9 * span
-    drop = float(y[x <= 0.0].max(initial=1.0)) - float(y[-1])
+    drop = 1.0 - float(y[-1])  # y is the LR over its peak
     tail_drop = float(y[tail].max()) - float(y[-1])
     flattens = float(y.min()) >= MIN_FLOOR and drop > 0 and tail_drop <= 0.25 * 0.1 * drop
     for kind, shape in (("linear", line), ("cosine", cosine)):
