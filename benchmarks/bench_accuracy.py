@@ -86,6 +86,9 @@ FAMILY = {
     "gpt2": "pre-LN decoder",
     "llama": "pre-LN decoder",
     "mixtral": "pre-LN decoder",
+    "neox": "pre-LN decoder",
+    "gpt1": "post-LN decoder",
+    "mamba": "state-space",
     "bert": "encoder / seq2seq",
     "bart": "encoder / seq2seq",
     "t5": "encoder / seq2seq",
@@ -424,7 +427,12 @@ def _families(results: list[Result]) -> str:
     ]
     keys = {
         "family": lambda g: FAMILY.get(g.arch, g.arch),
-        "optimizer": lambda g: g.optimizer + (" (Nesterov)" if g.nesterov else ""),
+        "optimizer": lambda g: (
+            g.optimizer
+            + (" (Nesterov)" if g.nesterov else "")
+            + (" (no momentum)" if g.optimizer == "sgd" and g.momentum == 0 else "")
+            + (" (AMSGrad)" if g.amsgrad else "")
+        ),
         "start": lambda g: {"full_ft": "full fine-tuning", "lora": "LoRA"}.get(g.init, g.init),
     }
     for by, key in keys.items():

@@ -108,11 +108,14 @@ class Regime:
     description: str
     # gpt2 (pre-LN decoder), llama (pre-LN, RMSNorm), bert (post-LN encoder, MLM), bart (post-LN
     # encoder-decoder), t5 (pre-LN RMS-norm encoder-decoder, relative attention), mixtral
-    # (mixture-of-experts decoder), lstm, gru, and for images cnn, resnet (BatchNorm, residual
-    # blocks), vit (pre-LN encoder), mlp, and denoiser (a diffusion model's noise predictor)
+    # (mixture-of-experts decoder), neox (GPT-NeoX: parallel residual, rotary), gpt1 (post-LN
+    # decoder), mamba (state-space, no attention), lstm, gru, and for images cnn, resnet
+    # (BatchNorm, residual blocks), vit (pre-LN encoder), mlp, and denoiser (a diffusion model's
+    # noise predictor)
     arch: str
-    # adamw, sgd (momentum 0.9, Nesterov if `nesterov`), rmsprop, nadam, radam, adafactor (fixed
-    # LR), adamax, adagrad, lion or muon (torch's Muon on the hidden matrices, AdamW on the rest)
+    # adamw (AMSGrad if `amsgrad`), sgd (`momentum`, Nesterov if `nesterov`), rmsprop, nadam,
+    # radam, adafactor (fixed LR), adamax, adagrad, adadelta, lion or muon (torch's Muon on the
+    # hidden matrices, AdamW on the rest)
     optimizer: str
     lr: float
     # linear, cosine, constant_with_warmup, warmup_stable_decay, cosine_with_min_lr, inverse_sqrt
@@ -137,6 +140,8 @@ class Regime:
     # over for many epochs (reshuffled every epoch from the seed); None: the task's whole text.
     train_examples: int | None = None
     nesterov: bool = False  # SGD only: Nesterov momentum
+    momentum: float = 0.9  # SGD only
+    amsgrad: bool = False  # AdamW only: the AMSGrad variant (the running max of the 2nd moment)
     # The scheduler's own arguments (the Trainer's `lr_scheduler_kwargs`), as (name, value) pairs.
     scheduler_kwargs: tuple[tuple[str, Any], ...] = ()
 
@@ -1082,6 +1087,113 @@ REGIMES: tuple[Regime, ...] = (
         5,
         task="seq2seq",
     ),
+    Regime(
+        "neox_adam_high",
+        "GPT-NeoX (parallel residual, rotary), AdamW at a high LR, no clipping, logged every step",
+        "neox",
+        "adamw",
+        2e-2,
+        "cosine",
+        0.0,
+        1,
+    ),
+    Regime(
+        "neox_adam_toohigh_hf",
+        "GPT-NeoX, AdamW far too high, no clipping, Trainer logs every 5 steps",
+        "neox",
+        "adamw",
+        8e-2,
+        "linear",
+        0.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "gpt1_adam_high_hf",
+        "post-LN decoder (the original GPT), AdamW at a high LR, Trainer logs every 5 steps",
+        "gpt1",
+        "adamw",
+        1e-2,
+        "linear",
+        1.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "gpt1_adam_mid",
+        "post-LN decoder, AdamW at a mid LR, no clipping, logged every step",
+        "gpt1",
+        "adamw",
+        3e-3,
+        "cosine",
+        0.0,
+        1,
+    ),
+    Regime(
+        "gpt1_sgd_high",
+        "post-LN decoder, SGD with momentum at a high LR, no clipping",
+        "gpt1",
+        "sgd",
+        0.5,
+        "cosine",
+        0.0,
+        5,
+    ),
+    Regime(
+        "mamba_adam_high_hf",
+        "Mamba (state-space, no attention), AdamW at a high LR, Trainer logs every 5 steps",
+        "mamba",
+        "adamw",
+        1e-2,
+        "cosine",
+        1.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "gpt2_adadelta",
+        "GPT-2, Adadelta at LR 2, no clipping, logged every step",
+        "gpt2",
+        "adadelta",
+        2.0,
+        "linear",
+        0.0,
+        1,
+    ),
+    Regime(
+        "llama_sgd_plain_hf",
+        "Llama, plain SGD (no momentum) at a high LR, Trainer logs every 10 steps",
+        "llama",
+        "sgd",
+        2.0,
+        "linear",
+        1.0,
+        10,
+        fmt="hf",
+        momentum=0.0,
+    ),
+    Regime(
+        "lstm_amsgrad_toohigh",
+        "LSTM, AdamW with AMSGrad far too high, no clipping",
+        "lstm",
+        "adamw",
+        5e-2,
+        "cosine",
+        0.0,
+        5,
+        amsgrad=True,
+    ),
+    Regime(
+        "gru_sgd_high_hf",
+        "GRU, SGD with momentum at a high LR, no clipping, Trainer logs every 5 steps",
+        "gru",
+        "sgd",
+        4.0,
+        "linear",
+        0.0,
+        5,
+        fmt="hf",
+    ),
 )
 
 
@@ -1476,6 +1588,50 @@ def _transformer(r: Regime) -> Any:
             **_decoder_settings(r),
         )
         return MixtralForCausalLM(cfg)
+    if r.arch == "neox":
+        from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+        # Attention and MLP side by side on the same normed input (parallel residual), rotary
+        # positions.
+        cfg = GPTNeoXConfig(
+            vocab_size=len(VOCAB),
+            hidden_size=r.d_model,
+            num_hidden_layers=r.n_layer,
+            num_attention_heads=4,
+            intermediate_size=4 * r.d_model,
+            max_position_embeddings=SEQ_LEN,
+            use_parallel_residual=True,
+            hidden_dropout=0.0,
+            attention_dropout=0.0,
+        )
+        return GPTNeoXForCausalLM(cfg)
+    if r.arch == "gpt1":
+        from transformers import OpenAIGPTConfig, OpenAIGPTLMHeadModel
+
+        # The original GPT: a post-LN decoder (the norm after each residual sum).
+        cfg = OpenAIGPTConfig(
+            vocab_size=len(VOCAB),
+            n_positions=SEQ_LEN,
+            n_embd=r.d_model,
+            n_layer=r.n_layer,
+            n_head=4,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+        )
+        return OpenAIGPTLMHeadModel(cfg)
+    if r.arch == "mamba":
+        from transformers import MambaConfig, MambaForCausalLM
+
+        # A selective state-space model: no attention (transformers' reference PyTorch path on
+        # the CPU, about 20 times slower a step than the GPT-2).
+        cfg = MambaConfig(
+            vocab_size=len(VOCAB),
+            hidden_size=r.d_model,
+            num_hidden_layers=r.n_layer,
+            state_size=16,
+        )
+        return MambaForCausalLM(cfg)
     from transformers import BertConfig, BertForMaskedLM
 
     cfg = BertConfig(
@@ -1680,7 +1836,7 @@ def train(job: Job) -> float:
     params = model.params()
     if r.optimizer == "sgd":
         opt: Any = torch.optim.SGD(
-            params, lr=r.lr, momentum=0.9, weight_decay=r.weight_decay, nesterov=r.nesterov
+            params, lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay, nesterov=r.nesterov
         )
     elif r.optimizer == "rmsprop":
         opt = torch.optim.RMSprop(params, lr=r.lr, alpha=0.99, weight_decay=r.weight_decay)
@@ -1699,6 +1855,10 @@ def train(job: Job) -> float:
         )
     elif r.optimizer == "adagrad":
         opt = torch.optim.Adagrad(params, lr=r.lr, weight_decay=r.weight_decay)
+    elif r.optimizer == "adadelta":
+        # Its step is the ratio of two running RMS (of updates and of gradients), times the LR:
+        # the first steps are small whatever the LR, a slow start of its own.
+        opt = torch.optim.Adadelta(params, lr=r.lr, weight_decay=r.weight_decay)
     elif r.optimizer == "lion":
         opt = _lion(params, r.lr, r.weight_decay)
     elif r.optimizer == "muon":
@@ -1713,7 +1873,11 @@ def train(job: Job) -> float:
         )
     else:
         opt = torch.optim.AdamW(
-            params, lr=r.lr, betas=(0.9, r.adam_beta2), weight_decay=r.weight_decay
+            params,
+            lr=r.lr,
+            betas=(0.9, r.adam_beta2),
+            weight_decay=r.weight_decay,
+            amsgrad=r.amsgrad,
         )
     warmup = r.warmup_steps(job.share)
     sched = get_scheduler(
@@ -1823,6 +1987,11 @@ def train(job: Job) -> float:
     if r.nesterov:
         # The Trainer has no argument for it; only these runs carry the key.
         config["sgd_nesterov"] = True
+    # What the Trainer's `optim_args` would pass to the optimizer; only these runs carry it.
+    if r.optimizer == "sgd" and r.momentum != 0.9:
+        config["optim_args"] = f"momentum={r.momentum}"
+    if r.amsgrad:
+        config["optim_args"] = "amsgrad=True"
     if r.scheduler_kwargs:
         config["lr_scheduler_kwargs"] = dict(r.scheduler_kwargs)
     if writer is not None:
