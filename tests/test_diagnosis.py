@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detectors import Severity
+from detectors.schedules.hf import lr_schedule
 from warmup_monitor import Points, Run, read_run
 from warmup_monitor.diagnosis import UNSEEN_COST_CONFIDENCE, Verdict, diagnose
 
@@ -142,6 +143,38 @@ def test_long_warmup_with_a_fast_falling_loss_is_too_long_by_its_share() -> None
     assert "above the guide's maximum of 20%" in d.summary
     assert "the curve does not show how many steps it cost" in d.summary
     assert d.advice and d.advice[0].current == 500 and d.advice[0].suggested == 100
+
+
+def _no_config_run(kind: str, *, last: int, warmup: int, total: int, **kwargs: object) -> Run:
+    """Per-step loss and the Trainer's LR for ``kind`` up to step ``last``, with no config (a
+    TensorBoard log on its own): the run length is only what the LR trace implies."""
+    steps = np.arange(1, last + 1)
+    lrs = lr_schedule(kind, steps, 1e-3, warmup, total, **kwargs)
+    loss = falling(last, tau=5)
+    rows = [("train/loss", int(s), float(v), float(s)) for s, v in zip(steps, loss, strict=True)]
+    rows += [
+        ("train/learning_rate", int(s), float(v), float(s)) for s, v in zip(steps, lrs, strict=True)
+    ]
+    return Run.from_points(
+        Points.from_rows(rows), name="synthetic", path=Path("synthetic"), source="test", config={}
+    )
+
+
+@pytest.mark.parametrize("last", [30, 45, 60, 75])
+def test_share_of_an_extrapolated_run_length_waits_for_the_trace(last: int) -> None:
+    """The first cycle of a cosine with hard restarts looks like a whole 80-step cosine, so the
+    10% warmup of a 200-step run would be 25% of it: with no configured length, the share
+    alone does not call the warmup too long before the trace has reached that length."""
+    run = _no_config_run("cosine_with_restarts", last=last, warmup=20, total=200, num_cycles=3)
+    assert diagnose(run).verdict is Verdict.HEALTHY
+
+
+def test_share_of_an_implied_run_length_counts_once_the_trace_reaches_it() -> None:
+    """A 30% warmup of a 200-step cosine, logged to its end with no config: too long by its
+    share (the curve does not show the cost)."""
+    d = diagnose(_no_config_run("cosine", last=200, warmup=60, total=200))
+    assert d.verdict is Verdict.WARMUP_TOO_LONG
+    assert d.confidence == UNSEEN_COST_CONFIDENCE
 
 
 def test_long_warmup_whose_cost_shows_is_more_confident() -> None:

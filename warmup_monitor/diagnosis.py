@@ -871,6 +871,12 @@ def _long_warmup(
             return None
         total = last_step
     share = w / total if total else None
+    # The guide's share is of the planned run. A length implied by an LR decay the trace has not
+    # yet followed to its end is an extrapolation (the first cycle of a cosine with restarts is
+    # a whole short cosine): the share alone decides only once the trace has reached it.
+    spacing = median_spacing(sched.lr_steps) if sched.lr_steps is not None else 1.0
+    implied = sched.total_source.startswith("implied")
+    length_known = not implied or finished or last_step >= total - spacing
     longer_than_run = total is not None and w >= total and (sched.warmup_exact or finished)
     if not (never_peaked or longer_than_run or (share is not None and share > LONG_WARMUP_SHARE)):
         return None
@@ -911,7 +917,7 @@ def _long_warmup(
             facts["cost"] = True
     fs = flat_start(*loss)
     if fs is None:
-        return _above_guide(facts, sched, finished)
+        return _above_guide(facts, sched, finished, length_known)
     origin = (
         0
         if sched.fit is None or sched.fit.first_step <= 2 * median_spacing(loss[0])
@@ -949,21 +955,24 @@ def _long_warmup(
         # large share of the planned run counts (the share of the warmup is not known yet).
         facts["cost"] = flat >= FLAT_SHARE_OF_WARMUP * total
 
-    return _above_guide(facts, sched, finished)
+    return _above_guide(facts, sched, finished, length_known)
 
 
-def _above_guide(facts: dict[str, Any], sched: _Schedule, finished: bool) -> dict[str, Any]:
+def _above_guide(
+    facts: dict[str, Any], sched: _Schedule, finished: bool, length_known: bool
+) -> dict[str, Any]:
     """A warmup of known length above the guide's maximum share is too long in itself.
 
     ``cost_seen`` keeps whether the curve showed what it cost. Spending more than the guide's
     share of the budget below the peak LR is the symptom itself. Where the curve hides the cost
     (a loss that falls fast even at a small LR), sibling runs that differ only in warmup show
     that it was often small and that a 10% warmup was usually as stable (see
-    :data:`UNSEEN_COST_CONFIDENCE`), so the verdict stands at a lower confidence.
+    :data:`UNSEEN_COST_CONFIDENCE`), so the verdict stands at a lower confidence. The share
+    counts only when the run's length is known (``length_known``), not extrapolated.
     """
     facts["cost_seen"] = bool(facts["cost"])
     share = facts.get("share")
-    known = sched.warmup_exact or finished
+    known = (sched.warmup_exact or finished) and length_known
     if not facts["cost"] and known and share is not None and share > LONG_WARMUP_SHARE:
         facts["cost"] = True
     return facts
