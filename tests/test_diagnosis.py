@@ -145,12 +145,14 @@ def test_long_warmup_with_a_fast_falling_loss_is_too_long_by_its_share() -> None
     assert d.advice and d.advice[0].current == 500 and d.advice[0].suggested == 100
 
 
-def _no_config_run(kind: str, *, last: int, warmup: int, total: int, **kwargs: object) -> Run:
-    """Per-step loss and the Trainer's LR for ``kind`` up to step ``last``, with no config (a
-    TensorBoard log on its own): the run length is only what the LR trace implies."""
-    steps = np.arange(1, last + 1)
+def _no_config_run(
+    kind: str, *, last: int, warmup: int, total: int, every: int = 1, **kwargs: object
+) -> Run:
+    """Loss and the Trainer's LR for ``kind`` every ``every`` steps up to ``last``, with no
+    config (a TensorBoard log on its own): the run length is only what the LR trace implies."""
+    steps = np.arange(every, last + 1, every)
     lrs = lr_schedule(kind, steps, 1e-3, warmup, total, **kwargs)
-    loss = falling(last, tau=5)
+    loss = falling(steps.size, tau=5)
     rows = [("train/loss", int(s), float(v), float(s)) for s, v in zip(steps, loss, strict=True)]
     rows += [
         ("train/learning_rate", int(s), float(v), float(s)) for s, v in zip(steps, lrs, strict=True)
@@ -167,6 +169,17 @@ def test_share_of_an_extrapolated_run_length_waits_for_the_trace(last: int) -> N
     alone does not call the warmup too long before the trace has reached that length."""
     run = _no_config_run("cosine_with_restarts", last=last, warmup=20, total=200, num_cycles=3)
     assert diagnose(run).verdict is Verdict.HEALTHY
+
+
+@pytest.mark.parametrize(("kind", "last", "warmup"), [("linear", 45, 12), ("inverse_sqrt", 25, 20)])
+def test_a_decay_that_does_not_pin_the_run_length_implies_none(
+    kind: str, last: int, warmup: int
+) -> None:
+    """A live log every 5 steps with no config: a linear decay 5% down from its peak, or one
+    point of an inverse square root, fits any length; no run length (and no share) follows."""
+    d = diagnose(_no_config_run(kind, last=last, warmup=warmup, total=600, every=5))
+    assert d.verdict is Verdict.HEALTHY
+    assert d.evidence.get("total_steps") is None
 
 
 def test_share_of_an_implied_run_length_counts_once_the_trace_reaches_it() -> None:

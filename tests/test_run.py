@@ -84,6 +84,16 @@ def test_missing_metric_error_lists_tags() -> None:
         bad.series("loss")
 
 
+@pytest.mark.parametrize("status", ["finished", "crashed"])
+def test_a_prefix_before_the_end_is_still_running(status: str) -> None:
+    """A watcher saw the first steps while the run was going: a prefix that stops before the
+    last logged step is "running", whatever the run became; the whole run keeps its status."""
+    run = make([("loss", s, 1.0) for s in range(10)], status=status)
+    assert run.prefix(4).status == "running"
+    assert run.prefix(9).status == status
+    assert make([("loss", s, 1.0) for s in range(10)]).prefix(4).status == "unknown"
+
+
 def test_prefix_is_what_a_watcher_saw() -> None:
     """prefix(n) keeps steps <= n, and the resumes and slices that fit."""
     rows = [("loss", s, float(s)) for s in range(10)] + [("loss", s, -1.0) for s in (4, 5)]

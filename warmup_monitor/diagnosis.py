@@ -66,6 +66,7 @@ from detectors import (
     schedule_findings,
     shared_work,
 )
+from detectors.schedules.infer import ROUGH_DROP
 from detectors.warmup_cost import WarmupCost, estimate_warmup_cost
 
 from . import guide
@@ -139,6 +140,10 @@ STALL_LR_SHARE = 0.5
 # ... and once the stall spans this many logged loss points (fewer cannot tell a stall from
 # the noise of the first points of a live run).
 STALL_MIN_POINTS = 20
+# Without a configured run length, the one an LR decay implies is used once the decay has this
+# many logged points after the peak (one or two fit a line, a cosine or an inverse square root
+# alike) and has taken the LR down by ``ROUGH_DROP`` (less, and the fit calls its length rough).
+DECAY_POINTS = 3
 
 
 class Verdict(str, enum.Enum):
@@ -285,7 +290,12 @@ def _schedule(run: Run, last_step: int) -> _Schedule:
         fit = infer_lr_schedule(lr_s, lr_v)
     total = guide.planned_total_steps(cfg)
     total_source = "max_steps in the config" if total else ""
-    if total is None and fit is not None and fit.total_steps:
+    if (
+        total is None
+        and fit is not None
+        and fit.total_steps
+        and _decay_pins_length(lr_s, lr_v, fit)
+    ):
         total, total_source = fit.total_steps, f"implied by the {fit.decay} LR decay"
     cfg_warmup = guide.configured_warmup(cfg, total)
     peak_lr = fit.peak_lr if fit is not None else _num(cfg.get("learning_rate"))
@@ -308,6 +318,17 @@ def _schedule(run: Run, last_step: int) -> _Schedule:
     if cfg_warmup is not None:
         return replace(known, source="config", warmup_end=cfg_warmup, warmup_steps=cfg_warmup)
     return known
+
+
+def _decay_pins_length(lr_s: np.ndarray | None, lr_v: np.ndarray | None, fit: ScheduleFit) -> bool:
+    """Whether the logged decay pins down the run length it implies: at least
+    :data:`DECAY_POINTS` logged LRs after the peak, down by :data:`ROUGH_DROP` of it or more."""
+    if lr_s is None or lr_v is None or not fit.peak_lr:
+        return False
+    after = (lr_s > fit.peak_step) & np.isfinite(lr_v)
+    if int(after.sum()) < DECAY_POINTS:
+        return False
+    return 1.0 - float(lr_v[after].min()) / fit.peak_lr >= ROUGH_DROP
 
 
 def _against_config(run: Run, sched: _Schedule) -> list[Finding]:

@@ -174,8 +174,16 @@ class Run:
         return int(steps.max())
 
     def prefix(self, max_step: int) -> Run:
-        """A copy holding only the points at steps ``<= max_step`` (what a live watcher saw)."""
-        return self.between(last_step=max_step)
+        """A copy holding only the points at steps ``<= max_step`` (what a live watcher saw).
+
+        A prefix that stops before the run's last logged step was taken while the run was
+        still going: its status is ``"running"``, not the finished (or crashed) run's.
+        """
+        cut = self.between(last_step=max_step)
+        last = self.last_step
+        if self.status != "unknown" and last is not None and max_step < last:
+            cut.status = "running"
+        return cut
 
     def between(
         self,

@@ -274,7 +274,7 @@ def _fit_decay(
             notes.append(
                 f"the LR decays to a floor of {100 * floor:.3g}% of its peak (at step {total})"
             )
-        if float(y.min()) > 0.9:
+        if 1.0 - float(y.min()) < ROUGH_DROP:
             notes.append(
                 f"the LR has decayed only {100 * (1 - float(y.min())):.0f}% from its peak; "
                 f"the implied run length of {total} steps is a rough extrapolation"
@@ -326,7 +326,10 @@ def _decay_fits(
     tail = x >= 0.9 * span
     drop = 1.0 - float(y[-1])  # y is the LR over its peak
     tail_drop = float(y[tail].max()) - float(y[-1])
-    flattens = float(y.min()) >= MIN_FLOOR and drop > 0 and tail_drop <= 0.25 * 0.1 * drop
+    # A drop too small to pin the run length down cannot show a floor either.
+    flattens = (
+        float(y.min()) >= MIN_FLOOR and drop >= ROUGH_DROP and tail_drop <= 0.25 * 0.1 * drop
+    )
     for kind, shape in (("linear", line), ("cosine", cosine)):
         to_zero = min((e for k, e, _, _ in fits if k == kind), default=math.inf)
         if not flattens or to_zero < FLOOR_SEARCH_ERROR:
@@ -343,6 +346,9 @@ def _decay_fits(
     return fits
 
 
+# A decay that has taken the LR less than this share below its peak implies a run length only
+# roughly (its note says so), and shows no floor.
+ROUGH_DROP = 0.1
 # A decay floor counts when it is at least this share of the peak (below it, rounding of the
 # logged LR and a decay to 0 cannot be told apart) and its fit has at most FLOOR_GAIN times the
 # error of the same shape decaying to 0.

@@ -239,3 +239,14 @@ def test_a_decay_to_a_floor_gives_the_floor_and_the_run_length(kind: str, upto: 
     cut = steps <= 600
     short = infer_lr_schedule(steps[cut], lr_schedule(kind, steps[cut], 6e-4, 100, 1000, **kwargs))
     assert short is not None and short.decay_floor is None
+
+
+def test_a_decay_barely_begun_shows_no_floor() -> None:
+    """A linear decay logged every 5 steps, 5% down from the peak: too little to show a floor
+    (a cosine levelling off at 95% fits its few points as well), and its run length is rough."""
+    from detectors.schedules import lr_schedule
+
+    steps = np.arange(5, 46, 5)
+    fit = infer_lr_schedule(steps, lr_schedule("linear", steps, 3e-2, 12, 600))
+    assert fit is not None and fit.decay_floor is None
+    assert any("rough extrapolation" in n for n in fit.notes)
