@@ -6,6 +6,7 @@
     python benchmarks/bench_accuracy.py --markdown      # the tables only
     python benchmarks/bench_accuracy.py --jobs 2        # runs evaluated in 2 processes
     python benchmarks/bench_accuracy.py --no-cadence    # skip the re-logged sweep runs
+    python benchmarks/bench_accuracy.py --no-bare       # skip the sweep runs without config
 
 Labelled sets:
 
@@ -36,12 +37,17 @@ Logging cadence: every sweep run keeps its per-step loss, LR and grad norm (``tr
 each one is also logged again as the HF Trainer would at ``logging_steps`` of 1, 2, 5, 10 and 20
 (the mean loss of each window, the LR and grad norm of its last step) and diagnosed with the same
 labels: a rule that only holds at the cadence a regime happened to be logged at shows up there.
+
+Bare logs: every sweep run is also diagnosed with its config dropped (no run length, warmup or
+peak from a config; an event file or log on its own), complete as the post-run report reads it
+and replayed point by point for the strictly-healthy ones.
 A benchmark, not a test: it reports, it does not fail.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import sys
@@ -237,7 +243,8 @@ def _evaluate(args: tuple[Case, bool, tuple[str, ...]]) -> Result:
     t0 = time.perf_counter()
     try:
         run = read_run(case.path)
-        d = diagnose(run)
+        # What the post-run report says: a log that records no end is complete.
+        d = diagnose(run, ended=True)
     except Exception as err:  # a benchmark reports crashes instead of stopping
         return Result(case, None, None, "", None, time.perf_counter() - t0, repr(err))
     res = Result(
@@ -291,8 +298,49 @@ def _cadence(case: Case) -> list[tuple[int, str | None]]:
     out: list[tuple[int, str | None]] = []
     for every in CADENCES:
         run = _relogged(case, every)
-        out.append((every, diagnose(run).verdict.value if run is not None else None))
+        out.append((every, diagnose(run, ended=True).verdict.value if run is not None else None))
     return out
+
+
+def _bare(case: Case) -> tuple[str | None, bool | None]:
+    """The run with its config dropped: the complete run's verdict (as the post-run report
+    reads a log that records no end) and, for a strictly-healthy run, whether any prefix shows
+    a problem verdict."""
+    try:
+        run = dataclasses.replace(read_run(case.path), config={})
+        verdict = diagnose(run, ended=True).verdict.value
+    except Exception:  # a benchmark reports crashes instead of stopping
+        return None, None
+    live = _live_alarms(run)[0] > 0 if case.kind == "strictly healthy" else None
+    return verdict, live
+
+
+def _bare_table(cases: list[Case], got: list[tuple[str | None, bool | None]]) -> str:
+    lines = [
+        "| half | false alarms on strictly-healthy | problem runs right "
+        "| strictly-healthy runs with a live problem verdict | crashes |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for half in ("sweep-calibration", "sweep-test"):
+        fa = healthy = right = problems = live = crashes = 0
+        for case, (verdict, alarmed) in zip(cases, got, strict=True):
+            if case.group != half:
+                continue
+            if verdict is None:
+                crashes += 1
+                continue
+            if case.kind == "strictly healthy":
+                healthy += 1
+                fa += verdict != "healthy"
+                live += bool(alarmed)
+            elif case.kind == "problem":
+                problems += 1
+                right += bool(_right(case, verdict))
+        lines.append(
+            f"| {half[6:]} | {fa}/{healthy} | {_pct(right, problems)} | {live}/{healthy} "
+            f"| {crashes} |"
+        )
+    return "\n".join(lines)
 
 
 def _cadence_table(cases: list[Case], verdicts: list[list[tuple[int, str | None]]]) -> str:
@@ -487,6 +535,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the sweep runs logged again at other cadences",
     )
+    ap.add_argument(
+        "--no-bare", action="store_true", help="skip the sweep runs diagnosed without their config"
+    )
     args = ap.parse_args(argv)
     cases = _sweep_cases() + _sample_cases() + _realworld_cases()
     if args.only:
@@ -532,6 +583,14 @@ def main(argv: list[str] | None = None) -> int:
             relogged = [_cadence(c) for c in sweep]
         print("\n### the sweep runs logged again at other cadences (the Trainer's window mean)\n")
         print(_cadence_table(sweep, relogged))
+    if sweep and not args.no_bare:
+        if args.jobs > 1:
+            with ProcessPoolExecutor(args.jobs) as pool:
+                bare = list(pool.map(_bare, sweep, chunksize=8))
+        else:
+            bare = [_bare(c) for c in sweep]
+        print("\n### the sweep runs without their config (bare logs)\n")
+        print(_bare_table(sweep, bare))
     if args.markdown:
         return 0
     print("\n### per run\n")

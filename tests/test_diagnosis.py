@@ -182,6 +182,17 @@ def test_a_decay_that_does_not_pin_the_run_length_implies_none(
     assert d.evidence.get("total_steps") is None
 
 
+def test_an_ended_log_without_a_run_length_was_as_long_as_its_last_step() -> None:
+    """A 30% warmup to a constant LR, logged alone (nothing says how long the run was meant to
+    be or that it ended): too long once the caller says the log is complete (a post-run
+    report), not while it may still be going (a live watch)."""
+    run = _no_config_run("constant_with_warmup", last=200, warmup=60, total=200, every=5)
+    assert diagnose(run).verdict is Verdict.HEALTHY
+    ended = diagnose(run, ended=True)
+    assert ended.verdict is Verdict.WARMUP_TOO_LONG
+    assert ended.evidence["total_steps"] == 200
+
+
 def test_share_of_an_implied_run_length_counts_once_the_trace_reaches_it() -> None:
     """A 30% warmup of a 200-step cosine, logged to its end with no config: too long by its
     share (the curve does not show the cost)."""

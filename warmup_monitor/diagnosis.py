@@ -459,12 +459,17 @@ def _not_a_failure(f: Finding, sched: _Schedule, loss_steps: np.ndarray | None) 
 
 
 # ------------------------------------------------------------------------------------ diagnose
-def diagnose(run: Run) -> Diagnosis:
+def diagnose(run: Run, *, ended: bool = False) -> Diagnosis:
     """Diagnose ``run``: one verdict with its evidence and advice.
 
     Deterministic, and works on any prefix of a run (``run.prefix(step)``), which is how the
     live watcher uses it. A run that logs no training loss but enough eval-loss points is
     judged from its eval loss.
+
+    ``ended`` says the log is complete when the log itself cannot say so (status
+    ``"unknown"`` and no planned run length: TensorBoard and CSV logs record no end). The
+    post-run report passes it; then an LR still rising at the last step means the warmup
+    outlasted the run, where a live watch would only see a run still warming up.
 
     >>> import warmup_monitor as wm  # doctest: +SKIP
     >>> d = wm.diagnose(wm.read_run("output/"))  # doctest: +SKIP
@@ -473,16 +478,20 @@ def diagnose(run: Run) -> Diagnosis:
     """
     # The detectors share the cleaned loss and its trailing medians instead of each redoing them.
     with shared_work():
-        return _diagnose(run)
+        return _diagnose(run, ended)
 
 
-def _diagnose(run: Run) -> Diagnosis:
+def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
     loss = _series(run, "loss")
     grad = _series(run, "grad_norm")
     evl = _series(run, "eval_loss")
     cfg = run.config
     last_step = run.last_step or 0
     sched = _schedule(run, last_step)
+    if sched.total is None and last_step > 0 and _run_is_over(run, sched, last_step, ended):
+        # A run that is over, with no planned length in its config or LR decay, was as long as
+        # its last logged step.
+        sched = replace(sched, total=last_step, total_source="the last logged step")
     fit = sched.fit
     findings: list[Finding] = []
     loss_metric = "loss"
@@ -537,7 +546,7 @@ def _diagnose(run: Run) -> Diagnosis:
             findings += [f for f in _catapult(loss, sched, averaged) if not _overlaps(f, diverged)]
             # Once the run is over, a spike in its last points is the state it ended in.
             spike_cfg = SpikeConfig(
-                averaged_over=averaged, complete=_run_is_over(run, sched, last_step)
+                averaged_over=averaged, complete=_run_is_over(run, sched, last_step, ended)
             )
             findings += detect_spikes(*loss, spike_cfg, metric="loss")
         # An eval loss is one evaluation per point, not a window mean: its first three count.
@@ -553,7 +562,7 @@ def _diagnose(run: Run) -> Diagnosis:
         if mgn is not None and mgn > 0:
             findings += detect_clip_rate(*grad, ClipRateConfig(max_grad_norm=mgn))
     if fit is not None:
-        findings += _while_running(schedule_findings(fit), run, sched, last_step)
+        findings += _while_running(schedule_findings(fit), run, sched, last_step, ended)
         findings += _against_config(run, sched)
     findings.sort(key=lambda f: (f.step, -f.severity.rank, f.kind, f.metric))
 
@@ -589,7 +598,7 @@ def _diagnose(run: Run) -> Diagnosis:
         ]
         return _instability(run, sched, findings, problems, loss, last_step, loss_metric)
     # --- 3. warmup too long ------------------------------------------------------------------
-    long = _long_warmup(run, sched, loss, last_step, findings)
+    long = _long_warmup(run, sched, loss, last_step, findings, ended)
     if long is not None and long["cost"]:
         return _too_long(run, sched, findings, long, loss_metric)
     if long is None:
@@ -842,23 +851,24 @@ def _instability_advice(
     return out
 
 
-def _run_is_over(run: Run, sched: _Schedule, last_step: int) -> bool:
-    # With a planned total the logged steps say whether the run is over (a status copied onto
-    # a prefix of a finished run would not); without one, trust the status.
+def _run_is_over(run: Run, sched: _Schedule, last_step: int, ended: bool = False) -> bool:
+    # With a planned total the logged steps say whether the run is over (a run that stopped
+    # short of it crashed or was stopped: its warmup is not the cause); without one, the
+    # writer's status, or the caller's word for a log that cannot say (``ended``).
     if sched.total is not None:
         return last_step >= sched.total
-    return run.status == "finished"
+    return run.status == "finished" or (ended and run.status == "unknown")
 
 
 def _while_running(
-    findings: list[Finding], run: Run, sched: _Schedule, last_step: int
+    findings: list[Finding], run: Run, sched: _Schedule, last_step: int, ended: bool = False
 ) -> list[Finding]:
     """An LR still rising at the last step is expected while a run warms up: say so softly.
 
     Only once the run is over does "the warmup never ended" become a warning; otherwise a live
     watch would alert on every run during its warmup.
     """
-    if _run_is_over(run, sched, last_step):
+    if _run_is_over(run, sched, last_step, ended):
         return findings
     out = []
     for f in findings:
@@ -879,13 +889,14 @@ def _long_warmup(
     loss: tuple[np.ndarray, np.ndarray] | None,
     last_step: int,
     findings: list[Finding],
+    ended: bool = False,
 ) -> dict[str, Any] | None:
     """Facts about a long warmup and its cost, or ``None`` when the warmup is not long."""
     w = sched.warmup_steps
     if w is None or w <= 0:
         return None
     total = sched.total
-    finished = _run_is_over(run, sched, last_step)
+    finished = _run_is_over(run, sched, last_step, ended)
     never_peaked = sched.still_rising and finished
     if total is None:
         if not never_peaked:

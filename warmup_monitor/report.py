@@ -173,8 +173,12 @@ def build_report(
     since: int | None = None,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
+    running: bool = False,
 ) -> Report:
     """Find every run under ``paths``, read and diagnose each one.
+
+    A report is post-run: a log that records no end (TensorBoard, CSV) is taken as complete
+    (``diagnose(run, ended=True)``) unless ``running`` says the runs are still going.
 
     From 16 runs up, runs are read and diagnosed by worker processes, one per CPU (at most 8)
     unless ``workers`` says how many (``1``: all in this process); the report is the same.
@@ -193,7 +197,7 @@ def build_report(
     with mirrored(paths) as (local, display):
         refs = _unique_refs(local)
         total = len(refs)
-        for report, error in _each_report(refs, metrics, since, progress, workers):
+        for report, error in _each_report(refs, metrics, since, progress, workers, running):
             out.append(_displayed(report, display))
             if error is not None:
                 errors.append(error)
@@ -222,13 +226,16 @@ def _each_report(
     since: int | None,
     progress: ProgressCallback | None,
     workers: int | None,
+    running: bool = False,
 ) -> Iterator[tuple[RunReport, BaseException | None]]:
     """``_report_one`` of every ref, in order; in worker processes when that pays."""
     total = len(refs)
     if worker_count(total, workers) < 2:
-        job = functools.partial(_report_one, metrics=metrics, since=since, single=total == 1)
+        job = functools.partial(
+            _report_one, metrics=metrics, since=since, single=total == 1, running=running
+        )
     else:
-        job = functools.partial(_report_in_worker, metrics=metrics, since=since)
+        job = functools.partial(_report_in_worker, metrics=metrics, since=since, running=running)
 
     def before(done: int) -> None:
         if progress is not None:
@@ -238,9 +245,9 @@ def _each_report(
 
 
 def _report_in_worker(
-    ref: RunRef, *, metrics: Mapping[str, str] | None, since: int | None
+    ref: RunRef, *, metrics: Mapping[str, str] | None, since: int | None, running: bool = False
 ) -> tuple[RunReport, BaseException | None]:
-    report, error = _report_one(ref, metrics=metrics, since=since, single=False)
+    report, error = _report_one(ref, metrics=metrics, since=since, single=False, running=running)
     # Errors cross back as their one-line text: not every exception can be pickled.
     return report, (None if error is None else _WorkerError(one_line(error)))
 
@@ -250,7 +257,12 @@ class _WorkerError(Exception):
 
 
 def _report_one(
-    ref: RunRef, *, metrics: Mapping[str, str] | None, since: int | None, single: bool
+    ref: RunRef,
+    *,
+    metrics: Mapping[str, str] | None,
+    since: int | None,
+    single: bool,
+    running: bool = False,
 ) -> tuple[RunReport, BaseException | None]:
     """The report of one run, and the error that kept it from being read (or ``None``)."""
     try:
@@ -260,7 +272,7 @@ def _report_one(
             run.tag_for(name)
         if since is not None:
             run = drop_before(run, since)
-        diagnosis = diagnose(run)
+        diagnosis = diagnose(run, ended=not running)
     except (WarmupMonitorError, OSError) as err:
         return RunReport(ref.name, ref.path, ref.format, error=one_line(err)), err
     except Exception as err:

@@ -24,7 +24,7 @@ def _fit(run: Run) -> ScheduleFit:
     return ScheduleFit(1, last, 10, "linear", 1e-3, 10, "none", None, True, False, False)
 
 
-def _stand_in(run: Run) -> Diagnosis:
+def _stand_in(run: Run, *, ended: bool = False) -> Diagnosis:
     """A deterministic diagnosis: run ``a`` warms up too briefly, every other run is healthy."""
     if run.path.name != "a":
         return Diagnosis(Verdict.HEALTHY, 0.9, "loss falls steadily", _fit(run))
@@ -354,3 +354,22 @@ def test_jobs_give_the_same_report(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(json.loads(outputs[0])["runs"]) >= 8
     bad = CliRunner().invoke(main, ["report", str(samples), "--jobs", "0"])
     assert bad.exit_code == 2 and "--jobs" in bad.output
+
+
+def test_a_log_that_records_no_end_is_read_as_complete(
+    tmp_path: Path, torch_writer: Callable[..., object]
+) -> None:
+    """A TensorBoard log alone (no config, no end recorded) whose LR still rises at its last
+    step: the post-run report says the warmup outlasted the run; with --running it is a run
+    still warming up."""
+    writer = torch_writer(tmp_path / "runs")
+    for step in range(10, 201, 10):
+        writer.add_scalar("train/loss", 2.0 + 2.5 * 0.99**step, step)
+        writer.add_scalar("train/learning_rate", 1e-3 * step / 300, step)
+    writer.close()
+    post = _invoke(str(tmp_path / "runs"))
+    assert "Verdict: warmup_too_long" in post.output
+    assert "the LR never reached its peak" in post.output
+    live = _invoke("--running", str(tmp_path / "runs"))
+    assert "Verdict: healthy" in live.output
+    assert "the warmup has not ended yet (the run has not finished)" in live.output

@@ -16,7 +16,11 @@ __all__ = ["command"]
 
 
 def _build(
-    paths: tuple[str, ...], metrics: dict[str, str], since: int | None, jobs: int | None
+    paths: tuple[str, ...],
+    metrics: dict[str, str],
+    since: int | None,
+    jobs: int | None,
+    running: bool = False,
 ) -> Report:
     with reading_progress() as progress:
         return build_report(
@@ -25,6 +29,7 @@ def _build(
             since=since,
             progress=progress,
             workers=worker_processes(jobs),
+            running=running,
         )
 
 
@@ -34,6 +39,13 @@ def _build(
 @run_options("report", "plots")
 @metric_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line (or the table).")
+@click.option(
+    "--running",
+    is_flag=True,
+    help="The runs are still going. Logs that record no end (TensorBoard, CSV) are otherwise "
+    "read as complete: an LR still rising at the last step then means the warmup outlasted "
+    "the run.",
+)
 def command(
     paths: tuple[str, ...],
     fmt: str,
@@ -42,6 +54,7 @@ def command(
     metrics: dict[str, str],
     since: int | None,
     quiet: bool,
+    running: bool,
     fail_on: str,
     jobs: int | None,
 ) -> None:
@@ -58,7 +71,7 @@ def command(
     """
     from ..render import render_html, render_json, render_text
 
-    report = _build(paths, metrics, since, jobs)
+    report = _build(paths, metrics, since, jobs, running)
     if html_out is not None:
         save(html_out, render_html(report))
         click.echo(printable(f"HTML report written to {html_out}"), err=True)
