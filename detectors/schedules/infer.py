@@ -327,9 +327,7 @@ def _decay_fits(
     drop = 1.0 - float(y[-1])  # y is the LR over its peak
     tail_drop = float(y[tail].max()) - float(y[-1])
     # A drop too small to pin the run length down cannot show a floor either.
-    flattens = (
-        float(y.min()) >= MIN_FLOOR and drop >= ROUGH_DROP and tail_drop <= 0.25 * 0.1 * drop
-    )
+    flattens = float(y.min()) >= MIN_FLOOR and drop >= ROUGH_DROP and tail_drop <= 0.25 * 0.1 * drop
     for kind, shape in (("linear", line), ("cosine", cosine)):
         to_zero = min((e for k, e, _, _ in fits if k == kind), default=math.inf)
         if not flattens or to_zero < FLOOR_SEARCH_ERROR:
