@@ -245,6 +245,8 @@ class _Schedule:
     """What is known of the LR schedule, from the logged LR trace and/or the config."""
 
     total: int | None  # planned total steps (config, else implied by the decay)
+    # Where ``total`` comes from: "config", "decay" (implied by the logged LR decay),
+    # "last_step" (a run that is over) or "" (unknown).
     total_source: str
     peak_lr: float | None
     configured_warmup: int | None  # the warmup steps the config asks for (None: unknown)
@@ -289,14 +291,14 @@ def _schedule(run: Run, last_step: int) -> _Schedule:
         lr_s, lr_v = run.series("learning_rate")
         fit = infer_lr_schedule(lr_s, lr_v)
     total = guide.planned_total_steps(cfg)
-    total_source = "max_steps in the config" if total else ""
+    total_source = "config" if total else ""
     if (
         total is None
         and fit is not None
         and fit.total_steps
         and _decay_pins_length(lr_s, lr_v, fit)
     ):
-        total, total_source = fit.total_steps, f"implied by the {fit.decay} LR decay"
+        total, total_source = fit.total_steps, "decay"
     cfg_warmup = guide.configured_warmup(cfg, total)
     peak_lr = fit.peak_lr if fit is not None else _num(cfg.get("learning_rate"))
     known = _Schedule(total, total_source, peak_lr, cfg_warmup)
@@ -491,7 +493,7 @@ def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
     if sched.total is None and last_step > 0 and _run_is_over(run, sched, last_step, ended):
         # A run that is over, with no planned length in its config or LR decay, was as long as
         # its last logged step.
-        sched = replace(sched, total=last_step, total_source="the last logged step")
+        sched = replace(sched, total=last_step, total_source="last_step")
     fit = sched.fit
     findings: list[Finding] = []
     loss_metric = "loss"
@@ -907,7 +909,7 @@ def _long_warmup(
     # yet followed to its end is an extrapolation (the first cycle of a cosine with restarts is
     # a whole short cosine): the share alone decides only once the trace has reached it.
     spacing = median_spacing(sched.lr_steps) if sched.lr_steps is not None else 1.0
-    implied = sched.total_source.startswith("implied")
+    implied = sched.total_source == "decay"
     length_known = not implied or finished or last_step >= total - spacing
     longer_than_run = total is not None and w >= total and (sched.warmup_exact or finished)
     if not (never_peaked or longer_than_run or (share is not None and share > LONG_WARMUP_SHARE)):
