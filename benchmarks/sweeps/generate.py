@@ -1498,21 +1498,26 @@ def _decoder_settings(r: Regime) -> dict[str, Any]:
     }
 
 
+def _gpt_settings(r: Regime) -> dict[str, Any]:
+    """What GPT-2 and the original GPT share (the same config keys): the character vocabulary,
+    the window length, width, depth, 4 heads and no dropout."""
+    return {
+        "vocab_size": len(VOCAB),
+        "n_positions": SEQ_LEN,
+        "n_embd": r.d_model,
+        "n_layer": r.n_layer,
+        "n_head": 4,
+        "resid_pdrop": 0.0,
+        "embd_pdrop": 0.0,
+        "attn_pdrop": 0.0,
+    }
+
+
 def _transformer(r: Regime) -> Any:
     if r.arch == "gpt2":
         from transformers import GPT2Config, GPT2LMHeadModel
 
-        cfg = GPT2Config(
-            vocab_size=len(VOCAB),
-            n_positions=SEQ_LEN,
-            n_embd=r.d_model,
-            n_layer=r.n_layer,
-            n_head=4,
-            resid_pdrop=0.0,
-            embd_pdrop=0.0,
-            attn_pdrop=0.0,
-        )
-        return GPT2LMHeadModel(cfg)
+        return GPT2LMHeadModel(GPT2Config(**_gpt_settings(r)))
     if r.arch == "llama":
         from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -1609,17 +1614,7 @@ def _transformer(r: Regime) -> Any:
         from transformers import OpenAIGPTConfig, OpenAIGPTLMHeadModel
 
         # The original GPT: a post-LN decoder (the norm after each residual sum).
-        cfg = OpenAIGPTConfig(
-            vocab_size=len(VOCAB),
-            n_positions=SEQ_LEN,
-            n_embd=r.d_model,
-            n_layer=r.n_layer,
-            n_head=4,
-            resid_pdrop=0.0,
-            embd_pdrop=0.0,
-            attn_pdrop=0.0,
-        )
-        return OpenAIGPTLMHeadModel(cfg)
+        return OpenAIGPTLMHeadModel(OpenAIGPTConfig(**_gpt_settings(r)))
     if r.arch == "mamba":
         from transformers import MambaConfig, MambaForCausalLM
 
