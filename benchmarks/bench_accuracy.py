@@ -523,6 +523,14 @@ def _live(results: list[Result]) -> list[str]:
     return out
 
 
+def _map(func: Any, items: list[Any], jobs: int, chunksize: int = 8) -> list[Any]:
+    """``func`` over ``items`` in order, in ``jobs`` processes when more than one."""
+    if jobs <= 1:
+        return [func(x) for x in items]
+    with ProcessPoolExecutor(jobs) as pool:
+        return list(pool.map(func, items, chunksize=chunksize))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-stream", action="store_true", help="skip the point-by-point replay")
@@ -548,11 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     peers = ("rule_of_thumb",) if args.no_peers else tuple(BASELINES)
     t0 = time.perf_counter()
     work = [(c, not args.no_stream, peers) for c in cases]
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(_evaluate, work, chunksize=4))
-    else:
-        results = [_evaluate(w) for w in work]
+    results = _map(_evaluate, work, args.jobs, chunksize=4)
     print(f"{len(results)} labelled runs evaluated in {time.perf_counter() - t0:.0f} s\n")
     print("### diagnose beside the baselines\n")
     print(_comparison(results, peers))
@@ -576,19 +580,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- {line}")
     sweep = [c for c in cases if c.group.startswith("sweep")]
     if sweep and not args.no_cadence:
-        if args.jobs > 1:
-            with ProcessPoolExecutor(args.jobs) as pool:
-                relogged = list(pool.map(_cadence, sweep, chunksize=8))
-        else:
-            relogged = [_cadence(c) for c in sweep]
+        relogged = _map(_cadence, sweep, args.jobs)
         print("\n### the sweep runs logged again at other cadences (the Trainer's window mean)\n")
         print(_cadence_table(sweep, relogged))
     if sweep and not args.no_bare:
-        if args.jobs > 1:
-            with ProcessPoolExecutor(args.jobs) as pool:
-                bare = list(pool.map(_bare, sweep, chunksize=8))
-        else:
-            bare = [_bare(c) for c in sweep]
+        bare = _map(_bare, sweep, args.jobs)
         print("\n### the sweep runs without their config (bare logs)\n")
         print(_bare_table(sweep, bare))
     if args.markdown:
