@@ -908,9 +908,9 @@ def _long_warmup(
     # The guide's share is of the planned run. A length implied by an LR decay the trace has not
     # yet followed to its end is an extrapolation (the first cycle of a cosine with restarts is
     # a whole short cosine): the share alone decides only once the trace has reached it.
-    spacing = median_spacing(sched.lr_steps) if sched.lr_steps is not None else 1.0
-    implied = sched.total_source == "decay"
-    length_known = not implied or finished or last_step >= total - spacing
+    length_known = (
+        sched.total_source != "decay" or finished or last_step >= total - _lr_spacing(sched)
+    )
     longer_than_run = total is not None and w >= total and (sched.warmup_exact or finished)
     if not (never_peaked or longer_than_run or (share is not None and share > LONG_WARMUP_SHARE)):
         return None
@@ -990,6 +990,10 @@ def _long_warmup(
         facts["cost"] = flat >= FLAT_SHARE_OF_WARMUP * total
 
     return _above_guide(facts, sched, finished, length_known)
+
+
+def _lr_spacing(sched: _Schedule) -> float:
+    return median_spacing(sched.lr_steps) if sched.lr_steps is not None else 1.0
 
 
 def _above_guide(
