@@ -44,6 +44,10 @@ class CollapseConfig:
             Default 3.
         averaged_over: training steps each logged value is the mean of (``logging_steps`` for a
             Trainer's loss). ``None`` (default) takes the median step spacing.
+        planned_last_step: the training step the run is planned to end at, when known. While
+            the series stops short of it (a run still in progress) the stall's share is taken
+            of the planned span, so a plateau early in a run is not read as most of it.
+            ``None`` (default): the logged span.
     """
 
     max_drop: float = 0.1
@@ -53,6 +57,7 @@ class CollapseConfig:
     min_points: int = 10
     start_steps: int = 3
     averaged_over: int | None = None
+    planned_last_step: int | None = None
 
     def __post_init__(self) -> None:
         owner = "CollapseConfig"
@@ -63,6 +68,7 @@ class CollapseConfig:
         check_int(owner, "min_points", self.min_points, 3)
         check_int(owner, "start_steps", self.start_steps, 1)
         check_optional_int(owner, "averaged_over", self.averaged_over, 1)
+        check_optional_int(owner, "planned_last_step", self.planned_last_step, 1)
 
 
 @quiet
@@ -97,13 +103,16 @@ def detect_no_progress(
     raw = np.flatnonzero(y[lo : j + 1] <= best + tol)
     best_i = lo + int(raw[0]) if raw.size else j
     drop = 1.0 - exp_(best - level0)
-    span = float(s[-1] - s[0])
+    end = float(s[-1])
+    planned = cfg.planned_last_step is not None and cfg.planned_last_step > end
+    span = float((cfg.planned_last_step if planned else end) - s[0])
     stalled = span > 0 and (s[-1] - s[best_i]) >= cfg.stall_share * span
     if not stalled or drop > cfg.max_drop:
         return []
     start_val = exp_(level0)
     best_val = exp_(best)
     share = float((s[-1] - s[best_i]) / span)
+    of = "the planned run" if planned else "the logged steps"
     return [
         Finding(
             kind="no_progress",
@@ -113,7 +122,7 @@ def detect_no_progress(
             end_step=int(s[-1]),
             message=(
                 f"{metric} has not improved since step {int(s[best_i])} ({100 * share:.0f}% of "
-                f"the logged steps): best {fmt(best_val)} is only {100 * max(drop, 0):.1f}% below "
+                f"{of}): best {fmt(best_val)} is only {100 * max(drop, 0):.1f}% below "
                 f"the starting {fmt(start_val)} (threshold {100 * cfg.max_drop:.0f}%)"
             ),
             evidence={

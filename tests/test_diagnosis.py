@@ -600,6 +600,19 @@ def test_a_run_that_stopped_learning_at_its_peak_lr_is_not_healthy() -> None:
     assert any(f.kind == "no_progress" for f in d.findings)
 
 
+def test_a_live_plateau_early_in_a_run_waits_for_the_planned_length() -> None:
+    """The same stall, watched live: at step 300 of a 1000-step run, 23 flat points are most
+    of what was logged but not yet half the run. A problem only once they are."""
+    rng = np.random.default_rng(3)
+    loss = np.concatenate([np.linspace(4.0, 3.8, 7), np.full(93, 3.8)])
+    loss *= np.exp(rng.normal(0, 0.01, 100))
+    run = make_run(loss, warmup=0, peak=3e-3)
+    early = diagnose(run.prefix(300))
+    assert not early.is_problem
+    assert not any(f.kind == "no_progress" for f in early.findings)
+    assert diagnose(run.prefix(700)).is_problem
+
+
 def test_a_flat_loss_while_the_lr_is_still_small_is_not_instability() -> None:
     """A stall during a long warmup at a tiny LR is what a long warmup looks like."""
     d = diagnose(make_run(_lr_limited(1500, total=1000), warmup=1500))

@@ -552,7 +552,13 @@ def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
             )
             findings += detect_spikes(*loss, spike_cfg, metric="loss")
         # An eval loss is one evaluation per point, not a window mean: its first three count.
-        stall_cfg = CollapseConfig(averaged_over=averaged if loss_metric == "loss" else 1)
+        # While the run goes on, a stall is judged against its planned length: an early
+        # plateau is most of what a live watch has seen, not yet most of the run.
+        going = not ended and run.status in ("running", "unknown")
+        stall_cfg = CollapseConfig(
+            averaged_over=averaged if loss_metric == "loss" else 1,
+            planned_last_step=sched.total if going else None,
+        )
         findings += detect_no_progress(*loss, stall_cfg, metric=loss_metric)
         slow_cfg = SlowDeclineConfig(
             warmup_end_step=sched.warmup_end if sched.warmup_end and sched.warmup_end > 0 else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _synth import healthy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors import CollapseConfig, detect_no_progress
 
@@ -54,3 +56,38 @@ def test_the_starting_level_is_where_training_started_not_the_third_window() -> 
     assert detect_no_progress(steps, values) == []  # the median spacing says the same
     single = detect_no_progress(steps, values, CollapseConfig(averaged_over=1))
     assert [f.kind for f in single] == ["no_progress"]
+
+
+def test_a_plateau_early_in_a_planned_run_is_not_yet_a_stall() -> None:
+    """20 flat points after a small early fall are "most of the logged steps" of a live run
+    at step 200, but a tenth of a run planned for 2000 steps: not a stall until it covers
+    half of the planned span; once the run has ended the two readings agree."""
+    values = np.asarray([5.0, 4.9, 4.8, 4.75, *[4.75] * 16])
+    steps = np.arange(1, values.size + 1) * 10
+    assert [f.step for f in detect_no_progress(steps, values)] == [40]
+    assert detect_no_progress(steps, values, CollapseConfig(planned_last_step=2000)) == []
+    found = detect_no_progress(steps, values, CollapseConfig(planned_last_step=300))
+    assert [f.step for f in found] == [40]
+    assert "of the planned run" in found[0].message
+    # A planned end at or before the last logged step: the logged span decides.
+    for planned in (150, 200):
+        same = detect_no_progress(steps, values, CollapseConfig(planned_last_step=planned))
+        assert same == detect_no_progress(steps, values)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.5, 10.0), min_size=10, max_size=60),
+    st.integers(1, 5000),
+)
+def test_a_planned_end_only_ever_withholds_a_stall(values: list[float], planned: int) -> None:
+    """Measuring against the planned span never adds a finding, and changes nothing once the
+    series has reached the planned end."""
+    steps = np.arange(1, len(values) + 1) * 5
+    y = np.asarray(values)
+    logged = detect_no_progress(steps, y)
+    with_plan = detect_no_progress(steps, y, CollapseConfig(planned_last_step=planned))
+    if planned <= steps[-1]:
+        assert with_plan == logged
+    else:
+        assert [f.step for f in with_plan] in ([], [f.step for f in logged])
