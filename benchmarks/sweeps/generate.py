@@ -109,13 +109,15 @@ class Regime:
     # gpt2 (pre-LN decoder), llama (pre-LN, RMSNorm), bert (post-LN encoder, MLM), bart (post-LN
     # encoder-decoder), t5 (pre-LN RMS-norm encoder-decoder, relative attention), mixtral
     # (mixture-of-experts decoder), neox (GPT-NeoX: parallel residual, rotary), gpt1 (post-LN
-    # decoder), mamba (state-space, no attention), lstm, gru, and for images cnn, resnet
-    # (BatchNorm, residual blocks), vit (pre-LN encoder), mlp, and denoiser (a diffusion model's
-    # noise predictor)
+    # decoder), opt (ReLU MLP, learned positions), bloom (ALiBi, a norm on the embeddings), phi
+    # (parallel attention and MLP, rotary on half of each head), falcon (parallel attention,
+    # one key/value head), gemma (scaled embeddings, GeGLU), mamba (state-space, no attention),
+    # lstm, gru, and for images cnn, resnet (BatchNorm, residual blocks), vit (pre-LN encoder),
+    # mlp, and denoiser (a diffusion model's noise predictor)
     arch: str
     # adamw (AMSGrad if `amsgrad`), sgd (`momentum`, Nesterov if `nesterov`), rmsprop, nadam,
-    # radam, adafactor (fixed LR), adamax, adagrad, adadelta, lion or muon (torch's Muon on the
-    # hidden matrices, AdamW on the rest)
+    # radam, adafactor (fixed LR), adamax, adagrad, adadelta, asgd (averaged SGD), lion or muon
+    # (torch's Muon on the hidden matrices, AdamW on the rest)
     optimizer: str
     lr: float
     # linear, cosine, constant_with_warmup, warmup_stable_decay, cosine_with_min_lr, inverse_sqrt
@@ -1194,6 +1196,112 @@ REGIMES: tuple[Regime, ...] = (
         5,
         fmt="hf",
     ),
+    Regime(
+        "opt_adam_high",
+        "OPT (ReLU MLP, learned positions), AdamW at a high LR, logged every step",
+        "opt",
+        "adamw",
+        1e-2,
+        "cosine",
+        1.0,
+        1,
+    ),
+    Regime(
+        "opt_sgd_high_hf",
+        "OPT, SGD with momentum at a high LR, no clipping, Trainer logs every 5 steps",
+        "opt",
+        "sgd",
+        1.0,
+        "linear",
+        0.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "bloom_adam_high_hf",
+        "BLOOM (ALiBi, normed embeddings), AdamW at a high LR, Trainer logs every 5 steps",
+        "bloom",
+        "adamw",
+        1e-2,
+        "linear",
+        1.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "bloom_adam_toohigh",
+        "BLOOM, AdamW far too high, no clipping, logged every step",
+        "bloom",
+        "adamw",
+        4e-2,
+        "cosine",
+        0.0,
+        1,
+    ),
+    Regime(
+        "phi_adam_high",
+        "Phi (parallel attention and MLP), AdamW, constant LR after the warmup",
+        "phi",
+        "adamw",
+        2e-2,
+        "constant_with_warmup",
+        1.0,
+        1,
+    ),
+    Regime(
+        "falcon_lion_high_hf",
+        "Falcon (parallel attention, one key/value head), Lion, Trainer logs every 5 steps",
+        "falcon",
+        "lion",
+        2e-3,
+        "cosine",
+        1.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "gemma_adam_mid",
+        "Gemma (scaled embeddings, GeGLU), AdamW at a mid LR, logged every step",
+        "gemma",
+        "adamw",
+        3e-3,
+        "linear",
+        1.0,
+        1,
+    ),
+    Regime(
+        "gpt2_asgd_high",
+        "GPT-2, averaged SGD at a high LR, no clipping, logged every step",
+        "gpt2",
+        "asgd",
+        1.0,
+        "linear",
+        0.0,
+        1,
+    ),
+    Regime(
+        "gemma_sgd_nesterov_high_hf",
+        "Gemma, SGD with Nesterov momentum at a high LR, Trainer logs every 10 steps",
+        "gemma",
+        "sgd",
+        0.5,
+        "cosine",
+        1.0,
+        10,
+        fmt="hf",
+        nesterov=True,
+    ),
+    Regime(
+        "phi_rmsprop_toohigh_hf",
+        "Phi, RMSprop far too high, no clipping, Trainer logs every 5 steps",
+        "phi",
+        "rmsprop",
+        1e-2,
+        "linear",
+        0.0,
+        5,
+        fmt="hf",
+    ),
 )
 
 
@@ -1513,6 +1621,87 @@ def _gpt_settings(r: Regime) -> dict[str, Any]:
     }
 
 
+def _more_decoders(r: Regime) -> Any:
+    """Five more decoder layouts from transformers' own classes, at the corpus's width and depth
+    with 4 heads and no dropout. Special-token ids play no part in the loss (every character is
+    a target); OPT's and Gemma's pad id 0 leaves the embedding row of the character "0" at zero."""
+    import transformers as tr
+
+    v, d, n = len(VOCAB), r.d_model, r.n_layer
+    if r.arch == "opt":
+        return tr.OPTForCausalLM(
+            tr.OPTConfig(
+                vocab_size=v,
+                hidden_size=d,
+                num_hidden_layers=n,
+                ffn_dim=4 * d,
+                num_attention_heads=4,
+                max_position_embeddings=SEQ_LEN,
+                dropout=0.0,
+                attention_dropout=0.0,
+                word_embed_proj_dim=d,
+                pad_token_id=0,
+                bos_token_id=0,
+                eos_token_id=0,
+            )
+        )
+    if r.arch == "bloom":
+        return tr.BloomForCausalLM(
+            tr.BloomConfig(
+                vocab_size=v,
+                hidden_size=d,
+                n_layer=n,
+                n_head=4,
+                hidden_dropout=0.0,
+                attention_dropout=0.0,
+            )
+        )
+    if r.arch == "phi":
+        return tr.PhiForCausalLM(
+            tr.PhiConfig(
+                vocab_size=v,
+                hidden_size=d,
+                intermediate_size=4 * d,
+                num_hidden_layers=n,
+                num_attention_heads=4,
+                max_position_embeddings=SEQ_LEN,
+                resid_pdrop=0.0,
+                embd_pdrop=0.0,
+                attention_dropout=0.0,
+                partial_rotary_factor=0.5,
+            )
+        )
+    if r.arch == "falcon":
+        return tr.FalconForCausalLM(
+            tr.FalconConfig(
+                vocab_size=v,
+                hidden_size=d,
+                num_hidden_layers=n,
+                num_attention_heads=4,
+                multi_query=True,
+                parallel_attn=True,
+                hidden_dropout=0.0,
+                attention_dropout=0.0,
+                max_position_embeddings=SEQ_LEN,
+            )
+        )
+    return tr.GemmaForCausalLM(
+        tr.GemmaConfig(
+            vocab_size=v,
+            hidden_size=d,
+            intermediate_size=4 * d,
+            num_hidden_layers=n,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            head_dim=d // 4,
+            max_position_embeddings=SEQ_LEN,
+            pad_token_id=0,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+    )
+
+
 def _transformer(r: Regime) -> Any:
     if r.arch == "gpt2":
         from transformers import GPT2Config, GPT2LMHeadModel
@@ -1615,6 +1804,8 @@ def _transformer(r: Regime) -> Any:
 
         # The original GPT: a post-LN decoder (the norm after each residual sum).
         return OpenAIGPTLMHeadModel(OpenAIGPTConfig(**_gpt_settings(r)))
+    if r.arch in ("opt", "bloom", "phi", "falcon", "gemma"):
+        return _more_decoders(r)
     if r.arch == "mamba":
         from transformers import MambaConfig, MambaForCausalLM
 
@@ -1854,6 +2045,10 @@ def train(job: Job) -> float:
         # Its step is the ratio of two running RMS (of updates and of gradients), times the LR:
         # the first steps are small whatever the LR, a slow start of its own.
         opt = torch.optim.Adadelta(params, lr=r.lr, weight_decay=r.weight_decay)
+    elif r.optimizer == "asgd":
+        # SGD without momentum that also keeps an average of the weights (torch's defaults);
+        # the loss is the current weights', as the Trainer logs it.
+        opt = torch.optim.ASGD(params, lr=r.lr, weight_decay=r.weight_decay)
     elif r.optimizer == "lion":
         opt = _lion(params, r.lr, r.weight_decay)
     elif r.optimizer == "muon":
