@@ -48,6 +48,7 @@ from .schedules import (
     lr_at,
     lr_phase,
     lr_schedule,
+    optimizer_warmup,
     schedule_findings,
 )
 from .slow_decline import FlatStart, SlowDeclineConfig, detect_slow_decline, flat_start
@@ -96,6 +97,7 @@ __all__ = [
     "lr_phase",
     "lr_schedule",
     "median_spacing",
+    "optimizer_warmup",
     "schedule_findings",
     "shared_work",
     "smooth",

@@ -662,3 +662,52 @@ def test_a_finished_run_that_ends_on_a_loss_spike_is_not_healthy() -> None:
     (spike,) = [f for f in over.findings if f.kind == "spike" and f.metric == "loss"]
     assert spike.severity is Severity.CRITICAL and spike.evidence["recovered"] is False
     assert "the run ended before it came back" in spike.message
+
+
+def _schedule_free_run(tmp_path: Path, loss_at: object, optim: str) -> Path:
+    """A run logged by the HF Trainer's own TensorBoard callback with a schedule-free optimizer
+    (which wants a constant scheduler, and warms up over warmup_steps 40 by itself): the LR it
+    logs is the scheduler's, flat at 1e-3 from the first step."""
+    pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from transformers.integrations import TensorBoardCallback
+
+    targs = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        report_to=[],
+        optim=optim,
+        lr_scheduler_type="constant",
+        warmup_steps=40,
+        max_steps=400,
+        logging_steps=5,
+    )
+    state, control = transformers.TrainerState(), transformers.TrainerControl()
+    callback = TensorBoardCallback()
+    callback.on_train_begin(targs, state, control)
+    for step in range(5, 401, 5):
+        state.global_step = step
+        logs = {"loss": loss_at(step), "learning_rate": 1e-3}  # type: ignore[operator]
+        callback.on_log(targs, state, control, logs=logs)
+    callback.on_train_end(targs, state, control)
+    (run_dir,) = (tmp_path / "out" / "runs").iterdir()
+    return run_dir
+
+
+def test_a_schedule_free_optimizer_s_own_warmup_is_the_warmup(tmp_path: Path) -> None:
+    """schedule_free_adamw warms up over warmup_steps 40 itself; the logged LR is flat. The
+    schedule is the LR it applied (a 40-step warmup, 10% of the run, said in a note), so a
+    blow-up well after it is the LR's, not a missing warmup's."""
+
+    def blows_up(step: int) -> float:
+        return 2.0 + 3.0 * 0.98**step if step < 200 else 2.0 + 0.05 * (step - 195)
+
+    d = diagnose(read_run(_schedule_free_run(tmp_path / "sf", blows_up, "schedule_free_adamw")))
+    assert d.schedule is not None and d.schedule.warmup_steps == 39  # update 40 at the peak
+    assert any(f.evidence.get("problem") == "optimizer_warmup" for f in d.findings)
+    assert d.verdict is Verdict.LR_TOO_HIGH
+    assert d.evidence["warmup_steps"] == 39
+    assert not any(a.parameter == "warmup_steps" for a in d.advice)
+    # The same log from an optimizer that does not warm up: no warmup at all.
+    plain = diagnose(read_run(_schedule_free_run(tmp_path / "plain", blows_up, "adamw_torch")))
+    assert plain.schedule is not None and plain.schedule.lr_never_moves
+    assert not any(f.evidence.get("problem") == "optimizer_warmup" for f in plain.findings)

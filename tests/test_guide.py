@@ -170,3 +170,21 @@ def test_range_for_picks_the_first_row_that_holds_the_value(
     """Rows are ordered by their upper bound; an unknown value has no row."""
     row = guide.range_for(rows, value)
     assert (row.label if row is not None else None) == label
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"optim": "schedule_free_adamw", "warmup_steps": 100}, 100),
+        ({"optim": "schedule_free_sgd", "warmup_steps": 40.0}, 40),
+        ({"optim": "schedule_free_radam", "warmup_steps": 100}, None),  # needs none
+        ({"optim": "adamw_torch", "warmup_steps": 100}, None),  # the scheduler's warmup
+        ({"optim": "schedule_free_adamw", "warmup_steps": 0.1}, None),  # a ratio: no steps
+        ({"optim": "schedule_free_adamw", "warmup_steps": "many"}, None),
+        ({"optim": "schedule_free_adamw"}, None),
+        ({}, None),
+    ],
+)
+def test_optimizer_warmup_steps(config: dict, expected: int | None) -> None:
+    """Only the optimizers that warm up by themselves, over a whole number of steps."""
+    assert guide.optimizer_warmup_steps(config) == expected

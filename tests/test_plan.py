@@ -309,6 +309,41 @@ def test_constant_scheduler_ignores_warmup(tmp_path: Path) -> None:
     assert any(r.suggested == "constant_with_warmup" for r in result.recommendations)
 
 
+def test_a_schedule_free_optimizer_warms_up_by_itself(tmp_path: Path) -> None:
+    """schedule_free_adamw takes warmup_steps itself and wants a constant scheduler: that is
+    a 100-step warmup, not an ignored one; a scheduler that warms up too doubles the ramp."""
+    from transformers import TrainingArguments
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        optim="schedule_free_adamw",
+        lr_scheduler_type="constant",
+        warmup_steps=100,
+        max_steps=1000,
+        report_to=[],
+    )
+    path = _write(tmp_path, args.to_json_string(), "training_args.json")
+    result = plan(load_config(path))
+    assert (result.warmup.steps, result.warmup.share) == (100, 0.1)
+    assert "warms up by itself" in result.warmup.rule
+    assert "warmup_ignored" not in _codes(result)
+    assert "double_warmup" not in _codes(result)
+    assert result.exit_code == 0
+    both = _write(
+        tmp_path, "stage: sft\noptim: schedule_free_sgd\nwarmup_steps: 100\nmax_steps: 1000\n"
+    )
+    doubled = plan(load_config(both))  # the default scheduler, linear, warms up as well
+    assert _codes(doubled)["double_warmup"] == "warning"
+    assert any(r.suggested == "constant" for r in doubled.recommendations)
+    # schedule_free_radam needs no warmup and gets none: the scheduler decides as usual.
+    radam = _write(
+        tmp_path,
+        "stage: sft\noptim: schedule_free_radam\nlr_scheduler_type: constant\n"
+        "warmup_steps: 100\nmax_steps: 1000\n",
+    )
+    assert _codes(plan(load_config(radam)))["warmup_ignored"] == "error"
+
+
 @pytest.mark.parametrize("kind", ["reduce_lr_on_plateau", "greedy"])
 def test_metric_driven_schedules_without_warmup_are_valid(tmp_path: Path, kind: str) -> None:
     """reduce_lr_on_plateau and greedy follow the eval metric: no formula, and no error."""

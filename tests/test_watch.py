@@ -205,6 +205,23 @@ def test_watch_and_diagnosis_share_the_lr_phase(tmp_path: Path, step: int) -> No
     assert event.lr_phase == expected
 
 
+@pytest.mark.parametrize("step", [10, 38, 39, 60])
+def test_watch_reads_a_schedule_free_optimizer_s_own_warmup(step: int) -> None:
+    """The logged LR is flat, but schedule_free_adamw warms up over warmup_steps 40 itself:
+    the NaN alert's LR and phase are those of the LR it applied, as in the diagnosis."""
+    from warmup_monitor.diagnosis import _schedule
+
+    config = {"optim": "schedule_free_adamw", "warmup_steps": 40, "max_steps": 300}
+    rows = [("train/learning_rate", s, 1e-3, 1000.0 + s) for s in range(step + 1)]
+    rows += [("train/loss", s, 3.0 - 0.001 * s, 1000.0 + s) for s in range(step)]
+    rows.append(("train/loss", step, math.nan, 1000.0 + step))
+    engine = AlertEngine("a", diagnose=lambda run: _Diag(), config=config)
+    (event,) = engine.add(Points.from_rows(rows))
+    assert event.lr == pytest.approx(1e-3 * min(1.0, (step + 1) / 40))
+    assert event.lr_phase == _schedule(engine.run(), step).phase_at(step)
+    assert (event.lr_phase == "warmup") == (step < 40)  # live, the peak shows once passed
+
+
 # ---------------------------------------------------------------------------------- watcher
 def test_nan_is_alerted_from_the_batch_before_diagnosis(tmp_path: Path) -> None:
     """A NaN loss is reported straight from the batch with step, value, LR and phase."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -63,6 +64,7 @@ from detectors import (
     lr_at,
     lr_phase,
     median_spacing,
+    optimizer_warmup,
     schedule_findings,
     shared_work,
 )
@@ -288,7 +290,7 @@ def _schedule(run: Run, last_step: int) -> _Schedule:
     fit = None
     lr_s = lr_v = None
     if run.has("learning_rate"):
-        lr_s, lr_v = run.series("learning_rate")
+        lr_s, lr_v = optimizer_lr(run)
         fit = infer_lr_schedule(lr_s, lr_v)
     total = guide.planned_total_steps(cfg)
     total_source = "config" if total else ""
@@ -322,6 +324,41 @@ def _schedule(run: Run, last_step: int) -> _Schedule:
     return known
 
 
+def optimizer_lr(run: Run) -> tuple[np.ndarray, np.ndarray]:
+    """The LR the optimizer applied at each logged step (see :func:`applied_lr`)."""
+    steps, values = run.series("learning_rate")
+    return steps, applied_lr(steps, values, run.config)
+
+
+def applied_lr(steps: np.ndarray, values: np.ndarray, config: Mapping[str, Any]) -> np.ndarray:
+    """The logged LR, times the optimizer's own warmup when it does one (schedule-free AdamW
+    and SGD), which the logged LR never shows. The diagnosis and the watcher both read the
+    schedule from this."""
+    own = guide.optimizer_warmup_steps(config)
+    if own is None:
+        return values
+    return np.asarray(values, dtype=np.float64) * optimizer_warmup(steps, own)
+
+
+def _own_warmup_note(run: Run) -> list[Finding]:
+    """Say when the LR read is not the logged one: the optimizer warms up by itself."""
+    own = guide.optimizer_warmup_steps(run.config)
+    if own is None or not run.has("learning_rate"):
+        return []
+    steps = run.series("learning_rate")[0]
+    if steps.size == 0:
+        return []
+    optim = str(run.config.get("optim")).strip()
+    message = (
+        f"learning_rate: {optim} warms up by itself over warmup_steps {own}, which the logged "
+        f"LR does not show; the schedule is read as the logged LR x min(1, (step + 1) / {own})"
+    )
+    evidence = {"value": own, "problem": "optimizer_warmup", "optimizer": optim}
+    return [
+        Finding("schedule", Severity.INFO, "learning_rate", int(steps[0]), own, message, evidence)
+    ]
+
+
 def _decay_pins_length(lr_s: np.ndarray | None, lr_v: np.ndarray | None, fit: ScheduleFit) -> bool:
     """Whether the logged decay pins down the run length it implies: at least
     :data:`DECAY_POINTS` logged LRs after the peak, down by :data:`ROUGH_DROP` of it or more."""
@@ -343,10 +380,12 @@ def _against_config(run: Run, sched: _Schedule) -> list[Finding]:
     kwargs = cfg.get("lr_scheduler_kwargs")
     if sched.lr_steps is None or not total or peak is None or warmup is None:
         return []
+    # The scheduler's formula against what the scheduler logged (not the optimizer's LR).
+    lr_steps, lr_values = run.series("learning_rate")
     by_ratio = not _num(cfg.get("warmup_steps")) and bool(_num(cfg.get("warmup_ratio")))
     got = compare_schedule(
-        sched.lr_steps,
-        sched.lr_values,
+        lr_steps,
+        lr_values,
         kind=str(cfg.get("lr_scheduler_type") or "linear"),
         peak_lr=peak,
         warmup_steps=warmup,
@@ -572,6 +611,7 @@ def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
     if fit is not None:
         findings += _while_running(schedule_findings(fit), run, sched, last_step, ended)
         findings += _against_config(run, sched)
+        findings += _own_warmup_note(run)
     findings.sort(key=lambda f: (f.step, -f.severity.rank, f.kind, f.metric))
 
     problems = [

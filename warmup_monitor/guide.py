@@ -28,6 +28,7 @@ __all__ = [
     "method_key",
     "model_size_from_name",
     "nice_number",
+    "optimizer_warmup_steps",
     "planned_total_steps",
     "range_for",
     "recommended_warmup",
@@ -227,6 +228,26 @@ def configured_warmup(config: Mapping[str, Any], total: int | None) -> int | Non
     except (TypeError, ValueError):
         return None
     return None
+
+
+# Optimizers that warm up by themselves: the Trainer passes them ``warmup_steps`` (the raw
+# setting, never ``warmup_ratio``) and they scale the scheduler's LR, which is all it logs.
+# schedule_free_radam needs no warmup and gets none.
+SELF_WARMING_OPTIMIZERS = ("schedule_free_adamw", "schedule_free_sgd")
+
+
+def optimizer_warmup_steps(config: Mapping[str, Any]) -> int | None:
+    """The warmup a config's optimizer does itself, in steps (``None``: none).
+
+    The optimizer reads ``warmup_steps`` as a step count: a ratio below 1 is none.
+    """
+    if str(config.get("optim") or "").strip().lower() not in SELF_WARMING_OPTIMIZERS:
+        return None
+    try:
+        ws = float(config.get("warmup_steps") or 0)
+    except (TypeError, ValueError):
+        return None
+    return int(ws) if math.isfinite(ws) and ws >= 1 else None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,13 @@
 from __future__ import annotations
 
 from .compare import ScheduleComparison, compare_schedule
-from .hf import SCHEDULE_KINDS, ScheduleKwargsError, lr_schedule, schedule_kwargs
+from .hf import (
+    SCHEDULE_KINDS,
+    ScheduleKwargsError,
+    lr_schedule,
+    optimizer_warmup,
+    schedule_kwargs,
+)
 from .infer import ScheduleConfig, detect_schedule, infer_lr_schedule, schedule_findings
 from .phase import NEAR_PEAK, Phase, lr_at, lr_phase
 
@@ -29,6 +35,7 @@ __all__ = [
     "lr_at",
     "lr_phase",
     "lr_schedule",
+    "optimizer_warmup",
     "schedule_findings",
     "schedule_kwargs",
 ]

@@ -18,6 +18,10 @@ at step ``s`` and applies to update ``s + 1``), ``W`` the warmup steps, ``T`` th
     warmup_stable_decay        warmup (linear / cosine / 1-sqrt), flat for num_stable_steps,
                                then a linear / cosine / 1-sqrt decay over num_decay_steps down
                                to min_lr_ratio
+
+Some optimizers warm up by themselves (:func:`optimizer_warmup`): the schedule-free ones take
+the Trainer's ``warmup_steps`` and scale the scheduler's LR by ``min(1, (s + 1) / W)``, which the
+logged LR never shows.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ __all__ = [
     "SCHEDULE_KINDS",
     "ScheduleKwargsError",
     "lr_schedule",
+    "optimizer_warmup",
     "schedule_kwargs",
 ]
 
@@ -262,3 +267,17 @@ def _wsd(s: np.ndarray, w: float, t: float, opts: Mapping[str, Any]) -> np.ndarr
             ),
         ),
     )
+
+
+def optimizer_warmup(steps: Any, warmup_steps: int) -> np.ndarray:
+    """The factor an optimizer's own linear warmup puts on the scheduler's LR at ``steps``.
+
+    Schedule-free AdamW and SGD (``schedulefree``; the Trainer's ``schedule_free_adamw`` and
+    ``schedule_free_sgd`` pass it ``warmup_steps``) scale update ``k`` (from 0) by
+    ``(k + 1) / W`` while ``k < W``; the LR the Trainer logs at step ``s`` applies to update
+    ``s + 1`` (``k = s``), so the factor there is ``min(1, (s + 1) / W)``. ``W < 1``: none.
+    """
+    s = np.asarray(steps, dtype=np.float64)
+    if warmup_steps < 1:
+        return np.ones_like(s)
+    return np.minimum(1.0, (s + 1.0) / float(warmup_steps))

@@ -21,6 +21,7 @@ from detectors.schedules import (
     lr_at,
     lr_phase,
     lr_schedule,
+    optimizer_warmup,
 )
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -97,6 +98,43 @@ def test_schedule_matches_transformers(kind: str, kwargs: dict, warmup: int, tot
     reference = _reference(kind, peak, warmup, total, kwargs)
     ours = lr_schedule(kind, np.arange(len(reference)), peak, warmup, total, **kwargs)
     np.testing.assert_allclose(ours, reference, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "warmup"), [("AdamWScheduleFree", 7), ("SGDScheduleFree", 1)]
+)
+@pytest.mark.parametrize("kind", ["constant", "linear"])
+def test_optimizer_warmup_matches_schedulefree(optimizer: str, warmup: int, kind: str) -> None:
+    """The LR a schedule-free optimizer applies is the scheduler's LR logged at step ``s``
+    times ``optimizer_warmup(s)``: what the Trainer's loop with the real optimizer does."""
+    schedulefree = pytest.importorskip("schedulefree")
+    transformers = pytest.importorskip("transformers")
+    param = torch.nn.Parameter(torch.zeros(3))
+    opt = getattr(schedulefree, optimizer)([param], lr=0.5, warmup_steps=warmup)
+    opt.train()
+    sched = transformers.get_scheduler(kind, opt, num_warmup_steps=warmup, num_training_steps=30)
+    logged, applied = [], []
+    for _ in range(20):
+        param.grad = torch.ones(3)
+        opt.step()
+        applied.append(opt.param_groups[0]["scheduled_lr"])
+        sched.step()
+        logged.append(sched.get_last_lr()[0])  # what the Trainer logs at step s
+    steps = np.arange(1, 21)
+    # Update s + 1 applies the LR logged at step s.
+    want = np.asarray(applied[1:])
+    got = (np.asarray(logged) * optimizer_warmup(steps, warmup))[:-1]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=50), st.integers(-3, 500))
+def test_optimizer_warmup_is_a_ramp_to_one(steps: list[int], warmup: int) -> None:
+    """In (0, 1], never falling with the step, 1 from step ``warmup - 1`` on; none below 1."""
+    s = np.sort(np.asarray(steps))
+    f = optimizer_warmup(s, warmup)
+    assert np.all((f > 0) & (f <= 1)) and np.all(np.diff(f) >= 0)
+    assert np.all(f[s >= warmup - 1] == 1.0)
 
 
 def test_every_schedule_kind_is_covered() -> None:

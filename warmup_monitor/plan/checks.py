@@ -38,6 +38,7 @@ from ..guide import (
     GuideRange,
     batches_per_epoch,
     model_size_from_name,
+    optimizer_warmup_steps,
     range_for,
     steps_per_epoch,
     warmup_rule,
@@ -101,7 +102,10 @@ def plan(
     recs: list[Recommendation] = []
     steps = _count_steps(config, n, gpus, rounding)
     warmup = _warmup(config, steps.total_steps, findings, recs)
-    if config.lr_scheduler_type in _NO_WARMUP_SCHEDULES and warmup.setting != "none":
+    own = own_warmup(config)
+    if own is not None:
+        warmup = _with_own_warmup(config, warmup, own, steps.total_steps, findings, recs)
+    elif config.lr_scheduler_type in _NO_WARMUP_SCHEDULES and warmup.setting != "none":
         # get_scheduler passes no warmup to these schedules: the LR starts at its peak. From
         # here on every schedule without a warmup phase plans 0 warmup steps.
         warmup = WarmupPlan(
@@ -149,6 +153,54 @@ def plan(
         checks=tuple(checks),
         findings=tuple(findings),
         recommendations=tuple(recs),
+    )
+
+
+def own_warmup(config: TrainingConfig) -> int | None:
+    """The warmup the optimizer does by itself (schedule-free AdamW and SGD), in steps."""
+    return optimizer_warmup_steps({"optim": config.optim, "warmup_steps": config.warmup_steps})
+
+
+def _with_own_warmup(
+    config: TrainingConfig,
+    warmup: WarmupPlan,
+    own: int,
+    total: int | None,
+    findings: list[PlanFinding],
+    recs: list[Recommendation],
+) -> WarmupPlan:
+    """A schedule-free optimizer warms up over ``warmup_steps`` itself; the Trainer's scheduler
+    should then be ``constant`` (as schedulefree expects), or the two warmups multiply."""
+    kind = config.lr_scheduler_type
+    rule = f"optim '{config.optim}' warms up by itself over warmup_steps {own}"
+    if kind in _NO_WARMUP_SCHEDULES:
+        rule += f" (lr_scheduler_type '{kind}' adds no warmup of its own)"
+    else:
+        rule += f", and lr_scheduler_type '{kind}' warms up again over {warmup.steps} steps"
+        findings.append(
+            PlanFinding(
+                "double_warmup",
+                "warning",
+                f"optim '{config.optim}' warms up by itself over warmup_steps {own} and "
+                f"lr_scheduler_type '{kind}' warms up over the same steps: the two ramps "
+                f"multiply, so the LR is still at a quarter of its peak half way through the "
+                f"warmup. Schedule-free optimizers expect lr_scheduler_type 'constant'",
+            )
+        )
+        recs.append(
+            Recommendation(
+                "lr_scheduler_type",
+                kind,
+                "constant",
+                f"{config.optim} warms up by itself over warmup_steps; a constant scheduler "
+                "keeps that single warmup",
+            )
+        )
+    return WarmupPlan(
+        steps=own,
+        share=own / total if total else None,
+        rule=rule,
+        setting="warmup_steps",
     )
 
 
@@ -318,7 +370,7 @@ def _check_warmup_length(
     findings: list[PlanFinding],
     recs: list[Recommendation],
 ) -> None:
-    if config.lr_scheduler_type in _NO_WARMUP_SCHEDULES:
+    if config.lr_scheduler_type in _NO_WARMUP_SCHEDULES and own_warmup(config) is None:
         return  # reported by _check_schedule: the warmup never happens
     w, share = warmup.steps, warmup.share
     param, current = _current_setting(config, warmup)
@@ -435,7 +487,7 @@ def _check_schedule(
     recs: list[Recommendation],
 ) -> None:
     kind = config.lr_scheduler_type
-    if kind in _NO_WARMUP_SCHEDULES and warmup.setting != "none":
+    if kind in _NO_WARMUP_SCHEDULES and warmup.setting != "none" and own_warmup(config) is None:
         param, current = _current_setting(config, warmup)
         findings.append(
             PlanFinding(

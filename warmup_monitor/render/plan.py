@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.schedules import lr_schedule
+from detectors.schedules import lr_schedule, optimizer_warmup
 
 from ..errors import ConfigError
+from ..plan.checks import own_warmup
 from ..plan.model import PlanResult
 from ..plan.model import fmt_pct as _pct
 from ..plan.model import fmt_size as _fmt_size
@@ -105,13 +106,17 @@ def plot_schedule(result: PlanResult, path: str | Path) -> Path:
     kind = cfg.lr_scheduler_type
     steps = np.arange(0, total + 1)
     lrs = lr_schedule(kind, steps, cfg.learning_rate, warm, total, **cfg.lr_scheduler_kwargs)
+    own = own_warmup(cfg)
+    if own is not None:
+        lrs = lrs * optimizer_warmup(steps, own)  # the LR the optimizer applies
     from ._plots import save_figure, schedule_figure  # matplotlib only when plotting
 
     fig = schedule_figure(
         steps,
         lrs,
         warmup=warm,
-        label=f"{kind} (peak {_fmt(cfg.learning_rate)})",
+        label=f"{kind}{f' x {cfg.optim} warmup' if own is not None else ''} "
+        f"(peak {_fmt(cfg.learning_rate)})",
         warmup_label=f"warmup end: step {warm}, {_pct(warm / total)} of the run",
         title=f"{Path(cfg.path).name}: {total} steps, warmup {warm}",
     )

@@ -22,6 +22,7 @@ import numpy as np
 from detectors._types import ScheduleFit, Severity
 from detectors.schedules import infer_lr_schedule, lr_at, lr_phase
 
+from ..diagnosis import applied_lr
 from ..errors import MetricNotFoundError
 from ..metrics import resolve_metrics
 from ..points import Points
@@ -239,6 +240,7 @@ class AlertEngine:
         if tag is None:
             return None, "unknown"
         steps, values, _ = self.buffer.series(tag)
+        values = applied_lr(steps, values, self.config)
         lr = lr_at(steps, values, step)
         if lr is None:
             return None, "unknown"
