@@ -80,6 +80,19 @@ TAG_CANDIDATES: dict[str, tuple[str, ...]] = {
 }
 
 _LR_PATTERN = re.compile(r"(^|[/_\-.])(lr|learning[_\-]?rate)([/_\-.]|$)", re.IGNORECASE)
+# An LR monitor also logs each group's momentum or betas beside its LR ("lr-SGD-momentum").
+_NOT_AN_LR = re.compile(r"momentum|beta", re.IGNORECASE)
+_GROUP_INDEX = re.compile(r"^(.*?)(\d+)$")
+
+
+def _first_group(tags: list[str]) -> str | None:
+    """One LR among several tags that name param groups by a trailing index (``lr-SGD/pg1``,
+    ``lr-SGD/pg2``; ``lr/group_0``, ``lr/group_1``): the lowest, the first group's. ``None``
+    when the tags are not just the groups of one LR."""
+    found = [_GROUP_INDEX.match(t) for t in tags]
+    if not all(found) or len({m.group(1) for m in found if m}) != 1:
+        return None
+    return min((m for m in found if m), key=lambda m: int(m.group(2))).group(0)
 
 
 def resolve_metrics(
@@ -103,10 +116,12 @@ def resolve_metrics(
                 result[name] = tag
                 break
     if "learning_rate" not in result:
-        # LR monitors name the tag after the optimizer or param group; one match is unambiguous.
-        lr_tags = [t for t in present if _LR_PATTERN.search(t)]
-        if len(lr_tags) == 1:
-            result["learning_rate"] = lr_tags[0]
+        # LR monitors name the tag after the optimizer or param group; one match is unambiguous,
+        # and among the groups of one LR the first group's is the run's LR.
+        lr_tags = [t for t in present if _LR_PATTERN.search(t) and not _NOT_AN_LR.search(t)]
+        pick = lr_tags[0] if len(lr_tags) == 1 else _first_group(lr_tags)
+        if pick is not None:
+            result["learning_rate"] = pick
     if overrides:
         result.update(overrides)
     return result

@@ -6,11 +6,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from warmup_monitor.diagnosis import diagnose
 from warmup_monitor.discover import find_runs, read_run
 from warmup_monitor.errors import FormatError
 from warmup_monitor.readers.lightning import LightningCsvSource, claims, open_source
@@ -127,3 +129,54 @@ def test_file_without_step_column_is_format_error(tmp_path: Path) -> None:
     with pytest.raises(FormatError) as err:
         LightningCsvSource(tmp_path).poll()
     assert "no step column" in str(err.value)
+
+
+def test_lr_of_the_first_param_group(tmp_path: Path) -> None:
+    """A real Lightning run with two param groups: LearningRateMonitor writes lr-SGD/pg1,
+    lr-SGD/pg2 and their momentum (lr-SGD/pg1-momentum, ...). The first group's LR is the
+    run's LR, and its 20-step warmup is read from it."""
+    pl = pytest.importorskip("lightning.pytorch")
+    import torch
+
+    torch.manual_seed(0)
+
+    class Module(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body, self.head = torch.nn.Linear(4, 8), torch.nn.Linear(8, 1)
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.head(torch.relu(self.body(x))), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def configure_optimizers(self) -> Any:
+            groups = [
+                {"params": self.body.parameters(), "lr": 0.05},
+                {"params": self.head.parameters(), "lr": 0.01},
+            ]
+            opt = torch.optim.SGD(groups, momentum=0.9)
+            ramp = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: min(1.0, k / 20))
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": ramp, "interval": "step"}}
+
+    x = torch.randn(256, 4)
+    data = torch.utils.data.TensorDataset(x, x.sum(dim=1, keepdim=True))
+    trainer = pl.Trainer(
+        max_steps=60,
+        log_every_n_steps=1,
+        accelerator="cpu",
+        logger=pl.loggers.CSVLogger(str(tmp_path)),
+        callbacks=[pl.callbacks.LearningRateMonitor(log_momentum=True)],
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(Module(), torch.utils.data.DataLoader(data, batch_size=8))
+    run = read_run(tmp_path / "lightning_logs" / "version_0")
+    assert {"lr-SGD/pg1", "lr-SGD/pg2"} <= set(run.tags)
+    assert any("momentum" in tag for tag in run.tags)
+    assert run.metric_map["learning_rate"] == "lr-SGD/pg1"
+    assert run.series("learning_rate")[1].max() == pytest.approx(0.05)
+    d = diagnose(run, ended=True)
+    assert d.schedule is not None and d.schedule.warmup_steps == 20
