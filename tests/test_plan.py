@@ -335,6 +335,28 @@ def test_a_schedule_free_optimizer_warms_up_by_itself(tmp_path: Path) -> None:
     doubled = plan(load_config(both))  # the default scheduler, linear, warms up as well
     assert _codes(doubled)["double_warmup"] == "warning"
     assert any(r.suggested == "constant" for r in doubled.recommendations)
+    # transformers 5 hands the optimizer warmup_steps as it is: a ratio is a fraction of a step.
+    ratio = _write(
+        tmp_path,
+        "stage: sft\noptim: schedule_free_adamw\nlr_scheduler_type: constant\n"
+        "warmup_steps: 0.1\nmax_steps: 1000\n",
+    )
+    by_ratio = plan(load_config(ratio))
+    assert _codes(by_ratio)["optimizer_warmup_ratio"] == "warning"
+    assert "10x the learning rate" in render_text(by_ratio)
+    assert "warmup_ignored" not in _codes(by_ratio)  # the constant scheduler is right here
+    assert any(
+        r.parameter == "warmup_steps" and r.suggested == 100 for r in by_ratio.recommendations
+    )
+    # transformers 4's warmup_ratio never reaches the optimizer.
+    old = _write(
+        tmp_path,
+        "stage: sft\noptim: schedule_free_sgd\nlr_scheduler_type: constant\n"
+        "warmup_ratio: 0.05\nmax_steps: 1000\n",
+    )
+    by_old_ratio = plan(load_config(old))
+    assert _codes(by_old_ratio)["optimizer_warmup_ratio"] == "warning"
+    assert any(r.suggested == 50 for r in by_old_ratio.recommendations)
     # schedule_free_radam needs no warmup and gets none: the scheduler decides as usual.
     radam = _write(
         tmp_path,

@@ -35,6 +35,7 @@ from ..guide import (
     GUIDE_MIN_STEPS,
     METHOD_RANGES,
     MODEL_RANGES,
+    SELF_WARMING_OPTIMIZERS,
     GuideRange,
     batches_per_epoch,
     model_size_from_name,
@@ -103,6 +104,8 @@ def plan(
     steps = _count_steps(config, n, gpus, rounding)
     warmup = _warmup(config, steps.total_steps, findings, recs)
     own = own_warmup(config)
+    if own is None:
+        _check_own_warmup_ratio(config, steps.total_steps, findings, recs)
     if own is not None:
         warmup = _with_own_warmup(config, warmup, own, steps.total_steps, findings, recs)
     elif config.lr_scheduler_type in _NO_WARMUP_SCHEDULES and warmup.setting != "none":
@@ -202,6 +205,48 @@ def _with_own_warmup(
         rule=rule,
         setting="warmup_steps",
     )
+
+
+def _check_own_warmup_ratio(
+    config: TrainingConfig,
+    total: int | None,
+    findings: list[PlanFinding],
+    recs: list[Recommendation],
+) -> None:
+    """The Trainer hands a schedule-free optimizer ``warmup_steps`` as it is, never
+    ``warmup_ratio``: a ratio below 1 (transformers 5.x) is a fraction of one step, so the first
+    update runs at 1/ratio times the LR; a ``warmup_ratio`` (4.x) does not reach it at all."""
+    ws, wr = config.warmup_steps, config.warmup_ratio
+    if str(config.optim).lower() not in SELF_WARMING_OPTIMIZERS:
+        return
+    if 0 < ws < 1:
+        ratio, setting = ws, "warmup_steps"
+        what = (
+            f"reads warmup_steps {_fmt(ws)} as {_fmt(ws)} steps, not as a ratio of the run: its "
+            f"first update runs at {_fmt(1 / ws)}x the learning rate and there is no warmup"
+        )
+    elif ws == 0 and wr > 0:
+        ratio, setting = wr, "warmup_ratio"
+        what = f"takes its warmup from warmup_steps (0), not warmup_ratio {_fmt(wr)}: no warmup"
+    else:
+        return
+    findings.append(
+        PlanFinding(
+            "optimizer_warmup_ratio",
+            "warning",
+            f"optim '{config.optim}' {what}. Give warmup_steps as a step count",
+        )
+    )
+    if total:
+        recs.append(
+            Recommendation(
+                "warmup_steps",
+                ws,
+                math.ceil(ratio * total),
+                f"{setting} {_fmt(ratio)} of the {total}-step run is "
+                f"{math.ceil(ratio * total)} steps, a count the optimizer reads",
+            )
+        )
 
 
 def _resolve_samples(config: TrainingConfig, samples: int | None) -> tuple[int | None, str]:
@@ -487,7 +532,9 @@ def _check_schedule(
     recs: list[Recommendation],
 ) -> None:
     kind = config.lr_scheduler_type
-    if kind in _NO_WARMUP_SCHEDULES and warmup.setting != "none" and own_warmup(config) is None:
+    # A schedule-free optimizer wants a constant scheduler: its warmup is its own.
+    self_warming = str(config.optim).lower() in SELF_WARMING_OPTIMIZERS
+    if kind in _NO_WARMUP_SCHEDULES and warmup.setting != "none" and not self_warming:
         param, current = _current_setting(config, warmup)
         findings.append(
             PlanFinding(
