@@ -44,6 +44,9 @@ class RiseConfig:
         noise_sigmas: the rise must exceed this many standard errors of the tail's median
             (point-to-point noise of the log loss). Default 4.0.
         smooth: trailing-median width, in logged points, at least. Default 3.
+        min_share_of_start: the rise must also be at least this share of the starting loss
+            level (the median of the first three values), as a climb must: a loss that has
+            converged near 0 wobbles by tiny amounts that are large ratios. Default 0.1.
     """
 
     min_rise: float = 0.2
@@ -51,6 +54,7 @@ class RiseConfig:
     min_points: int = 8
     noise_sigmas: float = 4.0
     smooth: int = 3
+    min_share_of_start: float = 0.1
 
     def __post_init__(self) -> None:
         owner = "RiseConfig"
@@ -59,6 +63,7 @@ class RiseConfig:
         check_int(owner, "min_points", self.min_points, 2)
         check_float(owner, "noise_sigmas", self.noise_sigmas, 0.0)
         check_int(owner, "smooth", self.smooth, 1)
+        check_float(owner, "min_share_of_start", self.min_share_of_start, 0.0)
 
 
 @quiet
@@ -117,6 +122,10 @@ def detect_sustained_rise(
     tail_med = float(np.median(tail))
     se = 1.25 * sigma / math.sqrt(tail.size)
     if tail_med - best < max(rise / 2, cfg.noise_sigmas * se):
+        return []
+    # ... and be a real share of where the loss started, not a tiny wobble near 0.
+    level0 = float(np.median(v[: min(3, v.size)]))
+    if exp_(tail_med) - exp_(best) < cfg.min_share_of_start * level0:
         return []
     best_val, now_val = exp_(float(ys[best_i])), exp_(float(ys[-1]))
     ratio = now_val / best_val if best_val > 0 else math.inf

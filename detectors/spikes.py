@@ -65,7 +65,9 @@ class SpikeConfig:
             history would otherwise make any jump infinitely unusual. Default 0.01.
         complete: the series will get no more points (a finished run). A spike within the
             last ``recovery`` points that has not come back is then critical: the run ended
-            before it came back. Otherwise (default False) it is a warning, too recent to tell.
+            before it came back; unless it is the last point alone and below the series'
+            starting level, which stays a warning (one value: a blip or a blow-up).
+            Otherwise (default False) it is a warning, too recent to tell.
     """
 
     z: float = 6.0
@@ -170,7 +172,10 @@ def detect_spikes(
             # Back, but only after the recovery window: a stretch, not a blip; a warning that
             # says so rather than "did not come back" (the climb rules judge the stretch).
             sev, recovered = Severity.WARNING, True
-        elif n - 1 - b >= cfg.recovery or cfg.complete:
+        elif n - 1 - b >= cfg.recovery or (cfg.complete and (a < n - 1 or float(v[top]) > level0)):
+            # A finished run that ended inside a spike of two or more points ended in it; a
+            # spike on its very last point alone is one value, as likely a blip as a blow-up,
+            # unless it is back above where the series started (all it learned is lost).
             sev, recovered = Severity.CRITICAL, False
         else:
             sev, recovered = Severity.WARNING, None

@@ -711,3 +711,18 @@ def test_a_schedule_free_optimizer_s_own_warmup_is_the_warmup(tmp_path: Path) ->
     plain = diagnose(read_run(_schedule_free_run(tmp_path / "plain", blows_up, "adamw_torch")))
     assert plain.schedule is not None and plain.schedule.lr_never_moves
     assert not any(f.evidence.get("problem") == "optimizer_warmup" for f in plain.findings)
+
+
+def test_a_converged_loss_s_small_wobbles_are_not_a_failure() -> None:
+    """A fine-tune whose loss fell from 0.7 to 0.01: drifting back to 0.02 over the last
+    fifth (+70%, but 1% of the start) or ending on one high window is healthy."""
+    rng = np.random.default_rng(1)
+    t = np.arange(100)
+    drift = (0.01 + 0.68 * np.exp(-t / 10)) * np.exp(rng.normal(0, 0.05, 100))
+    drift[60:] *= np.linspace(1.0, 2.0, 40)
+    assert diagnose(make_run(drift, peak=2e-5), ended=True).verdict is Verdict.HEALTHY
+    last = (0.5 + 2.0 * np.exp(-t / 10)) * np.exp(rng.normal(0, 0.03, 100))
+    last[-1] *= 1.6
+    d = diagnose(make_run(last, peak=2e-5), ended=True)
+    assert d.verdict is Verdict.HEALTHY
+    assert any(f.kind == "spike" and f.severity is Severity.WARNING for f in d.findings)

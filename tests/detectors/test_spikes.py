@@ -57,6 +57,26 @@ def test_a_spike_at_the_end_of_a_complete_series_did_not_come_back() -> None:
     assert over.message.endswith("the run ended before it came back")
 
 
+def test_a_complete_series_ending_on_one_high_point_is_not_sure_of_it() -> None:
+    """One high value as the very last point of a falling loss is as likely a blip as a
+    blow-up: even once the run is over it stays a warning. Two high points at the end, or one
+    back above where the loss started, are critical."""
+    steps = np.arange(1, 61)
+    falling = np.linspace(8.0, 2.0, 60) * np.exp(np.random.default_rng(0).normal(0, 0.02, 60))
+    blip = falling.copy()
+    blip[59] *= 3.0  # 6, below the start at 8
+    (one,) = detect_spikes(steps, blip, SpikeConfig(complete=True))
+    assert one.severity is Severity.WARNING and one.evidence["recovered"] is None
+    two = falling.copy()
+    two[58:] *= 3.0
+    (both,) = detect_spikes(steps, two, SpikeConfig(complete=True))
+    assert both.severity is Severity.CRITICAL
+    gone = falling.copy()
+    gone[59] = 20.0  # above the start: all it learned is lost
+    (lost,) = detect_spikes(steps, gone, SpikeConfig(complete=True))
+    assert lost.severity is Severity.CRITICAL
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_planted_spike_is_found_at_its_step(seed: int) -> None:
     """A one-step x6 spike in a per-step loss is found exactly, and graded transient."""
