@@ -726,3 +726,25 @@ def test_a_converged_loss_s_small_wobbles_are_not_a_failure() -> None:
     d = diagnose(make_run(last, peak=2e-5), ended=True)
     assert d.verdict is Verdict.HEALTHY
     assert any(f.kind == "spike" and f.severity is Severity.WARNING for f in d.findings)
+
+
+def test_a_step_decay_logged_past_its_fitted_end_implies_no_run_length() -> None:
+    """A classic image schedule (a 5-epoch warmup, then the LR cut 10x at epochs 30 and 60 of
+    90), no config: the last stretch at 1% of the peak fits as a cosine's floor, but the LR is
+    logged far past where that cosine would end, so that is not the run's length and the warmup
+    is 5% of the 9,000 steps logged, not of a shorter 'implied' run."""
+    rng = np.random.default_rng(0)
+    t = np.arange(900)
+    loss = (1.0 + 5.9 * np.exp(-t / 150)) * np.exp(rng.normal(0, 0.02, 900))
+    rows = []
+    for i, value in enumerate(loss):
+        step = (i + 1) * 10
+        epoch = (step - 1) // 100
+        lr = 0.1 * (epoch + 1) / 5 if epoch < 5 else 0.1 * 0.1 ** ((epoch >= 30) + (epoch >= 60))
+        rows += [("train/loss", step, float(value), float(step))]
+        rows += [("train/learning_rate", step, lr, float(step))]
+    run = Run.from_points(Points.from_rows(rows), name="s", path=Path("s"), source="test")
+    d = diagnose(run, ended=True)
+    assert d.schedule is not None and d.schedule.total_steps is None
+    assert d.verdict is Verdict.HEALTHY
+    assert d.evidence.get("total_steps") in (None, 9000)

@@ -279,6 +279,14 @@ def _fit_decay(
                 f"the LR has decayed only {100 * (1 - float(y.min())):.0f}% from its peak; "
                 f"the implied run length of {total} steps is a rough extrapolation"
             )
+        if total < float(ps[-1]) - spacing:
+            # Logged well past the end of its decay: the run was planned longer (a cooldown at
+            # the floor, or a step decay the fit reads as a smooth one); no length is implied.
+            notes.append(
+                f"the decay reaches its end at step {total}, but the LR is logged to step "
+                f"{round(float(ps[-1]))}: no run length is implied"
+            )
+            total = None
     return kind, total, start, (floor or None)
 
 

@@ -221,8 +221,9 @@ def test_a_decay_that_starts_at_the_peak_has_no_stable_phase() -> None:
 def test_a_decay_to_a_floor_gives_the_floor_and_the_run_length(kind: str, upto: int) -> None:
     """Down to 10% of the peak: a cosine that ends at its floor, and a linear
     decay that stays at its floor (until then it cannot be told from a longer decay to 0).
-    The floor, and the run length where it is reached, not where a decay to 0 would end. A
-    decay cut short before it levels off gives no floor."""
+    The floor, and the run length where it is reached, not where a decay to 0 would end;
+    logged well past that end (200 steps at the floor), the run was planned longer, so no run
+    length is implied. A decay cut short before it levels off gives no floor."""
     from detectors.schedules import lr_schedule
 
     steps = np.arange(10, upto + 1, 10)
@@ -235,7 +236,11 @@ def test_a_decay_to_a_floor_gives_the_floor_and_the_run_length(kind: str, upto: 
     assert fit is not None
     assert fit.decay == ("cosine" if kind == "cosine_with_min_lr" else "linear")
     assert fit.decay_floor == pytest.approx(0.1, abs=0.005)
-    assert fit.total_steps is not None and abs(fit.total_steps - 1000) <= 10
+    if upto <= 1000:
+        assert fit.total_steps is not None and abs(fit.total_steps - 1000) <= 10
+    else:
+        assert fit.total_steps is None
+        assert any("no run length is implied" in n for n in fit.notes)
     cut = steps <= 600
     short = infer_lr_schedule(steps[cut], lr_schedule(kind, steps[cut], 6e-4, 100, 1000, **kwargs))
     assert short is not None and short.decay_floor is None
