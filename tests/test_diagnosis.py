@@ -748,3 +748,15 @@ def test_a_step_decay_logged_past_its_fitted_end_implies_no_run_length() -> None
     assert d.schedule is not None and d.schedule.total_steps is None
     assert d.verdict is Verdict.HEALTHY
     assert d.evidence.get("total_steps") in (None, 9000)
+
+
+def test_a_run_that_never_learns_is_judged_at_the_lr_it_stalled_at() -> None:
+    """Logged every step with a 100-step warmup, the loss never improves from step 1: the stall
+    is dated from step 1, where the LR is ~0, but it is a failure at the peak LR it stayed
+    stalled through, not a numerical problem at LR 0."""
+    rng = np.random.default_rng(0)
+    loss = 2.3 * np.linspace(1.0, 1.03, 400) * np.exp(rng.normal(0, 0.002, 400))
+    d = diagnose(make_run(loss, every=1, peak=3e-2, warmup=100, total=400), ended=True)
+    assert d.verdict is Verdict.LR_TOO_HIGH
+    assert d.first_problem_step == 1
+    assert d.evidence["lr"] == pytest.approx(3e-2, rel=0.02)

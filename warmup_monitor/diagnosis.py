@@ -704,9 +704,12 @@ def _instability(
 ) -> Diagnosis:
     first = _deciding(problems)
     onset = first.step
-    lr = sched.lr_at(onset)
     peak = sched.peak_lr
-    phase = sched.phase_at(onset)
+    # A stall is dated from where the loss last improved, which can be the first logged step
+    # of a warmup; what makes it a failure is the LR it then stayed stalled at: the highest.
+    at = _highest_lr_step(sched, first) if first.kind == "no_progress" else onset
+    lr = sched.lr_at(at)
+    phase = sched.phase_at(at)
     frac = lr / peak if (lr is not None and peak) else None
     window_txt = ""
     if first.kind == "non_finite" and peak and frac is not None and frac > LR_NEAR_ZERO:
@@ -815,6 +818,18 @@ def _instability(
     return Diagnosis(
         verdict, conf, summary, sched.fit, tuple(findings), tuple(advice), evidence, onset
     )
+
+
+def _highest_lr_step(sched: _Schedule, f: Finding) -> int:
+    """The logged step within ``f`` at which the LR was highest (``f.step`` without a trace)."""
+    if sched.lr_steps is None or sched.lr_values is None:
+        return f.step
+    end = f.end_step if f.end_step is not None else f.step
+    inside = (sched.lr_steps >= f.step) & (sched.lr_steps <= end) & np.isfinite(sched.lr_values)
+    if not inside.any():
+        return f.step
+    i = int(np.argmax(np.where(inside, sched.lr_values, -np.inf)))
+    return int(sched.lr_steps[i])
 
 
 def _previous_step(run: Run, metric: str, step: int) -> int:
