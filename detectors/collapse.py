@@ -105,7 +105,8 @@ def detect_no_progress(
     drop = 1.0 - exp_(best - level0)
     end = float(s[-1])
     planned = cfg.planned_last_step is not None and cfg.planned_last_step > end
-    span = float((cfg.planned_last_step if planned else end) - s[0])
+    planned_end = float(cfg.planned_last_step) if planned else end  # a Python int of any size
+    span = planned_end - float(s[0])
     stalled = span > 0 and (s[-1] - s[best_i]) >= cfg.stall_share * span
     if not stalled or drop > cfg.max_drop:
         return []

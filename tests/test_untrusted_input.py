@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from damage import records, swanlab_points
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from warmup_monitor.cli import main
 from warmup_monitor.config import canonical_config, read_config_near
@@ -238,6 +240,44 @@ def test_config_values_outside_their_range_are_dropped() -> None:
     }
     assert canonical_config(raw, warnings) == {"num_train_epochs": 2.0}
     assert len(warnings) == 6  # max_grad_norm 0 turns clipping off: no warning
+
+
+_HOSTILE = [None, True, -1, 0, 0.5, 100, 10**30, math.inf, -math.inf, math.nan, "1e400", "x", []]
+_KEYS = [
+    "optim",
+    "warmup_steps",
+    "warmup_ratio",
+    "max_steps",
+    "learning_rate",
+    "logging_steps",
+    "lr_scheduler_type",
+    "lr_scheduler_kwargs",
+    "max_grad_norm",
+    "num_train_epochs",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(_KEYS), st.sampled_from(_HOSTILE), max_size=6))
+def test_a_config_handed_to_the_api_as_it_is_never_breaks_a_diagnosis(config: dict) -> None:
+    """A config passed straight to ``Run`` (no reader cleaned it): ``max_steps`` 10**30, a
+    warmup of "1e400", an optimizer named by a list... The diagnosis and the watcher's engine
+    still answer, live and post-run."""
+    from warmup_monitor import Points, Run
+    from warmup_monitor.watch import AlertEngine
+
+    rows = []
+    for i in range(40):
+        step = (i + 1) * 10
+        rows += [("train/loss", step, 3.0 * 0.98**i, float(step))]
+        rows += [("train/learning_rate", step, 1e-4 * min(1.0, step / 100), float(step))]
+    points = Points.from_rows(rows)
+    run = Run.from_points(points, name="r", path=Path("r"), source="test", config=config)
+    for ended in (False, True):
+        json.dumps(diagnose(run, ended=ended).to_dict())
+    engine = AlertEngine("r", config=config)
+    engine.add(points)
+    engine.diagnose()
 
 
 # --------------------------------------------------------------------------- 4. alias bomb

@@ -203,7 +203,7 @@ def planned_total_steps(config: Mapping[str, Any]) -> int | None:
     value = config.get("max_steps")
     try:
         steps = int(value) if value is not None else 0
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: max_steps = inf
         return None
     return steps if steps > 0 else None
 
@@ -225,7 +225,7 @@ def configured_warmup(config: Mapping[str, Any], total: int | None) -> int | Non
             return math.ceil(float(wr) * total) if total else None
         if ws is not None or wr is not None:
             return 0
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite step count
         return None
     return None
 
