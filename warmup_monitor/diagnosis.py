@@ -260,6 +260,9 @@ class _Schedule:
     warmup_steps: int | None = None  # warmup length in steps (a lower bound when still rising)
     still_rising: bool = False  # the LR was still rising at the last logged step
     warmup_exact: bool = True  # False when ``warmup_steps`` is only a lower bound
+    # Steps the optimizer warms up over by itself (schedule-free), which ``lr_values`` include
+    # and the logged LR does not; None: none.
+    own_warmup: int | None = None
 
     def lr_at(self, step: int) -> float | None:
         if self.lr_steps is None or self.lr_values is None or self.lr_steps.size == 0:
@@ -289,8 +292,10 @@ def _schedule(run: Run, last_step: int) -> _Schedule:
     cfg = run.config
     fit = None
     lr_s = lr_v = None
+    own = guide.optimizer_warmup_steps(cfg)
     if run.has("learning_rate"):
-        lr_s, lr_v = optimizer_lr(run)
+        lr_s, logged = run.series("learning_rate")
+        lr_v = _times_own_warmup(lr_s, logged, own)
         fit = infer_lr_schedule(lr_s, lr_v)
     total = guide.planned_total_steps(cfg)
     total_source = "config" if total else ""
@@ -303,7 +308,7 @@ def _schedule(run: Run, last_step: int) -> _Schedule:
         total, total_source = fit.total_steps, "decay"
     cfg_warmup = guide.configured_warmup(cfg, total)
     peak_lr = fit.peak_lr if fit is not None else _num(cfg.get("learning_rate"))
-    known = _Schedule(total, total_source, peak_lr, cfg_warmup)
+    known = _Schedule(total, total_source, peak_lr, cfg_warmup, own_warmup=own)
     if fit is not None:
         logged = replace(known, source="log", fit=fit, lr_steps=lr_s, lr_values=lr_v)
         if fit.lr_never_moves:
@@ -324,30 +329,25 @@ def _schedule(run: Run, last_step: int) -> _Schedule:
     return known
 
 
-def optimizer_lr(run: Run) -> tuple[np.ndarray, np.ndarray]:
-    """The LR the optimizer applied at each logged step (see :func:`applied_lr`)."""
-    steps, values = run.series("learning_rate")
-    return steps, applied_lr(steps, values, run.config)
-
-
 def applied_lr(steps: np.ndarray, values: np.ndarray, config: Mapping[str, Any]) -> np.ndarray:
     """The logged LR, times the optimizer's own warmup when it does one (schedule-free AdamW
     and SGD), which the logged LR never shows. The diagnosis and the watcher both read the
     schedule from this."""
-    own = guide.optimizer_warmup_steps(config)
+    return _times_own_warmup(steps, values, guide.optimizer_warmup_steps(config))
+
+
+def _times_own_warmup(steps: np.ndarray, values: np.ndarray, own: int | None) -> np.ndarray:
     if own is None:
         return values
     return np.asarray(values, dtype=np.float64) * optimizer_warmup(steps, own)
 
 
-def _own_warmup_note(run: Run) -> list[Finding]:
+def _own_warmup_note(run: Run, sched: _Schedule) -> list[Finding]:
     """Say when the LR read is not the logged one: the optimizer warms up by itself."""
-    own = guide.optimizer_warmup_steps(run.config)
-    if own is None or not run.has("learning_rate"):
+    own = sched.own_warmup
+    if own is None or sched.lr_steps is None or sched.lr_steps.size == 0:
         return []
-    steps = run.series("learning_rate")[0]
-    if steps.size == 0:
-        return []
+    steps = sched.lr_steps
     optim = str(run.config.get("optim")).strip()
     message = (
         f"learning_rate: {optim} warms up by itself over warmup_steps {own}, which the logged "
@@ -529,7 +529,8 @@ def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
     cfg = run.config
     last_step = run.last_step or 0
     sched = _schedule(run, last_step)
-    if sched.total is None and last_step > 0 and _run_is_over(run, sched, last_step, ended):
+    over = _run_is_over(run, sched, last_step, ended)
+    if sched.total is None and last_step > 0 and over:
         # A run that is over, with no planned length in its config or LR decay, was as long as
         # its last logged step.
         sched = replace(sched, total=last_step, total_source="last_step")
@@ -586,9 +587,7 @@ def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
         if loss_metric == "loss":
             findings += [f for f in _catapult(loss, sched, averaged) if not _overlaps(f, diverged)]
             # Once the run is over, a spike in its last points is the state it ended in.
-            spike_cfg = SpikeConfig(
-                averaged_over=averaged, complete=_run_is_over(run, sched, last_step, ended)
-            )
+            spike_cfg = SpikeConfig(averaged_over=averaged, complete=over)
             findings += detect_spikes(*loss, spike_cfg, metric="loss")
         # An eval loss is one evaluation per point, not a window mean: its first three count.
         # While the run goes on, a stall is judged against its planned length: an early
@@ -609,9 +608,9 @@ def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
         if mgn is not None and mgn > 0:
             findings += detect_clip_rate(*grad, ClipRateConfig(max_grad_norm=mgn))
     if fit is not None:
-        findings += _while_running(schedule_findings(fit), run, sched, last_step, ended)
+        findings += _while_running(schedule_findings(fit), over)
         findings += _against_config(run, sched)
-        findings += _own_warmup_note(run)
+        findings += _own_warmup_note(run, sched)
     findings.sort(key=lambda f: (f.step, -f.severity.rank, f.kind, f.metric))
 
     problems = [
@@ -646,7 +645,7 @@ def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
         ]
         return _instability(run, sched, findings, problems, loss, last_step, loss_metric)
     # --- 3. warmup too long ------------------------------------------------------------------
-    long = _long_warmup(run, sched, loss, last_step, findings, ended)
+    long = _long_warmup(run, sched, loss, last_step, findings, over)
     if long is not None and long["cost"]:
         return _too_long(run, sched, findings, long, loss_metric)
     if long is None:
@@ -914,7 +913,7 @@ def _instability_advice(
     return out
 
 
-def _run_is_over(run: Run, sched: _Schedule, last_step: int, ended: bool = False) -> bool:
+def _run_is_over(run: Run, sched: _Schedule, last_step: int, ended: bool) -> bool:
     # With a planned total the logged steps say whether the run is over (a run that stopped
     # short of it crashed or was stopped: its warmup is not the cause); without one, the
     # writer's status, or the caller's word for a log that cannot say (``ended``).
@@ -923,15 +922,13 @@ def _run_is_over(run: Run, sched: _Schedule, last_step: int, ended: bool = False
     return run.status == "finished" or (ended and run.status == "unknown")
 
 
-def _while_running(
-    findings: list[Finding], run: Run, sched: _Schedule, last_step: int, ended: bool = False
-) -> list[Finding]:
+def _while_running(findings: list[Finding], over: bool) -> list[Finding]:
     """An LR still rising at the last step is expected while a run warms up: say so softly.
 
-    Only once the run is over does "the warmup never ended" become a warning; otherwise a live
-    watch would alert on every run during its warmup.
+    Only once the run is ``over`` does "the warmup never ended" become a warning; otherwise a
+    live watch would alert on every run during its warmup.
     """
-    if _run_is_over(run, sched, last_step, ended):
+    if over:
         return findings
     out = []
     for f in findings:
@@ -952,14 +949,14 @@ def _long_warmup(
     loss: tuple[np.ndarray, np.ndarray] | None,
     last_step: int,
     findings: list[Finding],
-    ended: bool = False,
+    finished: bool,
 ) -> dict[str, Any] | None:
-    """Facts about a long warmup and its cost, or ``None`` when the warmup is not long."""
+    """Facts about a long warmup and its cost, or ``None`` when the warmup is not long;
+    ``finished``: the run is over (:func:`_run_is_over`)."""
     w = sched.warmup_steps
     if w is None or w <= 0:
         return None
     total = sched.total
-    finished = _run_is_over(run, sched, last_step, ended)
     never_peaked = sched.still_rising and finished
     if total is None:
         if not never_peaked:
