@@ -320,6 +320,16 @@ def _bare(case: Case) -> tuple[str | None, bool | None]:
     return verdict, live
 
 
+def _half_counts(pairs: list[tuple[Case, str | None]]) -> tuple[int, int, int, int]:
+    """``(false alarms, strictly-healthy runs, problem runs right, problem runs)`` over
+    ``(case, verdict)`` pairs; a ``None`` verdict (a crash, or no run to judge) is left out."""
+    judged = [(c, v) for c, v in pairs if v is not None]
+    healthy = [v for c, v in judged if c.kind == "strictly healthy"]
+    problems = [(c, v) for c, v in judged if c.kind == "problem"]
+    right = sum(1 for c, v in problems if _right(c, v))
+    return sum(1 for v in healthy if v != "healthy"), len(healthy), right, len(problems)
+
+
 def _bare_table(cases: list[Case], got: list[tuple[str | None, bool | None]]) -> str:
     lines = [
         "| half | false alarms on strictly-healthy | problem runs right "
@@ -327,20 +337,13 @@ def _bare_table(cases: list[Case], got: list[tuple[str | None, bool | None]]) ->
         "|---|---:|---:|---:|---:|",
     ]
     for half in ("sweep-calibration", "sweep-test"):
-        fa = healthy = right = problems = live = crashes = 0
-        for case, (verdict, alarmed) in zip(cases, got, strict=True):
-            if case.group != half:
-                continue
-            if verdict is None:
-                crashes += 1
-                continue
-            if case.kind == "strictly healthy":
-                healthy += 1
-                fa += verdict != "healthy"
-                live += bool(alarmed)
-            elif case.kind == "problem":
-                problems += 1
-                right += bool(_right(case, verdict))
+        mine = [(c, v) for c, v in zip(cases, got, strict=True) if c.group == half]
+        crashes = sum(1 for _, (verdict, _) in mine if verdict is None)
+        fa, healthy, right, problems = _half_counts([(c, v) for c, (v, _) in mine])
+        strict = [
+            alarmed for c, (v, alarmed) in mine if v is not None and c.kind == "strictly healthy"
+        ]
+        live = sum(1 for alarmed in strict if alarmed)
         lines.append(
             f"| {half[6:]} | {fa}/{healthy} | {_pct(right, problems)} | {live}/{healthy} "
             f"| {crashes} |"
@@ -355,17 +358,8 @@ def _cadence_table(cases: list[Case], verdicts: list[list[tuple[int, str | None]
     ]
     for half in ("sweep-calibration", "sweep-test"):
         for k, every in enumerate(CADENCES):
-            fa = healthy = right = problems = 0
-            for case, vs in zip(cases, verdicts, strict=True):
-                verdict = vs[k][1]
-                if case.group != half or verdict is None:
-                    continue
-                if case.kind == "strictly healthy":
-                    healthy += 1
-                    fa += verdict != "healthy"
-                elif case.kind == "problem":
-                    problems += 1
-                    right += bool(_right(case, verdict))
+            pairs = [(c, vs[k][1]) for c, vs in zip(cases, verdicts, strict=True)]
+            fa, healthy, right, problems = _half_counts([p for p in pairs if p[0].group == half])
             lines.append(
                 f"| {half[6:] if k == 0 else ''} | {every} | {fa}/{healthy} "
                 f"| {_pct(right, problems)} |"
