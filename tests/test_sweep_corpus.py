@@ -86,3 +86,34 @@ def test_the_rules_structure(stored: list[dict]) -> None:
         ):
             # Every warmup failed: the group says "LR too high", never "warmup too short".
             assert all(x["label"] == "lr_too_high" for x in runs)
+
+
+def test_lamb_moves_each_tensor_by_lr_times_its_norm() -> None:
+    """LAMB's trust ratio: without weight decay, a step moves every tensor by ``lr * ||w||``,
+    whatever its gradient's scale (what makes the LR a relative step size)."""
+    torch = pytest.importorskip("torch")
+    generate = _module("generate")
+    torch.manual_seed(0)
+    weights = [torch.nn.Parameter(torch.randn(8, 4) * s) for s in (0.01, 1.0, 30.0)]
+    opt = generate._lamb(weights, lr=0.05, weight_decay=0.0, beta2=0.999)
+    for w, g in zip(weights, (1e-6, 1.0, 1e4), strict=True):
+        w.grad = torch.randn_like(w) * g
+    before = [w.detach().clone() for w in weights]
+    opt.step()
+    for w, b in zip(weights, before, strict=True):
+        moved = float((w.detach() - b).norm())
+        assert moved == pytest.approx(0.05 * float(b.norm()), rel=1e-5)
+
+
+def test_word_task_ids() -> None:
+    """The words task: ids inside the vocabulary, the most frequent word first, and few words
+    outside the vocabulary."""
+    generate = _module("generate")
+    ids = generate._word_ids()
+    assert len(ids) > 100_000
+    assert min(ids) >= 0 and max(ids) == generate.WORD_VOCAB - 1
+    counts = defaultdict(int)
+    for i in ids:
+        counts[i] += 1
+    assert max(counts, key=counts.__getitem__) == 1
+    assert counts[0] < 0.05 * len(ids)

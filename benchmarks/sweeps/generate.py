@@ -98,6 +98,8 @@ CORPUS_MODULES = (
     "inspect",
 )
 FINETUNE_MODULES = ("statistics", "ipaddress")  # not among the pretraining's CORPUS_MODULES
+# The words task: the most frequent words of its text, id 0 for every other word.
+WORD_VOCAB = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,8 +118,9 @@ class Regime:
     # mlp, and denoiser (a diffusion model's noise predictor)
     arch: str
     # adamw (AMSGrad if `amsgrad`), sgd (`momentum`, Nesterov if `nesterov`), rmsprop, nadam,
-    # radam, adafactor (fixed LR), adamax, adagrad, adadelta, asgd (averaged SGD), lion or muon
-    # (torch's Muon on the hidden matrices, AdamW on the rest)
+    # radam, adafactor (fixed LR), adamax, adagrad, adadelta, asgd (averaged SGD), lion, lamb
+    # (Adam's step scaled per tensor by a trust ratio) or muon (torch's Muon on the hidden
+    # matrices, AdamW on the rest)
     optimizer: str
     lr: float
     # linear, cosine, constant_with_warmup, warmup_stable_decay, cosine_with_min_lr, inverse_sqrt
@@ -131,8 +134,9 @@ class Regime:
     init: str = "scratch"  # scratch, full_ft (from the pretrained checkpoint), lora
     # code (stdlib source, next-character LM), arith (fine-tuning text), code_ft (stdlib source
     # the pretraining never saw, for the small multi-epoch sets), seq2seq (restore a stdlib
-    # window with masked characters), shapes (classify 16x16 images of 10 shapes) or denoise
-    # (DDPM's noise prediction on the same images)
+    # window with masked characters), words (next-word LM on English documentation and stdlib
+    # source, a 4,096-word vocabulary; decoders and recurrent nets only), shapes (classify 16x16
+    # images of 10 shapes) or denoise (DDPM's noise prediction on the same images)
     task: str = "code"
     fmt: str = "tb"  # tb, hf or eval
     fp16: bool = False  # fp16 autocast with a dynamic GradScaler
@@ -1302,6 +1306,107 @@ REGIMES: tuple[Regime, ...] = (
         5,
         fmt="hf",
     ),
+    # --- a word-level LM (loss from ~8.3) and LAMB -------------------------------------------
+    Regime(
+        "gpt2_adam_high_words",
+        "GPT-2 on words (4,096-word vocabulary), AdamW at a high LR",
+        "gpt2",
+        "adamw",
+        1e-2,
+        "linear",
+        1.0,
+        5,
+        task="words",
+    ),
+    Regime(
+        "llama_adam_toohigh_words_hf",
+        "Llama on words, AdamW far too high, no clipping, Trainer logs every 10 steps",
+        "llama",
+        "adamw",
+        3e-2,
+        "cosine",
+        0.0,
+        10,
+        fmt="hf",
+        task="words",
+    ),
+    Regime(
+        "gpt2_sgd_high_words_hf",
+        "GPT-2 on words, SGD at a high LR, Trainer logs every 5 steps",
+        "gpt2",
+        "sgd",
+        1.0,
+        "linear",
+        1.0,
+        5,
+        fmt="hf",
+        task="words",
+    ),
+    Regime(
+        "lstm_adam_lowlr_words",
+        "LSTM on words, AdamW at an LR-limited LR",
+        "lstm",
+        "adamw",
+        1e-3,
+        "linear",
+        1.0,
+        5,
+        task="words",
+    ),
+    Regime(
+        "gpt1_adam_high_words",
+        "original GPT (post-LN) on words, AdamW at a high LR, logged every step",
+        "gpt1",
+        "adamw",
+        1e-2,
+        "linear",
+        1.0,
+        1,
+        task="words",
+    ),
+    Regime(
+        "gpt2_lamb_high",
+        "GPT-2, LAMB at a high LR",
+        "gpt2",
+        "lamb",
+        5e-2,
+        "linear",
+        1.0,
+        5,
+    ),
+    Regime(
+        "bert_lamb_high_hf",
+        "BERT (post-LN), LAMB at a high LR, Trainer logs every 10 steps",
+        "bert",
+        "lamb",
+        2e-2,
+        "linear",
+        1.0,
+        10,
+        fmt="hf",
+    ),
+    Regime(
+        "vit_lamb_high",
+        "tiny ViT classifying shapes, LAMB at a high LR, cosine",
+        "vit",
+        "lamb",
+        5e-2,
+        "cosine",
+        1.0,
+        5,
+        task="shapes",
+    ),
+    Regime(
+        "llama_lamb_toohigh_hf",
+        "Llama, LAMB far too high, no clipping, Trainer logs every 5 steps",
+        "llama",
+        "lamb",
+        1e-1,
+        "linear",
+        0.0,
+        5,
+        fmt="hf",
+    ),
 )
 
 
@@ -1340,6 +1445,31 @@ def _text(task: str) -> str:
             lines.append(f"{a}{op}{b}={a + b if op == '+' else a - b}")
         return "\n".join(lines)
     return _source(CORPUS_MODULES)
+
+
+def _word_ids() -> list[int]:
+    """The words task's text as word ids: the English of the interpreter's own documentation
+    (``pydoc_data.topics``) then the source of ``CORPUS_MODULES``, lower-cased and cut into
+    words, numbers and single punctuation marks; the ``WORD_VOCAB - 1`` most frequent get ids
+    from 1 (most frequent first), every other word 0."""
+    import collections
+    import pydoc_data.topics
+    import re
+
+    sources = "\n".join(
+        Path(importlib.import_module(m).__file__).read_text(encoding="utf-8")
+        for m in CORPUS_MODULES
+    )
+    text = "\n".join(pydoc_data.topics.topics.values()) + "\n" + sources
+    words = re.findall(r"[a-z]+|\d+|[^\sa-z\d]", text.lower())
+    top = collections.Counter(words).most_common(WORD_VOCAB - 1)
+    ids = {w: i + 1 for i, (w, _) in enumerate(top)}
+    return [ids.get(w, 0) for w in words]
+
+
+def _vocab_size(r: Regime) -> int:
+    """Output classes of a language model: words or characters."""
+    return WORD_VOCAB if r.task == "words" else len(VOCAB)
 
 
 def _source(modules: tuple[str, ...]) -> str:
@@ -1387,9 +1517,12 @@ class Data:
     ) -> None:
         import torch
 
-        text = _text(task)
-        index = {c: i for i, c in enumerate(VOCAB)}
-        ids = torch.tensor([index[c] for c in text], dtype=torch.long)
+        if task == "words":
+            ids = torch.tensor(_word_ids(), dtype=torch.long)
+        else:
+            text = _text(task)
+            index = {c: i for i, c in enumerate(VOCAB)}
+            ids = torch.tensor([index[c] for c in text], dtype=torch.long)
         length = SEQ2SEQ_LEN if task == "seq2seq" else SEQ_LEN
         n = len(ids) // length
         blocks = ids[: n * length].view(n, length)
@@ -1501,17 +1634,17 @@ class RecurrentLM:
     """A two-layer LSTM or GRU language model (built lazily so --list does not import torch)."""
 
     @staticmethod
-    def build(d: int, n_layer: int, cell: str = "lstm") -> Any:
+    def build(d: int, n_layer: int, cell: str = "lstm", vocab: int = len(VOCAB)) -> Any:
         import torch
         from torch import nn
 
         class _LSTM(nn.Module):
             def __init__(self) -> None:
                 super().__init__()
-                self.emb = nn.Embedding(len(VOCAB), d)
+                self.emb = nn.Embedding(vocab, d)
                 rnn = nn.GRU if cell == "gru" else nn.LSTM
                 self.rnn = rnn(d, d, num_layers=n_layer, batch_first=True)
-                self.out = nn.Linear(d, len(VOCAB))
+                self.out = nn.Linear(d, vocab)
 
             def forward(self, ids: Any) -> Any:
                 h, _ = self.rnn(self.emb(ids[:, :-1]))
@@ -1596,7 +1729,7 @@ def _decoder_settings(r: Regime) -> dict[str, Any]:
     """What the Llama-style decoders (Llama, Mixtral) share: the character vocabulary, width,
     depth, 4 heads without grouped keys, the window length and untied embeddings."""
     return {
-        "vocab_size": len(VOCAB),
+        "vocab_size": _vocab_size(r),
         "hidden_size": r.d_model,
         "num_hidden_layers": r.n_layer,
         "num_attention_heads": 4,
@@ -1610,7 +1743,7 @@ def _gpt_settings(r: Regime) -> dict[str, Any]:
     """What GPT-2 and the original GPT share (the same config keys): the character vocabulary,
     the window length, width, depth, 4 heads and no dropout."""
     return {
-        "vocab_size": len(VOCAB),
+        "vocab_size": _vocab_size(r),
         "n_positions": SEQ_LEN,
         "n_embd": r.d_model,
         "n_layer": r.n_layer,
@@ -1627,7 +1760,7 @@ def _more_decoders(r: Regime) -> Any:
     a target); OPT's and Gemma's pad id 0 leaves the embedding row of the character "0" at zero."""
     import transformers as tr
 
-    v, d, n = len(VOCAB), r.d_model, r.n_layer
+    v, d, n = _vocab_size(r), r.d_model, r.n_layer
     if r.arch == "opt":
         return tr.OPTForCausalLM(
             tr.OPTConfig(
@@ -1788,7 +1921,7 @@ def _transformer(r: Regime) -> Any:
         # Attention and MLP side by side on the same normed input (parallel residual), rotary
         # positions.
         cfg = GPTNeoXConfig(
-            vocab_size=len(VOCAB),
+            vocab_size=_vocab_size(r),
             hidden_size=r.d_model,
             num_hidden_layers=r.n_layer,
             num_attention_heads=4,
@@ -1812,7 +1945,7 @@ def _transformer(r: Regime) -> Any:
         # A selective state-space model: no attention (transformers' reference PyTorch path on
         # the CPU, about 20 times slower a step than the GPT-2).
         cfg = MambaConfig(
-            vocab_size=len(VOCAB),
+            vocab_size=_vocab_size(r),
             hidden_size=r.d_model,
             num_hidden_layers=r.n_layer,
             state_size=16,
@@ -1839,11 +1972,14 @@ class Model:
     def __init__(self, r: Regime, seed: int) -> None:
         import torch
 
+        if r.task == "words" and r.arch in ("bert", "bart", "t5"):
+            # Their mask, padding and start ids sit just past the character vocabulary.
+            raise ValueError(f"{r.name}: the words task is for decoders and recurrent nets")
         torch.manual_seed(seed)
         self.r = r
         self.mask_gen = torch.Generator().manual_seed(30_000 + seed)
         if r.arch in ("lstm", "gru"):
-            self.net = RecurrentLM.build(r.d_model, r.n_layer, r.arch)
+            self.net = RecurrentLM.build(r.d_model, r.n_layer, r.arch, _vocab_size(r))
         elif r.arch in ("cnn", "resnet", "mlp", "denoiser"):
             self.net = _image_net(r)
         else:
@@ -1970,6 +2106,48 @@ def _lion(params: list[Any], lr: float, weight_decay: float) -> Any:
     return Lion()
 
 
+def _lamb(params: list[Any], lr: float, weight_decay: float, beta2: float) -> Any:
+    """LAMB (You et al. 2020, "Large Batch Optimization for Deep Learning"), eps 1e-6.
+
+    torch has none; this is the paper's update: Adam's bias-corrected step plus decoupled
+    weight decay, scaled per tensor by the trust ratio ||w|| / ||step|| (1 when either is 0),
+    so each tensor moves by about ``lr`` times its own norm.
+    """
+    import torch
+
+    class Lamb(torch.optim.Optimizer):
+        def __init__(self) -> None:
+            super().__init__(
+                params,
+                {"lr": lr, "betas": (0.9, beta2), "eps": 1e-6, "weight_decay": weight_decay},
+            )
+
+        @torch.no_grad()
+        def step(self, closure: Any = None) -> None:
+            for group in self.param_groups:
+                b1, b2 = group["betas"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    st = self.state[p]
+                    if not st:
+                        st["t"] = 0
+                        st["m"] = torch.zeros_like(p)
+                        st["v"] = torch.zeros_like(p)
+                    st["t"] += 1
+                    t = st["t"]
+                    st["m"].mul_(b1).add_(p.grad, alpha=1 - b1)
+                    st["v"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                    step = (st["m"] / (1 - b1**t)) / ((st["v"] / (1 - b2**t)).sqrt() + group["eps"])
+                    if group["weight_decay"]:
+                        step.add_(p, alpha=group["weight_decay"])
+                    w_norm, s_norm = p.norm(), step.norm()
+                    trust = (w_norm / s_norm).item() if w_norm > 0 and s_norm > 0 else 1.0
+                    p.add_(step, alpha=-group["lr"] * trust)
+
+    return Lamb()
+
+
 # Parameters Muon leaves to AdamW besides the vectors: the token and position embeddings and
 # the output head, as Muon's authors and later users do.
 _NOT_MUON = ("wte", "wpe", "embed_tokens", "lm_head", "shared")
@@ -2051,6 +2229,8 @@ def train(job: Job) -> float:
         opt = torch.optim.ASGD(params, lr=r.lr, weight_decay=r.weight_decay)
     elif r.optimizer == "lion":
         opt = _lion(params, r.lr, r.weight_decay)
+    elif r.optimizer == "lamb":
+        opt = _lamb(params, r.lr, r.weight_decay, r.adam_beta2)
     elif r.optimizer == "muon":
         opt = _muon_with_adamw(model, r.lr, r.weight_decay, r.adam_beta2)
     elif r.optimizer == "adafactor":
