@@ -100,6 +100,10 @@ __all__ = [
 ]
 
 MIN_POINTS = 4  # finite logged loss points needed for any verdict but hard evidence
+# Writers whose logged training loss is the loss of the logged step itself: Lightning's loggers
+# (``self.log`` on steps, every ``log_every_n_steps``) and its in-process callback. The HF
+# Trainer and LLaMA-Factory log the mean over the ``logging_steps`` since the previous log.
+SINGLE_STEP_LOSS_SOURCES = frozenset({"lightning_csv", "lightning"})
 DIVERGENCE_RATIO = 1.5  # the loss must climb to this multiple of its best to diverge
 LR_NEAR_ZERO = 0.02  # an LR at most this share of its peak is "still ~0"
 LONG_WARMUP_SHARE = guide.GUIDE_MAX_RATIO  # warmup share of the run above which it is long
@@ -571,8 +575,7 @@ def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
         after = None
         if sched.warmup_end is not None:
             after = int(sched.warmup_end + max(sched.warmup_steps or 0, 0))
-        logging_steps = _num(cfg.get("logging_steps"))
-        averaged = int(logging_steps) if logging_steps and logging_steps >= 1 else None
+        averaged = _loss_window(run)
         div_cfg = DivergenceConfig(
             ratio=DIVERGENCE_RATIO,
             after_step=after,
@@ -654,6 +657,15 @@ def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
             replace(f, severity=Severity.INFO) if f.kind == "slow_decline" else f for f in findings
         ]
     return _healthy(run, sched, findings, long, n_loss, loss_metric)
+
+
+def _loss_window(run: Run) -> int | None:
+    """Training steps one logged training-loss value stands for; ``None`` when the log does not
+    say (the detectors then take the step spacing)."""
+    if run.source in SINGLE_STEP_LOSS_SOURCES:
+        return 1
+    logging_steps = _num(run.config.get("logging_steps"))
+    return int(logging_steps) if logging_steps and logging_steps >= 1 else None
 
 
 def _finite_count(series: tuple[np.ndarray, np.ndarray] | None) -> int:
