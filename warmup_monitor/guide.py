@@ -34,6 +34,7 @@ __all__ = [
     "recommended_warmup",
     "steps_per_epoch",
     "total_steps",
+    "warms_up_by_itself",
     "warmup_rule",
 ]
 
@@ -236,12 +237,17 @@ def configured_warmup(config: Mapping[str, Any], total: int | None) -> int | Non
 SELF_WARMING_OPTIMIZERS = ("schedule_free_adamw", "schedule_free_sgd")
 
 
+def warms_up_by_itself(optim: Any) -> bool:
+    """Whether the optimizer named ``optim`` (the Trainer's ``optim``) does its own warmup."""
+    return str(optim or "").strip().lower() in SELF_WARMING_OPTIMIZERS
+
+
 def optimizer_warmup_steps(config: Mapping[str, Any]) -> int | None:
     """The warmup a config's optimizer does itself, in steps (``None``: none).
 
     The optimizer reads ``warmup_steps`` as a step count: a ratio below 1 is none.
     """
-    if str(config.get("optim") or "").strip().lower() not in SELF_WARMING_OPTIMIZERS:
+    if not warms_up_by_itself(config.get("optim")):
         return None
     try:
         ws = float(config.get("warmup_steps") or 0)

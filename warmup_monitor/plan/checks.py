@@ -35,13 +35,13 @@ from ..guide import (
     GUIDE_MIN_STEPS,
     METHOD_RANGES,
     MODEL_RANGES,
-    SELF_WARMING_OPTIMIZERS,
     GuideRange,
     batches_per_epoch,
     model_size_from_name,
     optimizer_warmup_steps,
     range_for,
     steps_per_epoch,
+    warms_up_by_itself,
     warmup_rule,
 )
 from .config import TrainingConfig
@@ -104,20 +104,20 @@ def plan(
     steps = _count_steps(config, n, gpus, rounding)
     warmup = _warmup(config, steps.total_steps, findings, recs)
     own = own_warmup(config)
-    if own is None:
-        _check_own_warmup_ratio(config, steps.total_steps, findings, recs)
     if own is not None:
         warmup = _with_own_warmup(config, warmup, own, steps.total_steps, findings, recs)
-    elif config.lr_scheduler_type in _NO_WARMUP_SCHEDULES and warmup.setting != "none":
-        # get_scheduler passes no warmup to these schedules: the LR starts at its peak. From
-        # here on every schedule without a warmup phase plans 0 warmup steps.
-        warmup = WarmupPlan(
-            steps=0,
-            share=0.0,
-            rule=f"lr_scheduler_type '{config.lr_scheduler_type}' has no warmup phase, so "
-            f"{warmup.setting} is ignored (it would have given: {warmup.rule})",
-            setting=warmup.setting,
-        )
+    else:
+        _check_own_warmup_ratio(config, steps.total_steps, findings, recs)
+        if config.lr_scheduler_type in _NO_WARMUP_SCHEDULES and warmup.setting != "none":
+            # get_scheduler passes no warmup to these schedules: the LR starts at its peak.
+            # From here on every schedule without a warmup phase plans 0 warmup steps.
+            warmup = WarmupPlan(
+                steps=0,
+                share=0.0,
+                rule=f"lr_scheduler_type '{config.lr_scheduler_type}' has no warmup phase, so "
+                f"{warmup.setting} is ignored (it would have given: {warmup.rule})",
+                setting=warmup.setting,
+            )
     if steps.total_steps == 0:
         why = (
             f"{n} samples with dataloader_drop_last fill no batch of "
@@ -217,7 +217,7 @@ def _check_own_warmup_ratio(
     ``warmup_ratio``: a ratio below 1 (transformers 5.x) is a fraction of one step, so the first
     update runs at 1/ratio times the LR; a ``warmup_ratio`` (4.x) does not reach it at all."""
     ws, wr = config.warmup_steps, config.warmup_ratio
-    if str(config.optim).lower() not in SELF_WARMING_OPTIMIZERS:
+    if not warms_up_by_itself(config.optim):
         return
     if 0 < ws < 1:
         ratio, setting = ws, "warmup_steps"
@@ -533,8 +533,11 @@ def _check_schedule(
 ) -> None:
     kind = config.lr_scheduler_type
     # A schedule-free optimizer wants a constant scheduler: its warmup is its own.
-    self_warming = str(config.optim).lower() in SELF_WARMING_OPTIMIZERS
-    if kind in _NO_WARMUP_SCHEDULES and warmup.setting != "none" and not self_warming:
+    if (
+        kind in _NO_WARMUP_SCHEDULES
+        and warmup.setting != "none"
+        and not warms_up_by_itself(config.optim)
+    ):
         param, current = _current_setting(config, warmup)
         findings.append(
             PlanFinding(
