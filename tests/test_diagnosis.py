@@ -15,6 +15,7 @@ from detectors import Severity
 from detectors.schedules.hf import lr_schedule
 from warmup_monitor import Points, Run, read_run
 from warmup_monitor.diagnosis import UNSEEN_COST_CONFIDENCE, Verdict, diagnose
+from warmup_monitor.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_logs"
@@ -783,6 +784,44 @@ def test_a_lightning_loss_is_one_step_not_a_window_mean(source: str, catapult: b
     assert bool(found) is catapult
     if found:
         assert found[0].evidence["averaged_over"] == 5
+
+
+def _bump_in_warmup(source: str, config: dict[str, float] | None) -> Run:
+    """Logged every 5 steps, one value x1.3 above its neighbours as the LR warms up."""
+    steps = np.arange(5, 201, 5)
+    lr = np.where(steps <= 20, 1e-3 * steps / 20, 1e-3 * (200 - steps) / 180)
+    loss = 4.0 * np.exp(-steps / 60) + 1.5
+    loss[steps == 20] *= 1.3
+    rows = []
+    for s, value, rate in zip(steps, loss, lr, strict=True):
+        rows += [("train/loss", int(s), float(value), float(s))]
+        rows += [("train/learning_rate", int(s), float(rate), float(s))]
+    return Run.from_points(
+        Points.from_rows(rows), name="r", path=Path("r"), source=source, config=config
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "config", "stated", "averaged"),
+    [
+        ("tensorboard", None, None, 5),  # the log does not say: a mean over its spacing
+        ("tensorboard", None, 1, None),  # told single steps: noise in one step
+        ("lightning", None, 5, 5),  # what the user states wins over the writer's reading
+        ("hf_trainer", {"logging_steps": 5}, 1, None),  # ... and over the config
+    ],
+)
+def test_a_stated_loss_window_decides_how_a_logged_loss_is_read(
+    source: str, config: dict[str, float] | None, stated: int | None, averaged: int | None
+) -> None:
+    d = diagnose(_bump_in_warmup(source, config), loss_window=stated)
+    found = [f for f in d.findings if f.kind == "catapult"]
+    assert (found[0].evidence["averaged_over"] if found else None) == averaged
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "5"])
+def test_a_bad_loss_window_is_one_input_error(bad: object) -> None:
+    with pytest.raises(InputError, match="loss window must be a whole number"):
+        diagnose(_bump_in_warmup("tensorboard", None), loss_window=bad)  # type: ignore[arg-type]
 
 
 def test_lightning_csv_logs_are_read_as_single_steps() -> None:

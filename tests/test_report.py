@@ -53,7 +53,7 @@ def fake_diagnose(monkeypatch: pytest.MonkeyPatch) -> list[Run]:
     """Replace diagnose() with a stand-in that records the runs it saw."""
     seen: list[Run] = []
 
-    def diagnose(run: Run, *, ended: bool = False) -> Diagnosis:
+    def diagnose(run: Run, *, ended: bool = False, loss_window: int | None = None) -> Diagnosis:
         seen.append(run)
         return _diagnosis(Verdict.HEALTHY)
 
@@ -256,7 +256,7 @@ def test_unexpected_error_in_one_run_keeps_the_others(
 ) -> None:
     """A bug hit by one run of several is shown as its error; alone, it propagates."""
 
-    def diagnose(run: Run, *, ended: bool = False) -> Diagnosis:
+    def diagnose(run: Run, *, ended: bool = False, loss_window: int | None = None) -> Diagnosis:
         if run.path.name == "a":
             raise RuntimeError("boom")
         return _diagnosis(Verdict.HEALTHY)

@@ -737,16 +737,22 @@ def build_comparison(
     smooth_points: int | None = None,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
+    loss_window: int | None = None,
 ) -> Comparison:
     """Read, diagnose and compare every run under ``paths``.
 
-    ``workers`` caps the worker processes that read and diagnose the runs (see
-    :func:`~warmup_monitor.report.build_report`).
+    ``workers`` caps the worker processes that read and diagnose the runs and ``loss_window``
+    says what one logged loss stands for (see :func:`~warmup_monitor.report.build_report`).
 
     Raises :class:`~warmup_monitor.errors.InputError` for fewer than two runs with a loss, runs
     with no loss step in common, or a bad ``target``.
     """
     report = build_report(
-        list(paths), metrics=metrics, since=since, progress=progress, workers=workers
+        list(paths),
+        metrics=metrics,
+        since=since,
+        progress=progress,
+        workers=workers,
+        loss_window=loss_window,
     )
     return compare_report(report, target=target, smooth_points=smooth_points)

@@ -72,6 +72,7 @@ from detectors.schedules.infer import ROUGH_DROP
 from detectors.warmup_cost import WarmupCost, estimate_warmup_cost
 
 from . import guide
+from .errors import InputError
 from .run import Run
 
 __all__ = [
@@ -504,7 +505,7 @@ def _not_a_failure(f: Finding, sched: _Schedule, loss_steps: np.ndarray | None) 
 
 
 # ------------------------------------------------------------------------------------ diagnose
-def diagnose(run: Run, *, ended: bool = False) -> Diagnosis:
+def diagnose(run: Run, *, ended: bool = False, loss_window: int | None = None) -> Diagnosis:
     """Diagnose ``run``: one verdict with its evidence and advice.
 
     Deterministic, and works on any prefix of a run (``run.prefix(step)``), which is how the
@@ -516,17 +517,35 @@ def diagnose(run: Run, *, ended: bool = False) -> Diagnosis:
     post-run report passes it; then an LR still rising at the last step means the warmup
     outlasted the run, where a live watch would only see a run still warming up.
 
+    ``loss_window`` says how many training steps one logged training-loss value stands for
+    when the log cannot say: ``1`` for a loop that logs the loss of the logged step itself,
+    ``N`` for a mean over the last ``N`` steps. By default a Lightning log's values are single
+    steps, an HF Trainer's or LLaMA-Factory's are means over their ``logging_steps``, and any
+    other log's are means over its step spacing.
+
     >>> import warmup_monitor as wm  # doctest: +SKIP
     >>> d = wm.diagnose(wm.read_run("output/"))  # doctest: +SKIP
     >>> d.verdict.value, d.first_problem_step, d.summary  # doctest: +SKIP
     ('warmup_too_short', 3, 'warmup_too_short: loss climbs from its best 4.08 ...')
     """
     # The detectors share the cleaned loss and its trailing medians instead of each redoing them.
+    check_loss_window(loss_window)
     with shared_work():
-        return _diagnose(run, ended)
+        return _diagnose(run, ended, loss_window)
 
 
-def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
+def check_loss_window(value: int | None) -> None:
+    """Raise :class:`InputError` unless ``value`` is ``None`` or a whole number of steps >= 1."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(
+            f"loss window must be a whole number of training steps >= 1; got {value!r}",
+            "Pass 1 for single-step losses, or the number of steps each logged loss averages",
+        )
+
+
+def _diagnose(run: Run, ended: bool = False, stated_window: int | None = None) -> Diagnosis:
     loss = _series(run, "loss")
     grad = _series(run, "grad_norm")
     evl = _series(run, "eval_loss")
@@ -575,7 +594,7 @@ def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
         after = None
         if sched.warmup_end is not None:
             after = int(sched.warmup_end + max(sched.warmup_steps or 0, 0))
-        averaged = _loss_window(run)
+        averaged = _loss_window(run, stated_window)
         div_cfg = DivergenceConfig(
             ratio=DIVERGENCE_RATIO,
             after_step=after,
@@ -659,9 +678,11 @@ def _diagnose(run: Run, ended: bool = False) -> Diagnosis:
     return _healthy(run, sched, findings, long, n_loss, loss_metric)
 
 
-def _loss_window(run: Run) -> int | None:
-    """Training steps one logged training-loss value stands for; ``None`` when the log does not
-    say (the detectors then take the step spacing)."""
+def _loss_window(run: Run, stated: int | None = None) -> int | None:
+    """Training steps one logged training-loss value stands for: what the user ``stated``, else
+    what the log says; ``None`` when neither does (the detectors then take the step spacing)."""
+    if stated is not None:
+        return stated
     if run.source in SINGLE_STEP_LOSS_SOURCES:
         return 1
     logging_steps = _num(run.config.get("logging_steps"))

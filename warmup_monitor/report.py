@@ -19,7 +19,7 @@ import numpy as np
 from detectors._types import Severity
 
 from ._parallel import ordered_map, worker_count
-from .diagnosis import Diagnosis, Verdict, diagnose
+from .diagnosis import Diagnosis, Verdict, check_loss_window, diagnose
 from .discover import RunRef, find_runs, read_run, shortest_names
 from .errors import InputError, WarmupMonitorError, one_line
 from .remote import is_url, mirrored
@@ -94,6 +94,7 @@ class Report:
     paths: tuple[Path, ...]
     runs: tuple[RunReport, ...] = field(default_factory=tuple)
     since: int | None = None
+    loss_window: int | None = None  # as stated by the user; None: what each log says
 
     @property
     def failed(self) -> tuple[RunReport, ...]:
@@ -174,11 +175,13 @@ def build_report(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     running: bool = False,
+    loss_window: int | None = None,
 ) -> Report:
     """Find every run under ``paths``, read and diagnose each one.
 
     A report is post-run: a log that records no end (TensorBoard, CSV) is taken as complete
     (``diagnose(run, ended=True)``) unless ``running`` says the runs are still going.
+    ``loss_window`` is passed to :func:`~warmup_monitor.diagnosis.diagnose` for every run.
 
     From 16 runs up, runs are read and diagnosed by worker processes, one per CPU (at most 8)
     unless ``workers`` says how many (``1``: all in this process); the report is the same.
@@ -191,13 +194,15 @@ def build_report(
         raise InputError("no path given", "Pass a run folder, a log file or a folder of runs")
     if since is not None and since < 0:
         raise InputError(f"--since must be a step >= 0; got {since}", "Pass a training step")
+    check_loss_window(loss_window)
     out: list[RunReport] = []
     errors: list[BaseException] = []
     # URLs are read from local mirrors (deleted on leaving); reports show the URLs.
     with mirrored(paths) as (local, display):
         refs = _unique_refs(local)
         total = len(refs)
-        for report, error in _each_report(refs, metrics, since, progress, workers, running):
+        each = _each_report(refs, metrics, since, progress, workers, running, loss_window)
+        for report, error in each:
             out.append(_displayed(report, display))
             if error is not None:
                 errors.append(error)
@@ -217,7 +222,7 @@ def build_report(
             f"none of the {len(out)} runs could be read (first: {out[0].name}: {out[0].error})",
             "Check the files, or point at a single run to see its error",
         )
-    return Report(paths=roots, runs=tuple(out), since=since)
+    return Report(paths=roots, runs=tuple(out), since=since, loss_window=loss_window)
 
 
 def _each_report(
@@ -227,15 +232,15 @@ def _each_report(
     progress: ProgressCallback | None,
     workers: int | None,
     running: bool = False,
+    loss_window: int | None = None,
 ) -> Iterator[tuple[RunReport, BaseException | None]]:
     """``_report_one`` of every ref, in order; in worker processes when that pays."""
     total = len(refs)
+    options = {"metrics": metrics, "since": since, "running": running, "loss_window": loss_window}
     if worker_count(total, workers) < 2:
-        job = functools.partial(
-            _report_one, metrics=metrics, since=since, single=total == 1, running=running
-        )
+        job = functools.partial(_report_one, single=total == 1, **options)
     else:
-        job = functools.partial(_report_in_worker, metrics=metrics, since=since, running=running)
+        job = functools.partial(_report_in_worker, **options)
 
     def before(done: int) -> None:
         if progress is not None:
@@ -245,9 +250,16 @@ def _each_report(
 
 
 def _report_in_worker(
-    ref: RunRef, *, metrics: Mapping[str, str] | None, since: int | None, running: bool = False
+    ref: RunRef,
+    *,
+    metrics: Mapping[str, str] | None,
+    since: int | None,
+    running: bool = False,
+    loss_window: int | None = None,
 ) -> tuple[RunReport, BaseException | None]:
-    report, error = _report_one(ref, metrics=metrics, since=since, single=False, running=running)
+    report, error = _report_one(
+        ref, metrics=metrics, since=since, single=False, running=running, loss_window=loss_window
+    )
     # Errors cross back as their one-line text: not every exception can be pickled.
     return report, (None if error is None else _WorkerError(one_line(error)))
 
@@ -263,6 +275,7 @@ def _report_one(
     since: int | None,
     single: bool,
     running: bool = False,
+    loss_window: int | None = None,
 ) -> tuple[RunReport, BaseException | None]:
     """The report of one run, and the error that kept it from being read (or ``None``)."""
     try:
@@ -272,7 +285,7 @@ def _report_one(
             run.tag_for(name)
         if since is not None:
             run = drop_before(run, since)
-        diagnosis = diagnose(run, ended=not running)
+        diagnosis = diagnose(run, ended=not running, loss_window=loss_window)
     except (WarmupMonitorError, OSError) as err:
         return RunReport(ref.name, ref.path, ref.format, error=one_line(err)), err
     except Exception as err:

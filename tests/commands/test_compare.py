@@ -124,3 +124,22 @@ def test_bad_target_is_a_one_line_error(tmp_path: Path, write_tb_run: Callable[.
     result = _invoke(str(tmp_path), "--target", "nan")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: --target must be a finite loss; got nan")
+
+
+def test_loss_window_reaches_every_diagnosis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--loss-window is passed to the diagnosis of each compared run; 0 is refused."""
+    from warmup_monitor import report as report_mod
+
+    seen: list[int | None] = []
+    real = report_mod.diagnose
+
+    def spy(run: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("loss_window"))
+        return real(run, **kwargs)
+
+    monkeypatch.setattr(report_mod, "diagnose", spy)
+    result = _invoke(str(SWEEP), "--loss-window", "3", "--jobs", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert seen == [3] * len(SWEEP_RUNS)
+    bad = _invoke(str(SWEEP), "--loss-window", "0")
+    assert bad.exit_code == 2 and "Invalid value for '--loss-window'" in bad.stderr

@@ -24,7 +24,7 @@ def _fit(run: Run) -> ScheduleFit:
     return ScheduleFit(1, last, 10, "linear", 1e-3, 10, "none", None, True, False, False)
 
 
-def _stand_in(run: Run, *, ended: bool = False) -> Diagnosis:
+def _stand_in(run: Run, *, ended: bool = False, loss_window: int | None = None) -> Diagnosis:
     """A deterministic diagnosis: run ``a`` warms up too briefly, every other run is healthy."""
     if run.path.name != "a":
         return Diagnosis(Verdict.HEALTHY, 0.9, "loss falls steadily", _fit(run))
@@ -373,3 +373,41 @@ def test_a_log_that_records_no_end_is_read_as_complete(
     live = _invoke("--running", str(tmp_path / "runs"))
     assert "Verdict: healthy" in live.output
     assert "the warmup has not ended yet (the run has not finished)" in live.output
+
+
+def test_loss_window_says_what_a_logged_loss_stands_for(
+    tmp_path: Path, torch_writer: Callable[..., object]
+) -> None:
+    """A custom loop's TensorBoard log, every 5 steps and no config: one logged loss x1.3
+    above its neighbours as the LR warms up. Read as a mean over 5 steps (the spacing) it is a
+    catapult; with --loss-window 1 it is one noisy step. The JSON records what was stated."""
+    writer = torch_writer(tmp_path / "loop")
+    for step in range(5, 201, 5):
+        lr = 1e-3 * step / 20 if step <= 20 else 1e-3 * (200 - step) / 180
+        loss = (4.0 * 0.9835**step + 1.5) * (1.3 if step == 20 else 1.0)
+        writer.add_scalar("loss", loss, step)
+        writer.add_scalar("lr", lr, step)
+    writer.close()
+
+    def catapults(*options: str) -> tuple[list[dict], dict]:
+        result = _invoke(str(tmp_path / "loop"), "--format", "json", *options)
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.stdout)
+        jsonschema.validate(doc, load_schema())
+        findings = doc["runs"][0]["findings"]
+        return [f for f in findings if f["detector"] == "catapult"], doc
+
+    as_mean, doc = catapults()
+    assert doc["loss_window"] is None
+    assert [f["evidence"]["averaged_over"] for f in as_mean] == [5]
+    as_single, doc = catapults("--loss-window", "1")
+    assert doc["loss_window"] == 1
+    assert as_single == []
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "2.5", "all"])
+def test_bad_loss_window_is_a_usage_error(runs_dir: Path, bad: str) -> None:
+    result = _invoke(str(runs_dir), "--loss-window", bad)
+    assert result.exit_code == 2
+    assert "Invalid value for '--loss-window'" in result.stderr
+    assert "Traceback" not in result.output

@@ -107,6 +107,23 @@ def test_metric_override_reads_a_custom_tag(
     assert ("non_finite", "loss", 12) in _findings(mapped)
 
 
+def test_loss_window_says_what_a_logged_loss_stands_for(
+    tmp_path: Path, torch_writer: Callable[..., Any]
+) -> None:
+    """A loop that logs every 5 steps, no config: one value x1.3 as the LR warms up is a
+    catapult in a mean over the spacing and, with --loss-window 1, one noisy step."""
+    writer = torch_writer(tmp_path / "loop")
+    for step in range(5, 201, 5):
+        lr = 1e-3 * step / 20 if step <= 20 else 1e-3 * (200 - step) / 180
+        writer.add_scalar("loss", (4.0 * 0.9835**step + 1.5) * (1.3 if step == 20 else 1.0), step)
+        writer.add_scalar("lr", lr, step)
+        writer.flush()
+    _, as_mean, _ = _invoke(str(tmp_path), "--once")
+    _, as_single, _ = _invoke(str(tmp_path), "--once", "--loss-window", "1")
+    assert ("catapult", "loss", 20) in _findings(as_mean)
+    assert [f for f in _findings(as_single) if f[0] == "catapult"] == []
+
+
 def test_on_alert_command_receives_the_details(tmp_path: Path) -> None:
     """--on-alert runs the command (no shell) with WARMUP_MONITOR_* variables."""
     watched = tmp_path / "out"
@@ -202,6 +219,7 @@ def test_missing_path_exits_2_with_a_hint(tmp_path: Path) -> None:
         ("--on-alert", "no-such-command-xyz", "--on-alert command 'no-such-command-xyz' not found"),
         ("--webhook", "hooks.example.com/x", "--webhook 'hooks.example.com/x' is not an http"),
         ("--interval", "0", "Invalid value for '--interval'"),
+        ("--loss-window", "0", "Invalid value for '--loss-window'"),
     ],
 )
 def test_bad_options_exit_2(tmp_path: Path, option: str, value: str, message: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["format_option", "metric_option"]
+__all__ = ["format_option", "loss_window_option", "metric_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,4 +47,18 @@ def format_option(func: F) -> F:
         default="text",
         show_default=True,
         help="Output format.",
+    )(func)
+
+
+def loss_window_option(func: F) -> F:
+    """``--loss-window N``: the training steps one logged loss stands for, as ``loss_window``."""
+    return click.option(
+        "--loss-window",
+        "loss_window",
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Each logged training loss is the mean of the last N training steps (1: the loss "
+        "of the logged step itself, as most custom loops log it). Default: Lightning logs are "
+        "single steps, HF Trainer and LLaMA-Factory logs means over their logging_steps, other "
+        "logs means over their step spacing.",
     )(func)

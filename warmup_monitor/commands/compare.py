@@ -9,7 +9,7 @@ import click
 from ..errors import printable
 from ..report import reaches
 from ..safe_text import for_terminal
-from ._options import format_option, metric_option
+from ._options import format_option, loss_window_option, metric_option
 from ._output import reading_progress, run_options, save, worker_processes, write_output
 
 __all__ = ["command"]
@@ -33,6 +33,7 @@ __all__ = ["command"]
 )
 @run_options("comparison", "the overlaid curves of every run")
 @metric_option
+@loss_window_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the ranking and the conclusion.")
 def command(
     paths: tuple[str, ...],
@@ -42,6 +43,7 @@ def command(
     output: Path | None,
     html_out: Path | None,
     metrics: dict[str, str],
+    loss_window: int | None,
     since: int | None,
     quiet: bool,
     fail_on: str,
@@ -69,6 +71,7 @@ def command(
             smooth_points=smooth_points,
             progress=progress,
             workers=worker_processes(jobs),
+            loss_window=loss_window,
         )
     code = 1 if reaches(comparison.report, fail_on) else 0
     if comparison.repeats:

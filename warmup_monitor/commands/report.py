@@ -9,7 +9,7 @@ import click
 from ..errors import printable
 from ..report import Report, build_report, reaches
 from ..safe_text import for_terminal
-from ._options import format_option, metric_option
+from ._options import format_option, loss_window_option, metric_option
 from ._output import reading_progress, run_options, save, use_color, worker_processes, write_output
 
 __all__ = ["command"]
@@ -21,6 +21,7 @@ def _build(
     since: int | None,
     jobs: int | None,
     running: bool = False,
+    loss_window: int | None = None,
 ) -> Report:
     with reading_progress() as progress:
         return build_report(
@@ -30,6 +31,7 @@ def _build(
             progress=progress,
             workers=worker_processes(jobs),
             running=running,
+            loss_window=loss_window,
         )
 
 
@@ -38,6 +40,7 @@ def _build(
 @format_option
 @run_options("report", "plots")
 @metric_option
+@loss_window_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line (or the table).")
 @click.option(
     "--running",
@@ -52,6 +55,7 @@ def command(
     output: Path | None,
     html_out: Path | None,
     metrics: dict[str, str],
+    loss_window: int | None,
     since: int | None,
     quiet: bool,
     running: bool,
@@ -71,7 +75,7 @@ def command(
     """
     from ..render import render_html, render_json, render_text
 
-    report = _build(paths, metrics, since, jobs, running)
+    report = _build(paths, metrics, since, jobs, running, loss_window)
     if html_out is not None:
         save(html_out, render_html(report))
         click.echo(printable(f"HTML report written to {html_out}"), err=True)

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..safe_text import for_terminal
-from ._options import metric_option
+from ._options import loss_window_option, metric_option
 
 __all__ = ["command"]
 
@@ -83,6 +83,7 @@ def _note(message: str) -> None:
     help="Address the metrics server listens on (0.0.0.0 to be scraped from other machines).",
 )
 @metric_option
+@loss_window_option
 def command(
     path: str,
     fmt: str,
@@ -96,6 +97,7 @@ def command(
     metrics_port: int | None,
     metrics_host: str,
     metrics: dict[str, str],
+    loss_window: int | None,
 ) -> None:
     """Follow the runs under PATH and alert on NaN, divergence or a wrong warmup as they train.
 
@@ -136,14 +138,15 @@ def command(
         )
         from ..remote import is_url
 
+        options: dict[str, Any] = {"metrics": metrics, "interval": interval, "wait": wait}
+        if loss_window is not None:
+            options["diagnose"] = _diagnose_with(loss_window)
         if is_url(path):
             from ..watch.remote import RemoteWatcher
 
-            watcher = RemoteWatcher(path, metrics=metrics, interval=interval, wait=wait)
+            watcher = RemoteWatcher(path, **options)
         else:
-            watcher = Watcher(
-                path, metrics=metrics, interval=interval, notify=not no_notify, wait=wait
-            )
+            watcher = Watcher(path, notify=not no_notify, **options)
         watcher.check()  # a missing or unreadable PATH fails before anything is printed
         if metrics_port is not None:
             from ..watch.exporter import MetricsExporter
@@ -175,6 +178,15 @@ def command(
             _close(outputs, watcher, fmt, once)
     if outputs is not None and outputs.exit_reached:
         ctx.exit(1)
+
+
+def _diagnose_with(loss_window: int) -> Any:
+    """The library's diagnosis, reading every logged training loss as ``loss_window`` steps."""
+    import functools
+
+    from ..diagnosis import diagnose
+
+    return functools.partial(diagnose, loss_window=loss_window)
 
 
 def _stop_on_sigterm() -> Any:

@@ -250,12 +250,20 @@ def _run_section(rr: RunReport, index: int) -> str:
     return "".join(parts)
 
 
+def _loss_reading(window: int) -> str:
+    if window == 1:
+        return "training loss read as single steps"
+    return f"training loss read as means over {window} steps"
+
+
 def render_html(report: Report, *, title: str = "Warmup report") -> str:
     """The whole report as one HTML document (no external resources)."""
     n = len(report.runs)
     sub = f"{n} run{'s' if n != 1 else ''} · " + ", ".join(_e(p) for p in report.paths)
     if report.since is not None:
         sub += f" · points before step {report.since} ignored"
+    if report.loss_window is not None:
+        sub += f" · {_loss_reading(report.loss_window)}"
     body = [f"<h1>{_e(title)}</h1><p class='sub'>{sub} · warmup-monitor {_e(__version__)}</p>"]
     if n > 1:
         body.append(f"<section><h2>Summary</h2>{_summary_table(report)}")

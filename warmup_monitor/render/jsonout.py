@@ -157,6 +157,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "since": report.since,
+        "loss_window": report.loss_window,
         "runs": [_run(rr) for rr in report.runs],
     }
 
