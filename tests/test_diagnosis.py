@@ -824,6 +824,30 @@ def test_a_bad_loss_window_is_one_input_error(bad: object) -> None:
         diagnose(_bump_in_warmup("tensorboard", None), loss_window=bad)  # type: ignore[arg-type]
 
 
+def _relogged(run: Run, times: int) -> Run:
+    """``run``'s loss, LR and grad norm with every step multiplied by ``times``, no config."""
+    rows = []
+    for name in ("loss", "learning_rate", "grad_norm"):
+        if not run.has(name):
+            continue
+        for step, value in zip(*run.series(name), strict=True):
+            rows.append((name, int(step) * times, float(value), float(step)))
+    return Run.from_points(Points.from_rows(rows), name=run.name, path=run.path, source="test")
+
+
+@pytest.mark.skipif(not _sample_entries(), reason="sample runs not generated")
+@pytest.mark.parametrize("entry", _sample_entries(), ids=lambda e: e["name"])
+def test_the_unit_of_the_steps_changes_no_verdict_once_the_window_is_stated(entry: dict) -> None:
+    """A loop that logs against the samples (or tokens) seen spaces its points by the batch.
+    Told what one logged loss stands for, the diagnosis gives the verdict it gives on steps."""
+    run = _relogged(read_run(SAMPLES / entry.get("path", entry["name"])), 1)
+    spacing = int(np.median(np.diff(run.series("loss")[0])))
+    base = diagnose(run, ended=True, loss_window=spacing)
+    for times in (8, 1000):
+        scaled = diagnose(_relogged(run, times), ended=True, loss_window=spacing)
+        assert scaled.verdict is base.verdict, (times, base.summary, scaled.summary)
+
+
 def test_lightning_csv_logs_are_read_as_single_steps() -> None:
     from warmup_monitor.diagnosis import SINGLE_STEP_LOSS_SOURCES
 
