@@ -170,6 +170,7 @@ def test_precedence_within_a_folder(tmp_path: Path) -> None:
         "max_grad_norm": 0.5,
         "adam_beta2": 0.95,
         "lr_scheduler_type": "linear",
+        "loss_window": 1,  # Lightning's hparams.yaml: its losses are single steps
     }
 
 
@@ -230,8 +231,8 @@ def test_a_stray_parent_config_does_not_reach_runs_below(
     write_tb_run(tmp_path / "bug2")
     runs = {r.name: r for r in read_runs(tmp_path)}
     assert runs["bug1"].config == {}
-    assert runs["bug2"].config == {"learning_rate": 1e-3}
-    assert "config read from hparams.yaml (learning_rate)" in runs["bug2"].notes
+    assert runs["bug2"].config == {"learning_rate": 1e-3, "loss_window": 1}
+    assert "config read from hparams.yaml (learning_rate, loss_window)" in runs["bug2"].notes
 
 
 def test_notes_say_which_file_supplied_what(tmp_path: Path) -> None:
@@ -242,8 +243,21 @@ def test_notes_say_which_file_supplied_what(tmp_path: Path) -> None:
     notes: list[str] = []
     read_config_near(tb, notes=notes)
     assert notes == [
-        "config read from hparams.yaml (learning_rate); ../../training_args.yaml (warmup_ratio)"
+        "config read from hparams.yaml (learning_rate, loss_window); "
+        "../../training_args.yaml (warmup_ratio)"
     ]
+
+
+def test_lightning_hparams_say_the_losses_are_single_steps(tmp_path: Path) -> None:
+    """The run folder's own hparams.yaml (Lightning's, even an empty mapping) gives
+    ``loss_window`` 1; a parent's does not, nor does a file that holds no mapping."""
+    run = tmp_path / "lightning_logs" / "version_0"
+    _yaml(run / "hparams.yaml", {})
+    assert read_config_near(run) == {"loss_window": 1}
+    (run / "sub").mkdir()
+    assert "loss_window" not in read_config_near(run / "sub")
+    (run / "hparams.yaml").write_text("- a list\n")
+    assert read_config_near(run) == {}
 
 
 def test_unrelated_yaml_is_ignored(tmp_path: Path) -> None:

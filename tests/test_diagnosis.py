@@ -837,6 +837,86 @@ def test_the_unit_of_the_steps_changes_no_verdict_once_the_window_is_stated(entr
         assert scaled.verdict is base.verdict, (times, base.summary, scaled.summary)
 
 
+def _lightning_tensorboard_run(
+    root: Path, *, lr_monitor: bool, hparams: bool, event_file_alone: bool
+) -> Path:
+    """A real Lightning run logged by its TensorBoardLogger every 10 steps: a falling loss, one
+    value x1.5 at the end of a 20-step warmup. Lightning logs the loss of the logged step."""
+    pl = pytest.importorskip("lightning.pytorch")
+    import shutil
+
+    import torch
+
+    class Scripted(pl.LightningModule):
+        def __init__(self, lr: float = 1e-3) -> None:
+            super().__init__()
+            if hparams:
+                self.save_hyperparameters()  # the logger then logs hp_metric
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch: object, batch_idx: int) -> torch.Tensor:
+            k = self.global_step
+            self.log("train_loss", (4.0 * math.exp(-k / 60) + 1.5) * (1.5 if k == 19 else 1.0))
+            if not lr_monitor:
+                self.log("lr", self.optimizers().param_groups[0]["lr"])
+            return (self.w**2).sum()
+
+        def configure_optimizers(self) -> dict:
+            opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
+            ramp = torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda k: min((k + 1) / 20, (200 - k) / 180)
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": ramp, "interval": "step"}}
+
+    trainer = pl.Trainer(
+        max_steps=200,
+        log_every_n_steps=10,
+        accelerator="cpu",
+        logger=pl.loggers.TensorBoardLogger(str(root)),
+        callbacks=[pl.callbacks.LearningRateMonitor()] if lr_monitor else [],
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+    )
+    data = torch.utils.data.TensorDataset(torch.zeros(200, 1))
+    trainer.fit(Scripted(), torch.utils.data.DataLoader(data, batch_size=1))
+    folder = root / "lightning_logs" / "version_0"
+    if not event_file_alone:
+        return folder
+    alone = root / "shared"
+    alone.mkdir()
+    for event in folder.glob("events.out.tfevents.*"):
+        shutil.copy(event, alone)
+    return alone
+
+
+@pytest.mark.parametrize(
+    ("lr_monitor", "hparams", "event_file_alone"),
+    [
+        (False, False, False),  # hparams.yaml beside the event file
+        (True, False, True),  # LearningRateMonitor's lr-AdamW
+        (False, True, True),  # TensorBoardLogger's hp_metric
+    ],
+)
+def test_a_lightning_tensorboard_log_is_read_as_single_steps(
+    tmp_path: Path, lr_monitor: bool, hparams: bool, event_file_alone: bool
+) -> None:
+    """Lightning's marks (its hparams.yaml, LearningRateMonitor's LR names, the logger's
+    hp_metric) say the losses are single steps: one value x1.5 is one noisy step. Said to be
+    means over the 10-step spacing, the same log shows a catapult."""
+    folder = _lightning_tensorboard_run(
+        tmp_path, lr_monitor=lr_monitor, hparams=hparams, event_file_alone=event_file_alone
+    )
+    run = read_run(folder)
+    assert run.source == "tensorboard"
+
+    def catapults(d: object) -> list[int]:
+        return [f.step for f in d.findings if f.kind == "catapult"]  # type: ignore[attr-defined]
+
+    assert catapults(diagnose(run)) == []
+    assert catapults(diagnose(run, loss_window=10)) == [19]
+
+
 def test_lightning_csv_logs_are_read_as_single_steps() -> None:
     from warmup_monitor.diagnosis import SINGLE_STEP_LOSS_SOURCES
 

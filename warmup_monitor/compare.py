@@ -59,7 +59,7 @@ QUARTER = 0.25
 #: Share of the logged steps whose mean is the final loss.
 FINAL_SHARE = 0.05
 # Config keys that describe a run's bookkeeping rather than a setting someone chose.
-_NOT_SETTINGS = frozenset({"global_step", "train_batch_size", "logging_steps"})
+_NOT_SETTINGS = frozenset({"global_step", "train_batch_size", "logging_steps", "loss_window"})
 _SEED = "seed"
 # Verdicts of a run that was unstable: it cannot be the best setting, however fast it fell.
 _UNSTABLE = frozenset(

@@ -33,6 +33,10 @@ Folders are read from the farthest to the run folder itself, so the run folder w
 parent: the parent and, when the parent is a log container such as ``runs/`` (an HF output_dir
 keeps TensorBoard runs in ``<output_dir>/runs/<name>/``), the grandparent.
 
+One key comes from no file's contents: ``loss_window`` (training steps one logged training loss
+stands for) is 1 when the run folder holds Lightning's ``hparams.yaml``, since Lightning logs the
+loss of the logged step itself.
+
 Last come the top levels of ``trainer_state.json`` files (``max_steps``, ``num_train_epochs``,
 ``logging_steps``, ``train_batch_size``, ``global_step``): they record what ran, where argument
 files record what was asked — with ``max_steps`` set, HF's arguments still say
@@ -534,6 +538,7 @@ def read_config_near(
     events = _event_files(folders[-1])
     files = [file for folder in folders for file in _files_in(folder)] + states
     fallback: dict[str, Any] = {}
+    lightning: Path | None = None  # the run folder's own hparams.yaml, when it holds a mapping
     for file in events:
         data = _event_file_arguments(file, problems)
         if data is not None:
@@ -546,6 +551,8 @@ def read_config_near(
         if data is None:
             problems += file_notes
             continue
+        if file.name == "hparams.yaml" and file.parent == folders[-1]:
+            lightning = file
         is_recipe = file.suffix in (".yaml", ".yml") and file.name not in (
             "hparams.yaml",
             "training_args.yaml",
@@ -557,6 +564,11 @@ def read_config_near(
         merged.update(found)
         origin.update(dict.fromkeys(found, file))
     merged.update((key, value) for key, value in fallback.items() if key not in merged)
+    if lightning is not None:
+        # Lightning writes hparams.yaml beside its logs, whichever logger it uses, and its
+        # ``self.log`` logs the loss of the logged step itself, not a window mean.
+        merged["loss_window"] = 1
+        origin["loss_window"] = lightning
     _resolve_warmup(merged)
     if warnings is not None:
         warnings.extend(n for n in problems if n not in warnings)

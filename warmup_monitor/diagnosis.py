@@ -105,6 +105,11 @@ MIN_POINTS = 4  # finite logged loss points needed for any verdict but hard evid
 # (``self.log`` on steps, every ``log_every_n_steps``) and its in-process callback. The HF
 # Trainer and LLaMA-Factory log the mean over the ``logging_steps`` since the previous log.
 SINGLE_STEP_LOSS_SOURCES = frozenset({"lightning_csv", "lightning"})
+# Lightning writes other loggers' files too (TensorBoard, SwanLab). Beside the hparams.yaml it
+# leaves in the log folder (the config's ``loss_window``), its marks in the tags are the
+# ``hp_metric`` its TensorBoardLogger logs at the start and LearningRateMonitor's LR names.
+LIGHTNING_TAG = "hp_metric"
+LIGHTNING_LR_PREFIX = "lr-"
 DIVERGENCE_RATIO = 1.5  # the loss must climb to this multiple of its best to diverge
 LR_NEAR_ZERO = 0.02  # an LR at most this share of its peak is "still ~0"
 LONG_WARMUP_SHARE = guide.GUIDE_MAX_RATIO  # warmup share of the run above which it is long
@@ -683,10 +688,19 @@ def _loss_window(run: Run, stated: int | None = None) -> int | None:
     what the log says; ``None`` when neither does (the detectors then take the step spacing)."""
     if stated is not None:
         return stated
-    if run.source in SINGLE_STEP_LOSS_SOURCES:
+    said = _num(run.config.get("loss_window"))
+    if said is not None and said >= 1:
+        return int(said)
+    if run.source in SINGLE_STEP_LOSS_SOURCES or _logged_by_lightning(run):
         return 1
     logging_steps = _num(run.config.get("logging_steps"))
     return int(logging_steps) if logging_steps and logging_steps >= 1 else None
+
+
+def _logged_by_lightning(run: Run) -> bool:
+    """The run's tags carry Lightning's marks, whatever logger wrote them."""
+    lr_tag = run.metric_map.get("learning_rate", "")
+    return lr_tag.startswith(LIGHTNING_LR_PREFIX) or run.has(LIGHTNING_TAG)
 
 
 def _finite_count(series: tuple[np.ndarray, np.ndarray] | None) -> int:
