@@ -400,9 +400,10 @@ def test_loss_window_says_what_a_logged_loss_stands_for(
     as_mean, doc = catapults()
     assert doc["loss_window"] is None
     assert [f["evidence"]["averaged_over"] for f in as_mean] == [5]
-    as_single, doc = catapults("--loss-window", "1")
+    as_single, doc = catapults("--loss-window", "1", "--html", str(tmp_path / "r.html"))
     assert doc["loss_window"] == 1
     assert as_single == []
+    assert "training loss read as single steps" in (tmp_path / "r.html").read_text()
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "2.5", "all"])
