@@ -533,8 +533,8 @@ def diagnose(run: Run, *, ended: bool = False, loss_window: int | None = None) -
     >>> d.verdict.value, d.first_problem_step, d.summary  # doctest: +SKIP
     ('warmup_too_short', 3, 'warmup_too_short: loss climbs from its best 4.08 ...')
     """
-    # The detectors share the cleaned loss and its trailing medians instead of each redoing them.
     check_loss_window(loss_window)
+    # The detectors share the cleaned loss and its trailing medians instead of each redoing them.
     with shared_work():
         return _diagnose(run, ended, loss_window)
 
