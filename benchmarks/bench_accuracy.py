@@ -35,8 +35,9 @@ ever show a problem verdict and how many logged points after the onset an unstab
 
 Logging cadence: every sweep run keeps its per-step loss, LR and grad norm (``truth.json.gz``), so
 each one is also logged again as the HF Trainer would at ``logging_steps`` of 1, 2, 5, 10 and 20
-(the mean loss of each window, the LR and grad norm of its last step) and diagnosed with the same
-labels: a rule that only holds at the cadence a regime happened to be logged at shows up there.
+(the mean loss of each window, the LR and grad norm of its last step), and as Lightning would
+every 10 and 25 steps (the logged step's own loss), and diagnosed with the same labels: a rule
+that only holds at the cadence a regime happened to be logged at shows up there.
 
 Bare logs: every sweep run is also diagnosed with its config dropped (no run length, warmup or
 peak from a config; an event file or log on its own), complete as the post-run report reads it
@@ -86,7 +87,17 @@ GROUPS = ("sweep-calibration", "sweep-test", "sample", "realworld")
 STREAM_WINDOW = 40  # logged points replayed after the onset before giving up
 LIVE_PREFIXES = 250  # at most this many prefixes of a strictly-healthy run (all if fewer)
 CONFIDENCE_BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 1.01)
-CADENCES = (1, 2, 5, 10, 20)  # logging_steps the sweep runs are logged again at
+# (logging_steps, how): the sweep runs are logged again as the Trainer logs (the window mean)
+# and as Lightning logs (the logged step's own loss; its config says so, as its hparams.yaml does)
+CADENCES = (
+    (1, "mean"),
+    (2, "mean"),
+    (5, "mean"),
+    (10, "mean"),
+    (20, "mean"),
+    (10, "single"),
+    (25, "single"),
+)
 # The sweep's architectures by family, for the per-family breakdown.
 FAMILY = {
     "gpt2": "pre-LN decoder",
@@ -281,8 +292,10 @@ def _right(case: Case, verdict: str | None) -> bool | None:
     return verdict in case.acceptable
 
 
-def _relogged(case: Case, every: int) -> Run | None:
-    """The sweep run's per-step record logged as the Trainer logs it every ``every`` steps."""
+def _relogged(case: Case, every: int, how: str = "mean") -> Run | None:
+    """The sweep run's per-step record logged every ``every`` steps: as the Trainer logs it
+    (``how="mean"``: the mean loss of the window) or as Lightning does (``"single"``: the loss
+    of the logged step, with the ``loss_window`` its hparams.yaml gives the config)."""
     truth = generate.read_truth(case.path)
     if truth.get("format") == "eval":
         return None  # no training loss to log
@@ -291,18 +304,21 @@ def _relogged(case: Case, every: int) -> Run | None:
     grad = np.asarray(truth["grad_norm"], dtype=np.float64)
     rows = []
     for end in range(every, loss.size + 1, every):
-        rows.append(("train/loss", end, float(loss[end - every : end].mean()), float(end)))
+        value = loss[end - 1] if how == "single" else loss[end - every : end].mean()
+        rows.append(("train/loss", end, float(value), float(end)))
         rows.append(("train/learning_rate", end, float(lr[end - 1]), float(end)))
         rows.append(("train/grad_norm", end, float(grad[end - 1]), float(end)))
     config = {**truth["config"], "logging_steps": every}
+    if how == "single":
+        config["loss_window"] = 1
     points = Points.from_rows(rows)
     return Run.from_points(points, name=case.name, path=case.path, source="relogged", config=config)
 
 
 def _cadence(case: Case) -> list[tuple[int, str | None]]:
     out: list[tuple[int, str | None]] = []
-    for every in CADENCES:
-        run = _relogged(case, every)
+    for every, how in CADENCES:
+        run = _relogged(case, every, how)
         out.append((every, diagnose(run, ended=True).verdict.value if run is not None else None))
     return out
 
@@ -353,22 +369,24 @@ def _bare_table(cases: list[Case], got: list[tuple[str | None, bool | None]]) ->
 
 def _cadence_table(cases: list[Case], verdicts: list[list[tuple[int, str | None]]]) -> str:
     lines = [
-        "| half | logged every | false alarms on strictly-healthy | problem runs right |",
-        "|---|---:|---:|---:|",
+        "| half | logged every | loss logged | false alarms on strictly-healthy "
+        "| problem runs right |",
+        "|---|---:|---|---:|---:|",
     ]
+    logged = {"mean": "window mean (Trainer)", "single": "the step's own (Lightning)"}
     for half in ("sweep-calibration", "sweep-test"):
-        for k, every in enumerate(CADENCES):
+        for k, (every, how) in enumerate(CADENCES):
             pairs = [(c, vs[k][1]) for c, vs in zip(cases, verdicts, strict=True)]
             fa, healthy, right, problems = _half_counts([p for p in pairs if p[0].group == half])
             lines.append(
-                f"| {half[6:] if k == 0 else ''} | {every} | {fa}/{healthy} "
+                f"| {half[6:] if k == 0 else ''} | {every} | {logged[how]} | {fa}/{healthy} "
                 f"| {_pct(right, problems)} |"
             )
     alarms = [
-        f"- {case.group} {case.name} logged every {every}: {verdict}"
+        f"- {case.group} {case.name} logged every {every} ({how}): {verdict}"
         for case, vs in zip(cases, verdicts, strict=True)
         if case.kind == "strictly healthy"
-        for every, verdict in vs
+        for (every, how), (_, verdict) in zip(CADENCES, vs, strict=True)
         if verdict not in (None, "healthy")
     ]
     if alarms:
@@ -580,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep = [c for c in cases if c.group.startswith("sweep")]
     if sweep and not args.no_cadence:
         relogged = _map(_cadence, sweep, args.jobs)
-        print("\n### the sweep runs logged again at other cadences (the Trainer's window mean)\n")
+        print("\n### the sweep runs logged again at other cadences\n")
         print(_cadence_table(sweep, relogged))
     if sweep and not args.no_bare:
         bare = _map(_bare, sweep, args.jobs)
