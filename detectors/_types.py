@@ -83,6 +83,8 @@ class ScheduleFit:
     while (a warmup-stable-decay schedule), ``None`` when the decay starts at the peak.
     ``decay_floor`` is the share of the peak the decay ends at (``cosine_with_min_lr``'s
     ``min_lr_rate``, a pretraining recipe's 10%), ``None`` for a decay to 0.
+    ``warmup_start`` is the step a linear ramp starts from LR 0 at: 0 for an HF warmup, later
+    for a log that starts mid-training with a warmup of its own (0 when there is no such ramp).
     """
 
     first_step: int
@@ -99,11 +101,12 @@ class ScheduleFit:
     notes: tuple[str, ...] = ()
     decay_start: int | None = None
     decay_floor: float | None = None
+    warmup_start: int = 0
 
     @property
     def warmup_fraction(self) -> float | None:
-        """Warmup steps as a share of the (implied or observed) total steps."""
-        total = self.total_steps or self.last_step
-        if self.warmup_steps is None or not total:
+        """Warmup steps as a share of the (implied or observed) steps from ``warmup_start``."""
+        total = (self.total_steps or self.last_step) - self.warmup_start
+        if self.warmup_steps is None or total <= 0:
             return None
         return self.warmup_steps / total

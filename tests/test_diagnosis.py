@@ -813,14 +813,15 @@ def test_a_bad_loss_window_is_one_input_error(bad: object) -> None:
         diagnose(_bump_in_warmup("tensorboard", None), loss_window=bad)  # type: ignore[arg-type]
 
 
-def _relogged(run: Run, times: int) -> Run:
-    """``run``'s loss, LR and grad norm with every step multiplied by ``times``, no config."""
+def _relogged(run: Run, times: int, plus: int = 0) -> Run:
+    """``run``'s loss, LR and grad norm with every step multiplied by ``times`` and ``plus``
+    added, no config."""
     rows = []
     for name in ("loss", "learning_rate", "grad_norm"):
         if not run.has(name):
             continue
         for step, value in zip(*run.series(name), strict=True):
-            rows.append((name, int(step) * times, float(value), float(step)))
+            rows.append((name, int(step) * times + plus, float(value), float(step)))
     return Run.from_points(Points.from_rows(rows), name=run.name, path=run.path, source="test")
 
 
@@ -835,6 +836,29 @@ def test_the_unit_of_the_steps_changes_no_verdict_once_the_window_is_stated(entr
     for times in (8, 1000):
         scaled = diagnose(_relogged(run, times), ended=True, loss_window=spacing)
         assert scaled.verdict is base.verdict, (times, base.summary, scaled.summary)
+
+
+@pytest.mark.skipif(not _sample_entries(), reason="sample runs not generated")
+@pytest.mark.parametrize("entry", _sample_entries(), ids=lambda e: e["name"])
+def test_a_log_that_starts_mid_training_is_measured_from_its_warmup(entry: dict) -> None:
+    """A second stage that keeps counting steps: the same run with 5,000 added to every step.
+    Where its LR visibly warms up from 0, the run is measured from there and keeps its verdict,
+    with a note that says so."""
+    run = _relogged(read_run(SAMPLES / entry.get("path", entry["name"])), 1)
+    base = diagnose(run, ended=True)
+    if base.schedule is None or not base.schedule.warmup_steps:
+        pytest.skip("no warmup in the logged LR: nothing shows where the run starts")
+    later = diagnose(_relogged(run, 1, plus=5000), ended=True)
+    assert later.verdict is base.verdict, (base.summary, later.summary)
+    notes = [f for f in later.findings if f.evidence.get("problem") == "late_start"]
+    every = int(np.median(np.diff(run.series("learning_rate")[0])))
+    assert len(notes) == 1 and 5000 <= notes[0].step <= 5000 + every  # where the ramp leaves 0
+    assert not [f for f in base.findings if f.evidence.get("problem") == "late_start"]
+    schedule = later.to_dict()["schedule"]
+    assert schedule["warmup_start"] == notes[0].step
+    assert schedule["warmup_fraction"] == pytest.approx(
+        base.to_dict()["schedule"]["warmup_fraction"], abs=0.01
+    )
 
 
 def _lightning_tensorboard_run(

@@ -273,6 +273,9 @@ class _Schedule:
     # Steps the optimizer warms up over by itself (schedule-free), which ``lr_values`` include
     # and the logged LR does not; None: none.
     own_warmup: int | None = None
+    # Where the logged warmup starts: 0, unless the log starts mid-training with a warmup of its
+    # own (a second stage that keeps counting steps); shares of the run count from here.
+    start: int = 0
 
     def lr_at(self, step: int) -> float | None:
         if self.lr_steps is None or self.lr_values is None or self.lr_steps.size == 0:
@@ -292,10 +295,15 @@ class _Schedule:
         return lr_phase(self.fit, step, self.lr_at(step), warmup_end=self.warmup_end)
 
     @property
+    def span(self) -> int | None:
+        """Planned steps from :attr:`start` to the end of the run (``None``: unknown)."""
+        return self.total - self.start if self.total is not None else None
+
+    @property
     def share(self) -> float | None:
-        if self.warmup_steps is None or not self.total:
+        if self.warmup_steps is None or not self.span or self.span <= 0:
             return None
-        return self.warmup_steps / self.total
+        return self.warmup_steps / self.span
 
 
 def _schedule(run: Run, last_step: int) -> _Schedule:
@@ -329,7 +337,8 @@ def _schedule(run: Run, last_step: int) -> _Schedule:
                 # At its peak from the first log: a warmup shorter than the logging interval
                 # is invisible in the trace, the config says how long it was.
                 w = cfg_warmup
-            return replace(logged, warmup_end=fit.peak_step, warmup_steps=w)
+            start = fit.warmup_start
+            return replace(logged, warmup_end=fit.peak_step, warmup_steps=w, start=start)
         # Still rising: the config may say how long the warmup is, or where the LR is heading
         # (extrapolate the linear ramp to the configured peak); else it is >= the trace.
         w, exact = _rising_warmup(lr_s, lr_v, cfg, cfg_warmup, last_step)
@@ -366,6 +375,21 @@ def _own_warmup_note(run: Run, sched: _Schedule) -> list[Finding]:
     evidence = {"value": own, "problem": "optimizer_warmup", "optimizer": optim}
     return [
         Finding("schedule", Severity.INFO, "learning_rate", int(steps[0]), own, message, evidence)
+    ]
+
+
+def _late_start_note(sched: _Schedule) -> list[Finding]:
+    """Say when the run is measured from where its logged warmup starts rather than step 0."""
+    if not sched.start:
+        return []
+    message = (
+        f"learning_rate warms up from 0 at step {sched.start}, not at step 0: the log starts "
+        "mid-training (a stage that keeps counting steps), so shares of the run count from "
+        f"step {sched.start}"
+    )
+    evidence = {"value": sched.start, "problem": "late_start"}
+    return [
+        Finding("schedule", Severity.INFO, "learning_rate", sched.start, None, message, evidence)
     ]
 
 
@@ -638,6 +662,7 @@ def _diagnose(run: Run, ended: bool = False, stated_window: int | None = None) -
         findings += _while_running(schedule_findings(fit), over)
         findings += _against_config(run, sched)
         findings += _own_warmup_note(run, sched)
+        findings += _late_start_note(sched)
     findings.sort(key=lambda f: (f.step, -f.severity.rank, f.kind, f.metric))
 
     problems = [
@@ -778,10 +803,10 @@ def _instability(
         phase = "warmup" if frac < 1.0 else "peak"
     spacing = median_spacing(loss[0]) if loss is not None else 1.0
     w = sched.warmup_steps
-    total = sched.total or last_step
+    total = sched.span if sched.span is not None else last_step - sched.start
     share = sched.share
     long_warmup = (share is not None and share > LONG_WARMUP_SHARE) or (
-        sched.still_rising and sched.total is not None and (w or 0) >= sched.total
+        sched.still_rising and sched.span is not None and (w or 0) >= sched.span
     )
     adequate = share is not None and share >= ADEQUATE_WARMUP_SHARE
     nonfinite = first.kind == "non_finite"
@@ -916,7 +941,7 @@ def _instability_advice(
     ft = cfg.get("finetuning_type")
     size = guide.model_size_from_name(cfg.get("model_name_or_path"))
     peak = sched.peak_lr or _num(cfg.get("learning_rate"))
-    total = sched.total
+    total = sched.span
     out: list[Advice] = []
     if verdict is Verdict.NUMERICAL_INSTABILITY:
         at = f"at LR {_fmt(lr)} " if lr is not None else ""
@@ -933,7 +958,7 @@ def _instability_advice(
         return out
     w = sched.warmup_steps or 0
     if verdict is Verdict.WARMUP_TOO_SHORT:
-        base = total or max(last_step, 1)
+        base = total or max(last_step - sched.start, 1)
         rec, reason = guide.recommended_warmup(base, finetuning_type=ft, model_size_b=size)
         if total is None:
             reason += f" (total steps unknown; {base} logged so far)"
@@ -1003,18 +1028,20 @@ def _long_warmup(
     w = sched.warmup_steps
     if w is None or w <= 0:
         return None
-    total = sched.total
+    total = sched.span
     never_peaked = sched.still_rising and finished
     if total is None:
         if not never_peaked:
             return None
-        total = last_step
-    share = w / total if total else None
+        total = last_step - sched.start
+    share = w / total if total and total > 0 else None
     # The guide's share is of the planned run. A length implied by an LR decay the trace has not
     # yet followed to its end is an extrapolation (the first cycle of a cosine with restarts is
     # a whole short cosine): the share alone decides only once the trace has reached it.
     length_known = (
-        sched.total_source != "decay" or finished or last_step >= total - _lr_spacing(sched)
+        sched.total_source != "decay"
+        or finished
+        or last_step - sched.start >= total - _lr_spacing(sched)
     )
     longer_than_run = total is not None and w >= total and (sched.warmup_exact or finished)
     if not (never_peaked or longer_than_run or (share is not None and share > LONG_WARMUP_SHARE)):
@@ -1141,15 +1168,18 @@ def _warmup_cost(
     """The long warmup's cost against the guide's warmup (see ``detectors.warmup_cost``)."""
     if sched.lr_steps is None or sched.lr_values is None or total <= 0:
         return None
+    # Steps count from where the logged warmup starts (0 unless the log starts mid-training).
+    at = sched.start
     if sched.still_rising:
-        end = max(1, min(w, last_step))  # the ramp is followed as far as it was logged
+        end = max(1, min(w, last_step - at))  # the ramp is followed as far as it was logged
     else:
-        end = sched.warmup_end if sched.warmup_end is not None else w
+        end = sched.warmup_end - at if sched.warmup_end is not None else w
     rec, _ = _recommended_warmup(run, total)
     decay = sched.fit.decay if sched.fit is not None else "linear"
     return estimate_warmup_cost(
-        *loss,
-        sched.lr_steps,
+        loss[0] - at,
+        loss[1],
+        sched.lr_steps - at,
         sched.lr_values,
         warmup_end=int(end),
         total_steps=int(total),
@@ -1251,7 +1281,7 @@ def _too_long(
     evidence = {
         "warmup_steps": w,
         "warmup_desc": warm_txt,
-        "total_steps": total,
+        "total_steps": total + sched.start,
         "warmup_share": share,
         "never_peaked": f["never_peaked"],
         "flat_until_step": f.get("flat_until"),

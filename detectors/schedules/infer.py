@@ -119,6 +119,7 @@ def _infer(steps: Any, lrs: Any, cfg: ScheduleConfig) -> ScheduleFit | None:
     # --- warmup --------------------------------------------------------------------------
     origin = 0.0 if first <= 2 * spacing else float(first)
     warmup_end = float(peak_step)
+    ramp_start = 0
     if i_peak == 0:
         shape = "none"
         warmup_steps: int | None = 0
@@ -135,6 +136,10 @@ def _infer(steps: Any, lrs: Any, cfg: ScheduleConfig) -> ScheduleFit | None:
             origin = min(max(s0, 0.0), float(first)) if s0 > -spacing else origin
             lo = float(s[i_peak - 1])
             warmup_end = min(max(s0 + peak / slope, lo), float(peak_step))
+            if origin > 2 * spacing and s0 > 2 * spacing:
+                # The ramp leaves 0 well after step 0 (from 0 within the first two logging
+                # intervals is a ramp from step 0): a log that begins mid-training.
+                ramp_start = round(origin)
         warmup_steps = max(0, round(warmup_end - origin))
 
     reached = i_peak < s.size - 1
@@ -161,6 +166,7 @@ def _infer(steps: Any, lrs: Any, cfg: ScheduleConfig) -> ScheduleFit | None:
             False,
             True,
             tuple(notes),
+            warmup_start=ramp_start,
         )
     if i_peak == s.size - 1 and i_peak == 0:
         reached = True
@@ -186,6 +192,7 @@ def _infer(steps: Any, lrs: Any, cfg: ScheduleConfig) -> ScheduleFit | None:
         notes=tuple(notes),
         decay_start=decay_start,
         decay_floor=floor,
+        warmup_start=ramp_start,
     )
 
 
@@ -198,9 +205,17 @@ def _fit_warmup(
     if xs.size == 0:
         return "none", 0.0, 0.0
     if xs.size == 1:
-        # One point below the peak: assume a ramp from 0 at step 0 (the HF default).
-        slope = ys[0] / xs[0] if xs[0] > 0 else 0.0
-        return ("linear", 0.0, slope) if slope > 0 else ("unknown", 0.0, 0.0)
+        # One point below the peak: assume a ramp from 0 at step 0 (the HF default), unless
+        # such a ramp would still be short of its peak a logging interval after the step the
+        # peak is logged at: then it started later (a log that starts mid-training with a
+        # warmup of its own), and the line from that point to the logged peak is the ramp.
+        x, y, at_peak = float(xs[0]), float(ys[0]), float(rs[-1])
+        if x <= 0 or y <= 0:
+            return "unknown", 0.0, 0.0
+        if x * peak / y <= at_peak + (at_peak - x) or at_peak <= x:
+            return "linear", 0.0, y / x
+        slope = (peak - y) / (at_peak - x)
+        return "linear", x - y / slope, slope
     slope, intercept = np.polyfit(xs, ys, 1)
     if slope <= 0:
         return "unknown", 0.0, 0.0
@@ -436,7 +451,7 @@ def schedule_findings(
     else:
         share = fit.warmup_fraction
         if share is not None and share > cfg.long_warmup_share:
-            total = fit.total_steps or fit.last_step
+            total = (fit.total_steps or fit.last_step) - fit.warmup_start
             out.append(
                 Finding(
                     "schedule",

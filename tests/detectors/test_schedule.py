@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _synth import lr_trace
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors import ScheduleConfig, detect_schedule, infer_lr_schedule
 
@@ -255,3 +257,23 @@ def test_a_decay_barely_begun_shows_no_floor() -> None:
     fit = infer_lr_schedule(steps, lr_schedule("linear", steps, 3e-2, 12, 600))
     assert fit is not None and fit.decay_floor is None
     assert any("rough extrapolation" in n for n in fit.notes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    offset=st.sampled_from([0, 5_000, 123_456]),
+    every=st.sampled_from([1, 5, 10, 50]),
+    ramp_logs=st.integers(min_value=1, max_value=12),
+)
+def test_a_warmup_is_measured_from_where_it_starts(offset: int, every: int, ramp_logs: int) -> None:
+    """A linear warmup from LR 0 at step ``offset`` (a log that starts mid-training, or none),
+    logged every ``every`` steps with 1 to 12 points below the peak, is as long as it is
+    whatever step it starts at: a ramp seen in one logged point too."""
+    warmup = every * (ramp_logs + 1)
+    total = 20 * warmup
+    steps = np.arange(offset + every, offset + total + 1, every)
+    rel = (steps - offset).astype(float)
+    lr = np.where(rel < warmup, 1e-3 * rel / warmup, 1e-3 * (total - rel) / (total - warmup))
+    fit = infer_lr_schedule(steps, lr)
+    assert fit is not None and fit.warmup_shape == "linear"
+    assert abs(fit.warmup_steps - warmup) <= every

@@ -125,8 +125,10 @@ def schedule_text(fit: ScheduleFit | None, total: int | None = None) -> str:
         parts.append("no warmup")
     else:
         shape = f"{fit.warmup_shape} " if fit.warmup_shape not in ("unknown", "") else ""
-        share = fit.warmup_steps / total if total else fit.warmup_fraction
-        parts.append(f"{shape}warmup {fit.warmup_steps} steps ({fmt_percent(share)} of run)")
+        span = total - fit.warmup_start if total else None
+        share = fit.warmup_steps / span if span and span > 0 else fit.warmup_fraction
+        since = f" from step {fit.warmup_start}" if fit.warmup_start else ""
+        parts.append(f"{shape}warmup {fit.warmup_steps} steps{since} ({fmt_percent(share)} of run)")
     if fit.warmup_longer_than_run and fit.warmup_steps is not None:
         parts.append("warmup longer than the run")
     peak = f"peak LR {fmt_num(fit.peak_lr)} at step {fit.peak_step}"

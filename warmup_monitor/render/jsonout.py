@@ -35,6 +35,7 @@ def _schedule(fit: ScheduleFit | None, conv: JsonConverter) -> dict[str, Any] | 
             "warmup_steps": fit.warmup_steps,
             "warmup_fraction": fit.warmup_fraction,
             "warmup_shape": fit.warmup_shape,
+            "warmup_start": fit.warmup_start,
             "peak_lr": fit.peak_lr,
             "peak_step": fit.peak_step,
             "decay": fit.decay,
