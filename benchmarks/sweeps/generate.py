@@ -1456,11 +1456,7 @@ def _word_ids() -> list[int]:
     import pydoc_data.topics
     import re
 
-    sources = "\n".join(
-        Path(importlib.import_module(m).__file__).read_text(encoding="utf-8")
-        for m in CORPUS_MODULES
-    )
-    text = "\n".join(pydoc_data.topics.topics.values()) + "\n" + sources
+    text = "\n".join(pydoc_data.topics.topics.values()) + "\n" + _module_text(CORPUS_MODULES)
     words = re.findall(r"[a-z]+|\d+|[^\sa-z\d]", text.lower())
     top = collections.Counter(words).most_common(WORD_VOCAB - 1)
     ids = {w: i + 1 for i, (w, _) in enumerate(top)}
@@ -1472,13 +1468,17 @@ def _vocab_size(r: Regime) -> int:
     return WORD_VOCAB if r.task == "words" else len(VOCAB)
 
 
+def _module_text(modules: tuple[str, ...]) -> str:
+    """The source files of ``modules``, one after the other."""
+    return "\n".join(
+        Path(importlib.import_module(name).__file__).read_text(encoding="utf-8") for name in modules
+    )
+
+
 def _source(modules: tuple[str, ...]) -> str:
-    parts = []
-    for name in modules:
-        module = importlib.import_module(name)
-        parts.append(Path(module.__file__).read_text(encoding="utf-8"))
+    """:func:`_module_text` in the character vocabulary (any other character becomes "?")."""
     allowed = set(VOCAB)
-    return "".join(c if c in allowed else "?" for c in "\n".join(parts))
+    return "".join(c if c in allowed else "?" for c in _module_text(modules))
 
 
 class _EpochOrder:
