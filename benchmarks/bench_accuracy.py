@@ -315,11 +315,12 @@ def _relogged(case: Case, every: int, how: str = "mean") -> Run | None:
     return Run.from_points(points, name=case.name, path=case.path, source="relogged", config=config)
 
 
-def _cadence(case: Case) -> list[tuple[int, str | None]]:
-    out: list[tuple[int, str | None]] = []
+def _cadence(case: Case) -> list[str | None]:
+    """The verdict at each of :data:`CADENCES` (``None``: no training loss to log)."""
+    out: list[str | None] = []
     for every, how in CADENCES:
         run = _relogged(case, every, how)
-        out.append((every, diagnose(run, ended=True).verdict.value if run is not None else None))
+        out.append(diagnose(run, ended=True).verdict.value if run is not None else None)
     return out
 
 
@@ -367,7 +368,7 @@ def _bare_table(cases: list[Case], got: list[tuple[str | None, bool | None]]) ->
     return "\n".join(lines)
 
 
-def _cadence_table(cases: list[Case], verdicts: list[list[tuple[int, str | None]]]) -> str:
+def _cadence_table(cases: list[Case], verdicts: list[list[str | None]]) -> str:
     lines = [
         "| half | logged every | loss logged | false alarms on strictly-healthy "
         "| problem runs right |",
@@ -376,7 +377,7 @@ def _cadence_table(cases: list[Case], verdicts: list[list[tuple[int, str | None]
     logged = {"mean": "window mean (Trainer)", "single": "the step's own (Lightning)"}
     for half in ("sweep-calibration", "sweep-test"):
         for k, (every, how) in enumerate(CADENCES):
-            pairs = [(c, vs[k][1]) for c, vs in zip(cases, verdicts, strict=True)]
+            pairs = [(c, vs[k]) for c, vs in zip(cases, verdicts, strict=True)]
             fa, healthy, right, problems = _half_counts([p for p in pairs if p[0].group == half])
             lines.append(
                 f"| {half[6:] if k == 0 else ''} | {every} | {logged[how]} | {fa}/{healthy} "
@@ -386,7 +387,7 @@ def _cadence_table(cases: list[Case], verdicts: list[list[tuple[int, str | None]
         f"- {case.group} {case.name} logged every {every} ({how}): {verdict}"
         for case, vs in zip(cases, verdicts, strict=True)
         if case.kind == "strictly healthy"
-        for (every, how), (_, verdict) in zip(CADENCES, vs, strict=True)
+        for (every, how), verdict in zip(CADENCES, vs, strict=True)
         if verdict not in (None, "healthy")
     ]
     if alarms:
