@@ -338,3 +338,15 @@ def fmt(x: float) -> str:
     if not math.isfinite(x):
         return str(x)
     return f"{x:.4g}"
+
+
+def fmt_ratio(x: float) -> str:
+    """A ratio for messages: two decimals (``1.54``), whole from 100 (``1042``), then 3 digits.
+
+    A blow-up's ratio can be 1e13; its last digits say nothing and make the line unreadable.
+    """
+    if not math.isfinite(x):
+        return str(x)
+    if abs(x) < 100:
+        return f"{x:.2f}"
+    return f"{x:.0f}" if abs(x) < 1e5 else f"{x:.3g}"

@@ -26,6 +26,7 @@ from ._common import (
     finite_series,
     first_below,
     fmt,
+    fmt_ratio,
     quiet,
     robust_noise,
     running_min_before,
@@ -158,7 +159,7 @@ def detect_catapult(
             end_step=int(s[k]),
             message=(
                 f"{metric} (the mean of {int(averaged)} steps) climbs from its best "
-                f"{fmt(base)} to {fmt(peak)} (x{ratio:.2f}, threshold x{threshold:.3g}) "
+                f"{fmt(base)} to {fmt(peak)} (x{fmt_ratio(ratio)}, threshold x{threshold:.3g}) "
                 + (
                     f"at step {int(s[i])}"
                     if k == i

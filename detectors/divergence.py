@@ -23,6 +23,7 @@ from ._common import (
     finite_series,
     first_below,
     fmt,
+    fmt_ratio,
     quiet,
     robust_noise,
     running_min_before,
@@ -208,7 +209,7 @@ def detect_divergence(
                 end_step=int(s[k]),
                 message=(
                     f"{metric} climbs from its best {fmt(base_val)} to {fmt(peak_val)} "
-                    f"(x{ratio:.2f}, threshold x{cfg.ratio:g}) from step {int(s[onset])} to "
+                    f"(x{fmt_ratio(ratio)}, threshold x{cfg.ratio:g}) from step {int(s[onset])} to "
                     f"step {int(s[k])} and {tail}"
                 ),
                 evidence={

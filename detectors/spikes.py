@@ -26,6 +26,7 @@ from ._common import (
     finite_series,
     first_below,
     fmt,
+    fmt_ratio,
     median_spacing,
     preceding_median,
     quiet,
@@ -196,7 +197,7 @@ def detect_spikes(
                 step=int(s[a]),
                 end_step=int(s[b]),
                 message=(
-                    f"{metric} spikes to {fmt(val)} at step {int(s[top])} (x{ratio:.2f} its "
+                    f"{metric} spikes to {fmt(val)} at step {int(s[top])} (x{fmt_ratio(ratio)} its "
                     f"recent median {fmt(ref_val)}, robust z {float(z[top]):.1f} >= {cfg.z:g}); "
                     f"{tail}"
                 ),

@@ -12,6 +12,7 @@ from detectors._common import (
     check_float,
     check_int,
     finite_series,
+    fmt_ratio,
     median_spacing,
     robust_noise,
     to_scale,
@@ -31,6 +32,22 @@ def test_finite_series_cleans_like_as_series_then_drops_non_finite_values() -> N
     s, v = finite_series([30, 10, 20, 20, 40], [3.0, math.nan, 2.0, math.inf, -math.inf])
     assert s.tolist() == [30] and v.tolist() == [3.0]
     assert s.dtype == np.int64 and v.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("ratio", "text"),
+    [
+        (1.5, "1.50"),
+        (99.994, "99.99"),
+        (122.36, "122"),
+        (1042.06, "1042"),
+        (3.3398e5, "3.34e+05"),
+        (math.inf, "inf"),
+    ],
+)
+def test_fmt_ratio_keeps_a_blow_up_readable(ratio: float, text: str) -> None:
+    """Two decimals for the ratios thresholds are set in; no 14-digit ratio after a blow-up."""
+    assert fmt_ratio(ratio) == text
 
 
 @pytest.mark.parametrize(
