@@ -205,6 +205,23 @@ def test_settings_inferred_from_the_schedule_without_config(
     assert sorted(e.setting["warmup_steps"] for e in c.entries) == [10, 40]
 
 
+def test_a_warmup_longer_than_the_run_infers_no_lr(
+    tmp_path: Path, torch_writer: Callable[..., Any]
+) -> None:
+    """Its last logged LR is not its peak: the runs share one LR, only the warmup differs."""
+    for warmup in (10, 20, 150):
+        _write(
+            torch_writer,
+            tmp_path / f"run{warmup}",
+            lambda s, w=warmup: _loss(s, min(w, 40), 0),
+            warmup=warmup,
+        )
+    c = build_comparison([tmp_path], smooth_points=1)
+    assert c.varying == ("warmup_steps",)
+    long_run = next(e for e in c.entries if e.runs[0].report.name == "run150")
+    assert "learning_rate" not in long_run.setting and "LR" not in long_run.label
+
+
 def test_identical_configs_are_repeats(tmp_path: Path, torch_writer: Callable[..., Any]) -> None:
     """No setting differs: one row per run, and a sentence about their spread."""
     for i, delay in enumerate((0, 4, 8)):

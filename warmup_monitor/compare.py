@@ -272,7 +272,13 @@ def _settings(rr: RunReport) -> tuple[dict[str, Any], set[str]]:
     if "warmup_steps" not in out and "warmup_ratio" not in out and fit.warmup_steps is not None:
         out["warmup_steps"] = int(fit.warmup_steps)
         inferred.add("warmup_steps")
-    if "learning_rate" not in out and fit.peak_lr is not None and math.isfinite(fit.peak_lr):
+    # A warmup that never ends shows only a lower bound of the peak LR: unknown, not different.
+    if (
+        "learning_rate" not in out
+        and fit.reached_peak
+        and fit.peak_lr is not None
+        and math.isfinite(fit.peak_lr)
+    ):
         out["learning_rate"] = float(f"{fit.peak_lr:.3g}")
         inferred.add("learning_rate")
     # A constant LR after the peak is "constant" or "constant_with_warmup" to HF: not inferred.
