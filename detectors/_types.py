@@ -104,9 +104,13 @@ class ScheduleFit:
     warmup_start: int = 0
 
     @property
+    def span(self) -> int:
+        """The run's (implied or observed) steps counted from ``warmup_start``."""
+        return (self.total_steps or self.last_step) - self.warmup_start
+
+    @property
     def warmup_fraction(self) -> float | None:
-        """Warmup steps as a share of the (implied or observed) steps from ``warmup_start``."""
-        total = (self.total_steps or self.last_step) - self.warmup_start
-        if self.warmup_steps is None or total <= 0:
+        """Warmup steps as a share of :attr:`span`."""
+        if self.warmup_steps is None or self.span <= 0:
             return None
-        return self.warmup_steps / total
+        return self.warmup_steps / self.span

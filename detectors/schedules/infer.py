@@ -451,7 +451,7 @@ def schedule_findings(
     else:
         share = fit.warmup_fraction
         if share is not None and share > cfg.long_warmup_share:
-            total = (fit.total_steps or fit.last_step) - fit.warmup_start
+            total = fit.span
             out.append(
                 Finding(
                     "schedule",
