@@ -275,6 +275,16 @@ def test_run_without_loss_is_insufficient_data() -> None:
     assert diagnose(run).verdict is Verdict.INSUFFICIENT_DATA
 
 
+def test_too_few_eval_points_are_named_in_insufficient_data() -> None:
+    """An eval-only log with too few evaluations says so, not that there is no loss at all."""
+    rows = [("eval/loss", s, 2.0 - s / 100, 0.0) for s in (10, 20)]
+    rows += [("train/learning_rate", s, 1e-4, 0.0) for s in range(10, 30, 10)]
+    run = Run.from_points(Points.from_rows(rows), name="x", path=Path("x"), source="test")
+    d = diagnose(run)
+    assert d.verdict is Verdict.INSUFFICIENT_DATA
+    assert "2 finite eval_loss points" in d.summary
+
+
 def test_nan_right_away_beats_insufficient_data() -> None:
     """A NaN loss in the first logged points is reported even with too few points."""
     d = diagnose(make_run(np.array([2.0, math.nan]), warmup=10))

@@ -674,6 +674,10 @@ def _diagnose(run: Run, ended: bool = False, stated_window: int | None = None) -
     # --- 1. too little data ------------------------------------------------------------------
     if not problems and n_loss < MIN_POINTS:
         what = "no loss series" if loss is None else f"{n_loss} finite loss points"
+        n_eval = _finite_count(evl)
+        if n_eval:
+            # An eval-only log is judged on its eval loss: say that it, too, falls short.
+            what = f"{what} and {n_eval} finite eval_loss points"
         return Diagnosis(
             Verdict.INSUFFICIENT_DATA,
             0.9,
