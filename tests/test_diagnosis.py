@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -956,3 +957,70 @@ def test_lightning_csv_logs_are_read_as_single_steps() -> None:
 
     run = read_run(ROOT / "tests" / "fixtures" / "lightning" / "lightning_logs" / "version_0")
     assert run.source in SINGLE_STEP_LOSS_SOURCES
+
+
+def _resumed_lightning_run(root: Path, after_resume: Callable[[int], float]) -> Path:
+    """A real Lightning run stopped at step 100 and resumed from its checkpoint to step 300:
+    the CSVLogger writes the resumed part as a new version that counts on from step 100.
+    The loss falls until the checkpoint and follows ``after_resume(step)`` after it; the LR
+    warms up over 20 steps and decays linearly (LearningRateMonitor logs it)."""
+    pl = pytest.importorskip("lightning.pytorch")
+    import torch
+
+    class Scripted(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch: object, batch_idx: int) -> torch.Tensor:
+            k = self.global_step
+            self.log("train_loss", 4.0 * math.exp(-k / 30) + 1.5 if k < 100 else after_resume(k))
+            return (self.w**2).sum()
+
+        def configure_optimizers(self) -> dict:
+            opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
+            ramp = torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda k: min((k + 1) / 20, (300 - k) / 280)
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": ramp, "interval": "step"}}
+
+    def trainer(max_steps: int) -> object:
+        return pl.Trainer(
+            max_steps=max_steps,
+            log_every_n_steps=10,
+            accelerator="cpu",
+            logger=pl.loggers.CSVLogger(str(root), name="lightning_logs"),
+            callbacks=[pl.callbacks.LearningRateMonitor()],
+            default_root_dir=str(root),
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(100, 1)))
+    first = trainer(100)
+    first.fit(Scripted(), data)
+    checkpoint = next((root / "lightning_logs" / "version_0").rglob("*.ckpt"))
+    trainer(300).fit(Scripted(), data, ckpt_path=str(checkpoint))
+    return root / "lightning_logs"
+
+
+def test_a_resumed_log_measures_no_stall_from_its_first_point(tmp_path: Path) -> None:
+    """The log of a resumed run starts at its checkpoint's step, past its warmup, with a
+    trained loss: a late plateau there is no stalled start. The first part is read as usual."""
+    logs = _resumed_lightning_run(tmp_path, lambda k: 1.52 + 0.01 * math.sin(k))
+    resumed = read_run(logs / "version_1")
+    assert int(resumed.series("loss")[0][0]) >= 100
+    d = diagnose(resumed, ended=True)
+    assert d.verdict is Verdict.HEALTHY, d.summary
+    assert any(f.evidence.get("problem") == "resumed" for f in d.findings)
+    first = diagnose(read_run(logs / "version_0"), ended=True)
+    assert not any(f.evidence.get("problem") == "resumed" for f in first.findings)
+
+
+def test_instability_in_a_resumed_log_is_not_blamed_on_the_warmup(tmp_path: Path) -> None:
+    """A climb right after the resume, with the LR already decaying, is not "right away with
+    no warmup": the warmup ended before the log began."""
+    logs = _resumed_lightning_run(tmp_path, lambda k: 1.6 if k < 130 else 3.5)
+    d = diagnose(read_run(logs / "version_1"), ended=True)
+    assert d.verdict is Verdict.LR_TOO_HIGH, d.summary
+    assert "mid-training" in d.summary

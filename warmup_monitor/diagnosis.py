@@ -16,7 +16,9 @@ Order of the checks (the first that applies decides the verdict):
    * long after the peak -> ``lr_too_high``.
 
    Without an LR trace or a configured warmup the position in the run decides, with lower
-   confidence (a non-finite value then reads as numerical first).
+   confidence (a non-finite value then reads as numerical first). In a log that starts after
+   its warmup (a resumed run's new log) with no configured warmup, it is ``lr_too_high``, and a
+   stall measured from its first, already trained, loss is no failure.
 3. A long warmup (above :data:`LONG_WARMUP_SHARE` of the run, or longer than the run) ->
    ``warmup_too_long``. What it cost is estimated from the run (the LR never reaches its peak;
    progress tracked the LR; the loss sat at its starting level; the schedule needs many more
@@ -152,6 +154,9 @@ STALL_LR_SHARE = 0.5
 # ... and once the stall spans this many logged loss points (fewer cannot tell a stall from
 # the noise of the first points of a live run).
 STALL_MIN_POINTS = 20
+# A log whose first point comes this many logging intervals (and at least the guide's minimum
+# warmup) after step 0, with no warmup in it, starts mid-training: a resumed run's new log.
+RESUMED_INTERVALS = 5
 # Without a configured run length, the one an LR decay implies is used once the decay has this
 # many logged points after the peak (one or two fit a line, a cosine or an inverse square root
 # alike) and has taken the LR down by ``ROUGH_DROP`` (less, and the fit calls its length rough).
@@ -276,6 +281,9 @@ class _Schedule:
     # Where the logged warmup starts: 0, unless the log starts mid-training with a warmup of its
     # own (a second stage that keeps counting steps); shares of the run count from here.
     start: int = 0
+    # The first logged step of a log that starts mid-training after its warmup (a resumed run
+    # logging anew); None for a log that starts at the start of training.
+    resumed_at: int | None = None
 
     def lr_at(self, step: int) -> float | None:
         if self.lr_steps is None or self.lr_values is None or self.lr_steps.size == 0:
@@ -391,6 +399,58 @@ def _late_start_note(sched: _Schedule) -> list[Finding]:
     return [
         Finding("schedule", Severity.INFO, "learning_rate", sched.start, None, message, evidence)
     ]
+
+
+def _resumed(
+    sched: _Schedule, loss: tuple[np.ndarray, np.ndarray] | None, configured_lr: float | None
+) -> _Schedule:
+    """Mark a log that starts mid-training, after its warmup: a resumed run's new log (a new
+    TensorBoard folder or Lightning version that keeps counting steps from the checkpoint).
+
+    Its first point comes :data:`RESUMED_INTERVALS` logging intervals and the guide's minimum
+    warmup after step 0, the LR it logs starts at its highest value (or is not logged), and
+    the configured warmup, if known, ended before it. The warmup is then not in the log: the
+    first logged LR is not the run's peak (the configured ``learning_rate`` is, when known) and
+    the first logged loss is not its untrained one.
+    """
+    if loss is None or loss[0].size < 2:
+        return sched
+    first = int(loss[0][0])
+    fit = sched.fit
+    if fit is not None:
+        first = min(first, fit.first_step)
+    if first < max(RESUMED_INTERVALS * median_spacing(loss[0]), guide.GUIDE_MIN_STEPS):
+        return sched
+    if sched.still_rising or sched.start:
+        return sched  # a warmup is in the log
+    if fit is not None and not fit.lr_never_moves and fit.peak_step > fit.first_step:
+        return sched
+    cfg_warmup = sched.configured_warmup
+    if cfg_warmup is not None and cfg_warmup > first:
+        return sched
+    # The warmup ended where the config says, else somewhere before the log: unknown.
+    return replace(
+        sched,
+        resumed_at=first,
+        warmup_end=cfg_warmup,
+        warmup_steps=cfg_warmup,
+        peak_lr=configured_lr,
+    )
+
+
+def _resumed_note(sched: _Schedule) -> list[Finding]:
+    """Say when the log starts mid-training after its warmup (see :func:`_resumed`)."""
+    if sched.resumed_at is None:
+        return []
+    lr_part = "the first logged LR is not the peak and " if sched.lr_steps is not None else ""
+    message = (
+        f"the log starts at step {sched.resumed_at}, mid-training (a resumed run): its warmup "
+        f"ended before the first logged point, so {lr_part}the first logged loss is no starting "
+        "level to measure progress from"
+    )
+    evidence = {"value": sched.resumed_at, "problem": "resumed"}
+    metric = "learning_rate" if sched.lr_steps is not None else "loss"
+    return [Finding("schedule", Severity.INFO, metric, sched.resumed_at, None, message, evidence)]
 
 
 def _decay_pins_length(lr_s: np.ndarray | None, lr_v: np.ndarray | None, fit: ScheduleFit) -> bool:
@@ -592,6 +652,7 @@ def _diagnose(run: Run, ended: bool = False, stated_window: int | None = None) -
     if _finite_count(loss) < MIN_POINTS and _finite_count(evl) >= MIN_POINTS:
         # Eval-only logs: the eval loss is the only curve there is; judge the warmup on it.
         loss, loss_metric = evl, "eval_loss"
+    sched = _resumed(sched, loss, _num(cfg.get("learning_rate")))
 
     # --- detectors ---------------------------------------------------------------------------
     if loss is not None and loss_metric == "loss":
@@ -623,6 +684,8 @@ def _diagnose(run: Run, ended: bool = False, stated_window: int | None = None) -
         after = None
         if sched.warmup_end is not None:
             after = int(sched.warmup_end + max(sched.warmup_steps or 0, 0))
+        elif sched.resumed_at is not None:
+            after = sched.resumed_at  # the warmup ended before the log began
         averaged = _loss_window(run, stated_window)
         div_cfg = DivergenceConfig(
             ratio=DIVERGENCE_RATIO,
@@ -663,6 +726,14 @@ def _diagnose(run: Run, ended: bool = False, stated_window: int | None = None) -
         findings += _against_config(run, sched)
         findings += _own_warmup_note(run, sched)
         findings += _late_start_note(sched)
+    findings += _resumed_note(sched)
+    if sched.resumed_at is not None:
+        # Both measure from the first logged loss, which a resumed log starts from trained: a
+        # late run's slow progress, not a stalled start.
+        findings = [
+            replace(f, severity=Severity.INFO) if f.kind in ("slow_decline", "no_progress") else f
+            for f in findings
+        ]
     findings.sort(key=lambda f: (f.step, -f.severity.rank, f.kind, f.metric))
 
     problems = [
@@ -822,6 +893,13 @@ def _instability(
             "so the warmup is not the cause"
         )
         conf = 0.85
+    elif sched.resumed_at is not None and sched.warmup_end is None:
+        # The warmup ended before the log began, at a step nobody logged or configured.
+        verdict, conf = Verdict.LR_TOO_HIGH, 0.55
+        why = (
+            f"the log starts at step {sched.resumed_at}, mid-training (a resumed run), after "
+            "its warmup: a longer warmup would not reach this"
+        )
     elif sched.warmup_end is None and sched.source == "none":
         # No LR trace and no configured warmup: judge from the position in the run alone.
         if nonfinite:
@@ -883,11 +961,13 @@ def _instability(
         "message": first.message,
         "window": _window(run, sched, onset),
     }
-    lr_txt = (
-        f" at LR {_fmt(lr)} ({phase}{', ' + _pct(frac) + ' of peak' if frac is not None else ''})"
-        if lr is not None
-        else ""
-    )
+    if sched.resumed_at is not None:
+        # The logged LRs all come after the peak: only the configured one says how far.
+        of_peak = f" ({_pct(frac)} of the configured peak)" if frac is not None else ""
+        lr_txt = f" at LR {_fmt(lr)}{of_peak}" if lr is not None else ""
+    else:
+        of_peak = f", {_pct(frac)} of peak" if frac is not None else ""
+        lr_txt = f" at LR {_fmt(lr)} ({phase}{of_peak})" if lr is not None else ""
     summary = f"{verdict.value}: {first.message}{lr_txt}; {why}"
     advice = _instability_advice(verdict, run, sched, onset, lr, last_step)
     return Diagnosis(
@@ -986,6 +1066,17 @@ def _instability_advice(
         if verdict is Verdict.LR_TOO_HIGH and sched.share and sched.share > LONG_WARMUP_SHARE:
             text += f"; a warmup of {w} steps ({_pct(sched.share)} of the run) did not prevent it"
         out.append(Advice(text, "learning_rate", peak, new_lr, reason))
+    elif verdict is Verdict.LR_TOO_HIGH and sched.resumed_at is not None:
+        top = float(np.nanmax(sched.lr_values)) if sched.lr_values is not None else None
+        seen = f" (the highest in this log is {_fmt(top)})" if top is not None else ""
+        out.append(
+            Advice(
+                f"lower learning_rate: its peak is not in this resumed log{seen}; a third of "
+                "the configured learning_rate is the usual first try",
+                None,
+                reason="the warmup ended before the log began",
+            )
+        )
     return out
 
 
