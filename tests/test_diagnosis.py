@@ -1024,3 +1024,17 @@ def test_instability_in_a_resumed_log_is_not_blamed_on_the_warmup(tmp_path: Path
     d = diagnose(read_run(logs / "version_1"), ended=True)
     assert d.verdict is Verdict.LR_TOO_HIGH, d.summary
     assert "mid-training" in d.summary
+
+
+def test_the_resumed_half_of_a_sample_run_read_alone() -> None:
+    """The SwanLab folder that the resumed sample run wrote after its restart starts at step
+    105, past the 30-step warmup: it says so, and the slow decline it measures from step 105
+    (a trained loss) stays a note."""
+    runs = sorted((ROOT / "sample_logs" / "healthy_resumed" / "swanlog").glob("run-*"))
+    d = diagnose(read_run(runs[-1]), ended=True)
+    assert d.verdict is Verdict.HEALTHY
+    resumed = [f for f in d.findings if f.evidence.get("problem") == "resumed"]
+    assert [f.step for f in resumed] == [105]
+    assert all(f.severity is Severity.INFO for f in d.findings if f.kind == "slow_decline")
+    first = diagnose(read_run(runs[0]))
+    assert not any(f.evidence.get("problem") == "resumed" for f in first.findings)
