@@ -52,6 +52,23 @@ def test_repeated_step_without_going_back_is_not_a_resume() -> None:
     assert run.resumes == []
 
 
+def test_replaced_values_are_counted_in_a_note() -> None:
+    """Values a later write of the same step replaced are counted and said; a value written
+    again unchanged (the Trainer logs its last epoch twice) replaces nothing."""
+    rows = [("train/loss", s, 1.0) for s in range(10)] + [("lr", s, 0.1) for s in range(10)]
+    rows += [("train/loss", s, 2.0) for s in range(5, 12)] + [("lr", s, 0.1) for s in range(5, 12)]
+    rows += [("epoch", 11, 0.5), ("epoch", 11, 0.5)]
+    run = make(rows)
+    assert [n for n in run.notes if "replaced" in n] == [
+        "5 values replaced by a later write of the same step (the last write of each step is used)"
+    ]
+    assert not [n for n in make(rows[:10]).notes if "replaced" in n]
+    one = make([("loss", 1, 1.0), ("loss", 1, math.nan), ("loss", 1, math.nan)])
+    assert one.notes == [
+        "1 value replaced by a later write of the same step (the last write of each step is used)"
+    ]
+
+
 def test_series_keeps_nan_and_inf() -> None:
     """Non-finite values are data, not gaps."""
     run = make([("loss", 0, 1.0), ("loss", 1, math.nan), ("loss", 2, math.inf)])

@@ -89,8 +89,16 @@ class Run:
         ``consume=True`` hands the points' arrays over: the run may reuse their memory, so
         nothing may read ``points`` afterwards (``read_run`` does this with its own).
         """
-        columns, resumes = _build_columns(points, consume)
+        columns, resumes, replaced = _build_columns(points, consume)
         slices = _slices_of(columns)
+        notes = list(notes or [])
+        if replaced:
+            # Not lost input: a restarted run (or a writer that logs a step twice) means its
+            # later write of a step. Said with a count all the same.
+            notes.append(
+                f"{replaced} value{'s' if replaced != 1 else ''} replaced by a later write of "
+                "the same step (the last write of each step is used)"
+            )
         return cls(
             name=name,
             path=Path(path),
@@ -101,7 +109,7 @@ class Run:
             status=status,
             resumes=resumes,
             warnings=list(warnings or []),
-            notes=list(notes or []),
+            notes=notes,
             _slices=slices,
         )
 
@@ -426,17 +434,18 @@ def _reusable(points: Points) -> bool:
     return not any(np.may_share_memory(a, b) for i, a in enumerate(cols) for b in cols[i + 1 :])
 
 
-def _build_columns(points: Points, consume: bool = False) -> tuple[_Columns, list[Resume]]:
+def _build_columns(points: Points, consume: bool = False) -> tuple[_Columns, list[Resume], int]:
+    """The frame's columns, the restarts seen, and how many values later writes replaced."""
     n = len(points)
     if n == 0:
-        return _EMPTY_FRAME_COLUMNS, []
+        return _EMPTY_FRAME_COLUMNS, [], 0
     tags = points.tags
     # Categories sorted by name so that a frame sorted by code is sorted by tag.
     order_of_tag = np.argsort(np.asarray(tags, dtype=object)).astype(np.int32)
     if len(tags) <= _FEW_TAGS:
         columns = _columns_by_tag(points, order_of_tag, consume)
         if columns is not None:
-            return columns, []
+            return columns, [], 0
     rank = np.empty(len(tags), dtype=np.int32)
     rank[order_of_tag] = np.arange(len(tags), dtype=np.int32)
     codes = rank[points.tag_codes]
@@ -450,6 +459,7 @@ def _build_columns(points: Points, consume: bool = False) -> tuple[_Columns, lis
     same_tag = g_codes[1:] == g_codes[:-1]
     backwards = same_tag & (g_steps[1:] <= g_steps[:-1])
     resumes: list[Resume] = []
+    replaced = 0
     if backwards.any():
         sorted_tags = [tags[i] for i in order_of_tag]
         for i in np.flatnonzero(same_tag & (g_steps[1:] < g_steps[:-1])):
@@ -475,6 +485,11 @@ def _build_columns(points: Points, consume: bool = False) -> tuple[_Columns, lis
             in_order = g_steps[a:b][order]
             keep = np.ones(b - a, dtype=bool)
             keep[:-1] = in_order[1:] != in_order[:-1]
+            # A value written again unchanged (the Trainer's last epoch, logged twice) replaces
+            # nothing; one that differs was superseded.
+            vals = points.values[by_tag[a:b][order]]
+            same = (vals[1:] == vals[:-1]) | (np.isnan(vals[1:]) & np.isnan(vals[:-1]))
+            replaced += int(np.sum(~keep[:-1] & ~same))
             parts.append(by_tag[a:b][order][keep])
         idx = np.concatenate(parts)
         sel_codes, sel_steps = codes[idx], steps[idx]
@@ -492,4 +507,4 @@ def _build_columns(points: Points, consume: bool = False) -> tuple[_Columns, lis
     seen: dict[int, Resume] = {}
     for r in resumes:
         seen.setdefault(r.step, r)
-    return columns, sorted(seen.values(), key=lambda r: r.step)
+    return columns, sorted(seen.values(), key=lambda r: r.step), replaced
