@@ -872,6 +872,39 @@ def test_a_log_that_starts_mid_training_is_measured_from_its_warmup(entry: dict)
     )
 
 
+def _scripted_module(
+    loss_at: Callable[[int], float], total: int, *, log_lr: bool = False, hparams: bool = False
+) -> object:
+    """A Lightning module that trains nothing and logs ``loss_at(global_step)`` as its loss
+    (with ``log_lr``, its LR too), under a 20-step linear warmup and a linear decay to
+    ``total`` steps; with ``hparams`` it saves its hyperparameters (the TensorBoardLogger then
+    logs hp_metric)."""
+    pl = pytest.importorskip("lightning.pytorch")
+    import torch
+
+    class Scripted(pl.LightningModule):
+        def __init__(self, lr: float = 1e-3) -> None:
+            super().__init__()
+            if hparams:
+                self.save_hyperparameters()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch: object, batch_idx: int) -> torch.Tensor:
+            self.log("train_loss", loss_at(self.global_step))
+            if log_lr:
+                self.log("lr", self.optimizers().param_groups[0]["lr"])
+            return (self.w**2).sum()
+
+        def configure_optimizers(self) -> dict:
+            opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
+            ramp = torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda k: min((k + 1) / 20, (total - k) / (total - 20))
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": ramp, "interval": "step"}}
+
+    return Scripted()
+
+
 def _lightning_tensorboard_run(
     root: Path, *, lr_monitor: bool, hparams: bool, event_file_alone: bool
 ) -> Path:
@@ -882,27 +915,10 @@ def _lightning_tensorboard_run(
 
     import torch
 
-    class Scripted(pl.LightningModule):
-        def __init__(self, lr: float = 1e-3) -> None:
-            super().__init__()
-            if hparams:
-                self.save_hyperparameters()  # the logger then logs hp_metric
-            self.w = torch.nn.Parameter(torch.zeros(1))
+    def loss_at(k: int) -> float:
+        return (4.0 * math.exp(-k / 60) + 1.5) * (1.5 if k == 19 else 1.0)
 
-        def training_step(self, batch: object, batch_idx: int) -> torch.Tensor:
-            k = self.global_step
-            self.log("train_loss", (4.0 * math.exp(-k / 60) + 1.5) * (1.5 if k == 19 else 1.0))
-            if not lr_monitor:
-                self.log("lr", self.optimizers().param_groups[0]["lr"])
-            return (self.w**2).sum()
-
-        def configure_optimizers(self) -> dict:
-            opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
-            ramp = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda k: min((k + 1) / 20, (200 - k) / 180)
-            )
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": ramp, "interval": "step"}}
-
+    module = _scripted_module(loss_at, 200, log_lr=not lr_monitor, hparams=hparams)
     trainer = pl.Trainer(
         max_steps=200,
         log_every_n_steps=10,
@@ -914,7 +930,7 @@ def _lightning_tensorboard_run(
         enable_model_summary=False,
     )
     data = torch.utils.data.TensorDataset(torch.zeros(200, 1))
-    trainer.fit(Scripted(), torch.utils.data.DataLoader(data, batch_size=1))
+    trainer.fit(module, torch.utils.data.DataLoader(data, batch_size=1))
     folder = root / "lightning_logs" / "version_0"
     if not event_file_alone:
         return folder
@@ -967,22 +983,8 @@ def _resumed_lightning_run(root: Path, after_resume: Callable[[int], float]) -> 
     pl = pytest.importorskip("lightning.pytorch")
     import torch
 
-    class Scripted(pl.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(1))
-
-        def training_step(self, batch: object, batch_idx: int) -> torch.Tensor:
-            k = self.global_step
-            self.log("train_loss", 4.0 * math.exp(-k / 30) + 1.5 if k < 100 else after_resume(k))
-            return (self.w**2).sum()
-
-        def configure_optimizers(self) -> dict:
-            opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
-            ramp = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda k: min((k + 1) / 20, (300 - k) / 280)
-            )
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": ramp, "interval": "step"}}
+    def loss_at(k: int) -> float:
+        return 4.0 * math.exp(-k / 30) + 1.5 if k < 100 else after_resume(k)
 
     def trainer(max_steps: int) -> object:
         return pl.Trainer(
@@ -998,9 +1000,9 @@ def _resumed_lightning_run(root: Path, after_resume: Callable[[int], float]) -> 
 
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(100, 1)))
     first = trainer(100)
-    first.fit(Scripted(), data)
+    first.fit(_scripted_module(loss_at, 300), data)
     checkpoint = next((root / "lightning_logs" / "version_0").rglob("*.ckpt"))
-    trainer(300).fit(Scripted(), data, ckpt_path=str(checkpoint))
+    trainer(300).fit(_scripted_module(loss_at, 300), data, ckpt_path=str(checkpoint))
     return root / "lightning_logs"
 
 

@@ -124,61 +124,24 @@ def test_bad_options_are_one_line_errors() -> None:
 
 
 def test_a_run_resumed_from_its_checkpoint_is_not_judged_from_the_resume(
-    tmp_path: Path,
+    hf_train: Any, tmp_path: Path
 ) -> None:
     """``trainer.train(resume_from_checkpoint=...)``: the callback sees the run from the
     checkpoint's step on, past the warmup, with a trained loss. A healthy run's late, slower
     progress there is not a stalled start: no problem alert, a healthy report that says where
     the log starts."""
-    import torch
-    from transformers import (
-        Trainer,
-        TrainerCallback,
-        TrainingArguments,
-        default_data_collator,
-        set_seed,
-    )
-
-    from tests.integrations.conftest import dataset, scenario
-
-    gen, s = generator(), scenario("healthy")
-    torch.set_num_threads(1)
+    from transformers import TrainerCallback
 
     class StopAt60(TrainerCallback):
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             control.should_training_stop = state.global_step >= 60
 
-    def train(callbacks: list[Any], resume: str | None = None) -> Any:
-        set_seed(s.seed, deterministic=True)
-        args = TrainingArguments(
-            output_dir=str(tmp_path),
-            max_steps=200,
-            learning_rate=s.learning_rate,
-            warmup_steps=20,
-            lr_scheduler_type="linear",
-            logging_steps=2,
-            optim="adamw_torch",
-            per_device_train_batch_size=s.batch_size,
-            use_cpu=True,
-            save_strategy="steps",
-            save_steps=60,
-            disable_tqdm=True,
-            report_to=[],
-            seed=s.seed,
-        )
-        trainer = Trainer(
-            model=gen._model(s),
-            args=args,
-            train_dataset=dataset(),
-            data_collator=default_data_collator,
-            callbacks=callbacks,
-        )
-        trainer.train(resume_from_checkpoint=resume)
-        return trainer
-
-    train([StopAt60()])
+    settings = {"logging_steps": 2, "warmup_steps": 20, "lr_scheduler_type": "linear"}
+    settings |= {"save_strategy": "steps", "save_steps": 60}
+    hf_train(tmp_path, "healthy", [StopAt60()], 200, **settings)
     cb = WarmupMonitorCallback()
-    trainer = train([cb], resume=str(tmp_path / "checkpoint-60"))
+    resume = str(tmp_path / "checkpoint-60")
+    trainer = hf_train(tmp_path, "healthy", [cb], 200, resume=resume, **settings)
     assert trainer.state.global_step == 200
     assert not [a for a in cb.alerts if "lr_too_high" in str(a.message)], cb.alerts
     report = json.loads((tmp_path / "warmup_report.json").read_text())
