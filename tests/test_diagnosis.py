@@ -1026,6 +1026,9 @@ def test_instability_in_a_resumed_log_is_not_blamed_on_the_warmup(tmp_path: Path
     d = diagnose(read_run(logs / "version_1"), ended=True)
     assert d.verdict is Verdict.LR_TOO_HIGH, d.summary
     assert "mid-training" in d.summary
+    # The first logged LR is not the peak: the advice does not start from it.
+    assert [a.parameter for a in d.advice] == [None]
+    assert "not in this resumed log (the highest in this log is " in d.advice[0].text
 
 
 def test_the_resumed_half_of_a_sample_run_read_alone() -> None:
