@@ -1067,9 +1067,9 @@ def _instability_advice(
             text += f"; a warmup of {w} steps ({_pct(sched.share)} of the run) did not prevent it"
         out.append(Advice(text, "learning_rate", peak, new_lr, reason))
     elif verdict is Verdict.LR_TOO_HIGH and sched.resumed_at is not None:
-        lrs = np.asarray(sched.lr_values if sched.lr_values is not None else [], dtype=float)
-        lrs = lrs[np.isfinite(lrs)]
-        seen = f" (the highest in this log is {_fmt(float(lrs.max()))})" if lrs.size else ""
+        # The fit's peak is the highest finite LR logged: here, past the run's real peak.
+        top = sched.fit.peak_lr if sched.fit is not None else None
+        seen = f" (the highest in this log is {_fmt(top)})" if top is not None else ""
         out.append(
             Advice(
                 f"lower learning_rate: its peak is not in this resumed log{seen}; a third of "
