@@ -109,6 +109,8 @@ FAMILY = {
     "phi": "pre-LN decoder",
     "falcon": "pre-LN decoder",
     "gemma": "pre-LN decoder",
+    "qwen2": "pre-LN decoder",
+    "gptj": "pre-LN decoder",
     "gpt1": "post-LN decoder",
     "mamba": "state-space",
     "bert": "encoder / seq2seq",
@@ -119,6 +121,7 @@ FAMILY = {
     "cnn": "image classifier",
     "resnet": "image classifier",
     "vit": "image classifier",
+    "mixer": "image classifier",
     "mlp": "image classifier",
     "denoiser": "diffusion (noise prediction)",
 }

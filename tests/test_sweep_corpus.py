@@ -118,3 +118,40 @@ def test_word_task_ids() -> None:
         counts[i] += 1
     assert max(counts, key=counts.__getitem__) == 1
     assert counts[0] < 0.05 * len(ids)
+
+
+def test_mixer_mixes_across_patches() -> None:
+    """The MLP-Mixer's token-mixing layers see where each patch is: swapping two patches of an
+    image changes its output, which a per-patch network with mean pooling could not do."""
+    torch = pytest.importorskip("torch")
+    generate = _module("generate")
+    regime = next(r for r in generate.REGIMES if r.arch == "mixer")
+    torch.manual_seed(0)
+    net = generate._image_net(regime)
+    image = torch.randn(1, 1, generate.IMAGE, generate.IMAGE)
+    swapped = image.clone()
+    swapped[..., 0:4, 0:4], swapped[..., 4:8, 4:8] = image[..., 4:8, 4:8], image[..., 0:4, 0:4]
+    with torch.no_grad():
+        out, out_swapped = net(image), net(swapped)
+    assert out.shape == (1, generate.N_CLASSES)
+    assert not torch.allclose(out, out_swapped, atol=1e-4)
+
+
+def test_every_architecture_has_a_family() -> None:
+    """The accuracy benchmark reports the corpus by family: no architecture may fall outside."""
+    generate = _module("generate")
+    saved_path = list(sys.path)
+    try:
+        path = SWEEPS.parent / "bench_accuracy.py"
+        spec = importlib.util.spec_from_file_location("bench_accuracy", path)
+        assert spec is not None and spec.loader is not None
+        bench = importlib.util.module_from_spec(spec)
+        sys.modules["bench_accuracy"] = bench  # its dataclasses resolve annotations through it
+        spec.loader.exec_module(bench)
+    finally:
+        # The benchmark puts its own folders first on the path, and its modules' names are
+        # generic: leave neither behind in the test process.
+        sys.path[:] = saved_path
+        for name in ("bench_accuracy", "baselines"):
+            sys.modules.pop(name, None)
+    assert {r.arch for r in generate.REGIMES} <= set(bench.FAMILY)

@@ -135,9 +135,9 @@ LR_TRACKING = 1.0
 EARLY_PROGRESS = 0.7
 SCHEDULE_SLOWDOWN = 1.5
 # Confidence of a too-long verdict that rests on the warmup's share alone (the curve did not
-# show the cost). On the sweep's calibration half 30 of 112 such runs needed >= 1.25x the steps
-# of their best sibling (138 of 215 when the curve shows a cost), and their 10% sibling was
-# stable in 102: the verdict says the warmup is longer than it needs to be, not that steps were
+# show the cost). On the sweep's calibration half 30 of 118 such runs needed >= 1.25x the steps
+# of their best sibling (141 of 227 when the curve shows a cost), and their 10% sibling was
+# stable in 108: the verdict says the warmup is longer than it needs to be, not that steps were
 # lost.
 UNSEEN_COST_CONFIDENCE = 0.55
 # Confidence taken off a healthy verdict on a run with a long warmup (see ``_healthy``).

@@ -113,9 +113,11 @@ class Regime:
     # (mixture-of-experts decoder), neox (GPT-NeoX: parallel residual, rotary), gpt1 (post-LN
     # decoder), opt (ReLU MLP, learned positions), bloom (ALiBi, a norm on the embeddings), phi
     # (parallel attention and MLP, rotary on half of each head), falcon (parallel attention,
-    # one key/value head), gemma (scaled embeddings, GeGLU), mamba (state-space, no attention),
-    # lstm, gru, and for images cnn, resnet (BatchNorm, residual blocks), vit (pre-LN encoder),
-    # mlp, and denoiser (a diffusion model's noise predictor)
+    # one key/value head), gemma (scaled embeddings, GeGLU), qwen2 (Llama's layout with biases on
+    # the query/key/value projections), gptj (parallel attention and MLP, partial rotary), mamba
+    # (state-space, no attention), lstm, gru, and for images cnn, resnet (BatchNorm, residual
+    # blocks), vit (pre-LN encoder), mixer (MLP-Mixer), mlp, and denoiser (a diffusion model's
+    # noise predictor)
     arch: str
     # adamw (AMSGrad if `amsgrad`), sgd (`momentum`, Nesterov if `nesterov`), rmsprop, nadam,
     # radam, adafactor (fixed LR), adamax, adagrad, adadelta, asgd (averaged SGD), lion, lamb
@@ -123,7 +125,8 @@ class Regime:
     # matrices, AdamW on the rest)
     optimizer: str
     lr: float
-    # linear, cosine, constant_with_warmup, warmup_stable_decay, cosine_with_min_lr, inverse_sqrt
+    # linear, cosine, constant_with_warmup, warmup_stable_decay, cosine_with_min_lr, inverse_sqrt,
+    # polynomial, cosine_with_restarts
     scheduler: str
     max_grad_norm: float  # 0: no clipping
     logging_steps: int
@@ -1407,6 +1410,91 @@ REGIMES: tuple[Regime, ...] = (
         5,
         fmt="hf",
     ),
+    # --- a check on runs no rule was tuned on: two more decoders, an MLP-Mixer, two more HF
+    # schedules, weight decay on SGD and a five times longer run ----------------------------
+    Regime(
+        "qwen2_adam_high_hf",
+        "Qwen2 (biases on the query/key/value projections), AdamW high, clipping",
+        "qwen2",
+        "adamw",
+        1e-2,
+        "cosine",
+        1.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "gpt2_adam_poly_high_hf",
+        "GPT-2, AdamW high, polynomial decay of power 2, clipping, Trainer logs every 10 steps",
+        "gpt2",
+        "adamw",
+        2e-2,
+        "polynomial",
+        1.0,
+        10,
+        fmt="hf",
+        scheduler_kwargs=(("power", 2.0),),
+    ),
+    Regime(
+        "llama_adam_restarts_high",
+        "Llama, AdamW high, cosine with two hard restarts, no clipping",
+        "llama",
+        "adamw",
+        1e-2,
+        "cosine_with_restarts",
+        0.0,
+        5,
+        scheduler_kwargs=(("num_cycles", 2),),
+    ),
+    Regime(
+        "mixer_shapes_adam_high_hf",
+        "MLP-Mixer on the shapes, AdamW high, clipping",
+        "mixer",
+        "adamw",
+        1e-2,
+        "cosine",
+        1.0,
+        5,
+        task="shapes",
+        batch_size=32,
+        fmt="hf",
+    ),
+    Regime(
+        "gpt2_adam_high_1000_hf",
+        "GPT-2, AdamW high, 1000 steps, clipping, Trainer logs every 20 steps",
+        "gpt2",
+        "adamw",
+        1e-2,
+        "linear",
+        1.0,
+        20,
+        steps=1000,
+        fmt="hf",
+    ),
+    Regime(
+        "gptj_adam_toohigh_hf",
+        "GPT-J (parallel attention and MLP, rotary), AdamW far too high, no clipping",
+        "gptj",
+        "adamw",
+        5e-2,
+        "linear",
+        0.0,
+        5,
+        fmt="hf",
+    ),
+    Regime(
+        "resnet_sgd_wd_high",
+        "ResNet on the shapes, SGD with momentum and weight decay 5e-4, no clipping",
+        "resnet",
+        "sgd",
+        0.4,
+        "cosine",
+        0.0,
+        10,
+        task="shapes",
+        batch_size=32,
+        weight_decay=5e-4,
+    ),
 )
 
 
@@ -1657,7 +1745,8 @@ class RecurrentLM:
 
 
 def _image_net(r: Regime) -> Any:
-    """The shapes task's non-transformer classifiers: a small CNN, a ResNet or an MLP."""
+    """The shapes task's non-transformer networks: a small CNN, a ResNet, an MLP-Mixer or an MLP
+    (and the denoise task's noise predictor)."""
     from torch import nn
 
     if r.arch == "resnet":
@@ -1689,6 +1778,34 @@ def _image_net(r: Regime) -> Any:
             nn.Flatten(),
             nn.Linear(32, N_CLASSES),
         )
+    if r.arch == "mixer":
+
+        class _Mixer(nn.Module):
+            """An MLP-Mixer: 4x4 patches (16 tokens of 64 channels), two blocks that mix across
+            the tokens and then across the channels, each after a LayerNorm, with residuals."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                d, n = 64, (IMAGE // 4) ** 2
+                self.embed = nn.Conv2d(1, d, 4, stride=4)
+                self.blocks = nn.ModuleList()
+                for _ in range(2):
+                    tokens = nn.Sequential(nn.Linear(n, 64), nn.GELU(), nn.Linear(64, n))
+                    channels = nn.Sequential(nn.Linear(d, 128), nn.GELU(), nn.Linear(128, d))
+                    self.blocks.append(
+                        nn.ModuleList([nn.LayerNorm(d), tokens, nn.LayerNorm(d), channels])
+                    )
+                self.norm = nn.LayerNorm(d)
+                self.head = nn.Linear(d, N_CLASSES)
+
+            def forward(self, x: Any) -> Any:
+                h = self.embed(x).flatten(2).transpose(1, 2)
+                for norm1, tokens, norm2, channels in self.blocks:
+                    h = h + tokens(norm1(h).transpose(1, 2)).transpose(1, 2)
+                    h = h + channels(norm2(h))
+                return self.head(self.norm(h).mean(dim=1))
+
+        return _Mixer()
     if r.arch == "denoiser":
         # The denoise task's noise predictor: four 3x3 convolutions at full resolution over the
         # noisy image and a plane holding its noise level t / T (``d_model`` channels, 19k params
@@ -1939,6 +2056,29 @@ def _transformer(r: Regime) -> Any:
         return OpenAIGPTLMHeadModel(OpenAIGPTConfig(**_gpt_settings(r)))
     if r.arch in ("opt", "bloom", "phi", "falcon", "gemma"):
         return _more_decoders(r)
+    if r.arch == "qwen2":
+        from transformers import Qwen2Config, Qwen2ForCausalLM
+
+        cfg = Qwen2Config(intermediate_size=4 * r.d_model, **_decoder_settings(r))
+        return Qwen2ForCausalLM(cfg)
+    if r.arch == "gptj":
+        from transformers import GPTJConfig, GPTJForCausalLM
+
+        # Attention and MLP side by side on one norm, rotary on the first 8 of each head's 16
+        # dimensions, untied embeddings.
+        cfg = GPTJConfig(
+            vocab_size=_vocab_size(r),
+            n_positions=SEQ_LEN,
+            n_embd=r.d_model,
+            n_layer=r.n_layer,
+            n_head=4,
+            rotary_dim=8,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            tie_word_embeddings=False,
+        )
+        return GPTJForCausalLM(cfg)
     if r.arch == "mamba":
         from transformers import MambaConfig, MambaForCausalLM
 
@@ -1980,7 +2120,7 @@ class Model:
         self.mask_gen = torch.Generator().manual_seed(30_000 + seed)
         if r.arch in ("lstm", "gru"):
             self.net = RecurrentLM.build(r.d_model, r.n_layer, r.arch, _vocab_size(r))
-        elif r.arch in ("cnn", "resnet", "mlp", "denoiser"):
+        elif r.arch in ("cnn", "resnet", "mlp", "mixer", "denoiser"):
             self.net = _image_net(r)
         else:
             self.net = _transformer(r)
