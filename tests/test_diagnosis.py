@@ -173,6 +173,18 @@ def test_share_of_an_extrapolated_run_length_waits_for_the_trace(last: int) -> N
     assert diagnose(run).verdict is Verdict.HEALTHY
 
 
+def test_a_restart_is_not_a_warmup() -> None:
+    """A cosine with three hard restarts and no warmup, logged every 5 steps with no config:
+    the second cycle's first logged LR is nearer the peak than the first cycle's, and the
+    climb back to it is a restart, not a 70-step warmup."""
+    run = _no_config_run(
+        "cosine_with_restarts", last=200, warmup=0, total=200, every=5, num_cycles=3
+    )
+    d = diagnose(run, ended=True)
+    assert d.verdict is Verdict.HEALTHY
+    assert d.evidence["warmup_steps"] == 0
+
+
 @pytest.mark.parametrize(("kind", "last", "warmup"), [("linear", 45, 12), ("inverse_sqrt", 25, 20)])
 def test_a_decay_that_does_not_pin_the_run_length_implies_none(
     kind: str, last: int, warmup: int

@@ -113,6 +113,14 @@ def _infer(steps: Any, lrs: Any, cfg: ScheduleConfig) -> ScheduleFit | None:
 
     near = v >= peak * (1.0 - tol)
     i_peak = int(np.argmax(near))
+    if i_peak > 0:
+        # A warmup is the rise before the LR first falls. An LR that falls before it first comes
+        # near its maximum has that maximum from a later cycle (a cosine with restarts whose
+        # first logged point lies just past the top of its first cycle): the top before the
+        # first fall ends the warmup.
+        falls = np.flatnonzero(np.diff(v[: i_peak + 1]) < -tol * peak)
+        if falls.size:
+            i_peak = int(falls[0])
     peak_step = int(s[i_peak])
     spacing = median_spacing(s)
 

@@ -277,3 +277,27 @@ def test_a_warmup_is_measured_from_where_it_starts(offset: int, every: int, ramp
     fit = infer_lr_schedule(steps, lr)
     assert fit is not None and fit.warmup_shape == "linear"
     assert abs(fit.warmup_steps - warmup) <= every
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    cycles=st.integers(min_value=2, max_value=6),
+    every=st.sampled_from([1, 5, 10, 20]),
+    warmup_share=st.sampled_from([0.0, 0.02, 0.1]),
+)
+def test_a_cosine_with_restarts_is_warmed_up_once(
+    cycles: int, every: int, warmup_share: float
+) -> None:
+    """A cosine with hard restarts climbs back to its peak at each cycle. The first logged
+    point can lie further below the peak than a later cycle's top: the warmup is still the rise
+    before the LR first falls, not the climb to that later top."""
+    from detectors.schedules import lr_schedule
+
+    total = 400
+    warmup = round(warmup_share * total)
+    steps = np.arange(every, total + 1, every)
+    lr = lr_schedule("cosine_with_restarts", steps, 5e-2, warmup, total, num_cycles=cycles)
+    fit = infer_lr_schedule(steps, lr)
+    assert fit is not None and fit.reached_peak
+    assert fit.warmup_steps is not None and fit.warmup_steps <= warmup + every
+    assert fit.peak_step <= warmup + every
