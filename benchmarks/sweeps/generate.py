@@ -1857,8 +1857,8 @@ def _decoder_settings(r: Regime) -> dict[str, Any]:
 
 
 def _gpt_settings(r: Regime) -> dict[str, Any]:
-    """What GPT-2 and the original GPT share (the same config keys): the character vocabulary,
-    the window length, width, depth, 4 heads and no dropout."""
+    """What GPT-2, the original GPT and GPT-J share (the same config keys): the character
+    vocabulary, the window length, width, depth, 4 heads and no dropout."""
     return {
         "vocab_size": _vocab_size(r),
         "n_positions": SEQ_LEN,
@@ -2064,20 +2064,9 @@ def _transformer(r: Regime) -> Any:
     if r.arch == "gptj":
         from transformers import GPTJConfig, GPTJForCausalLM
 
-        # Attention and MLP side by side on one norm, rotary on the first 8 of each head's 16
-        # dimensions, untied embeddings.
-        cfg = GPTJConfig(
-            vocab_size=_vocab_size(r),
-            n_positions=SEQ_LEN,
-            n_embd=r.d_model,
-            n_layer=r.n_layer,
-            n_head=4,
-            rotary_dim=8,
-            resid_pdrop=0.0,
-            embd_pdrop=0.0,
-            attn_pdrop=0.0,
-            tie_word_embeddings=False,
-        )
+        # GPT-2's config keys: attention and MLP side by side on one norm, rotary on the first 8
+        # of each head's 16 dimensions, untied embeddings.
+        cfg = GPTJConfig(rotary_dim=8, tie_word_embeddings=False, **_gpt_settings(r))
         return GPTJForCausalLM(cfg)
     if r.arch == "mamba":
         from transformers import MambaConfig, MambaForCausalLM
