@@ -213,6 +213,9 @@ def test_share_of_an_implied_run_length_counts_once_the_trace_reaches_it() -> No
     d = diagnose(_no_config_run("cosine", last=200, warmup=60, total=200))
     assert d.verdict is Verdict.WARMUP_TOO_LONG
     assert d.confidence == UNSEEN_COST_CONFIDENCE
+    # Nothing in the curve says a shorter warmup would save steps: the advice promises none.
+    (cut,) = [a for a in d.advice if a.parameter == "warmup_steps"]
+    assert "may not save steps" in cut.text and "sooner" not in cut.text
 
 
 def test_long_warmup_whose_cost_shows_is_more_confident() -> None:
