@@ -483,14 +483,15 @@ def _build_columns(points: Points, consume: bool = False) -> tuple[_Columns, lis
                 continue
             order = np.argsort(g_steps[a:b], kind="stable")
             in_order = g_steps[a:b][order]
+            rows = by_tag[a:b][order]
             keep = np.ones(b - a, dtype=bool)
             keep[:-1] = in_order[1:] != in_order[:-1]
             # A value written again unchanged (the Trainer's last epoch, logged twice) replaces
             # nothing; one that differs was superseded.
-            vals = points.values[by_tag[a:b][order]]
+            vals = points.values[rows]
             same = (vals[1:] == vals[:-1]) | (np.isnan(vals[1:]) & np.isnan(vals[:-1]))
             replaced += int(np.sum(~keep[:-1] & ~same))
-            parts.append(by_tag[a:b][order][keep])
+            parts.append(rows[keep])
         idx = np.concatenate(parts)
         sel_codes, sel_steps = codes[idx], steps[idx]
     else:
