@@ -21,17 +21,20 @@ LABELS = SWEEPS / "labels.json"
 pytestmark = pytest.mark.skipif(not LABELS.is_file(), reason="no sweep corpus in this checkout")
 
 
-def _module(name: str) -> ModuleType:
-    sys.path.insert(0, str(SWEEPS))
+def _module(name: str, folder: Path = SWEEPS) -> ModuleType:
+    """Load ``folder/name.py`` with ``folder`` first on the path, and leave the path as it was
+    (a script may put its own folders on it when it is imported)."""
+    saved_path = list(sys.path)
+    sys.path.insert(0, str(folder))
     try:
-        spec = importlib.util.spec_from_file_location(name, SWEEPS / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
         assert spec is not None and spec.loader is not None
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod  # dataclasses resolve their annotations through sys.modules
         spec.loader.exec_module(mod)
         return mod
     finally:
-        sys.path.remove(str(SWEEPS))
+        sys.path[:] = saved_path
 
 
 @pytest.fixture(scope="module")
@@ -140,18 +143,5 @@ def test_mixer_mixes_across_patches() -> None:
 def test_every_architecture_has_a_family() -> None:
     """The accuracy benchmark reports the corpus by family: no architecture may fall outside."""
     generate = _module("generate")
-    saved_path = list(sys.path)
-    try:
-        path = SWEEPS.parent / "bench_accuracy.py"
-        spec = importlib.util.spec_from_file_location("bench_accuracy", path)
-        assert spec is not None and spec.loader is not None
-        bench = importlib.util.module_from_spec(spec)
-        sys.modules["bench_accuracy"] = bench  # its dataclasses resolve annotations through it
-        spec.loader.exec_module(bench)
-    finally:
-        # The benchmark puts its own folders first on the path, and its modules' names are
-        # generic: leave neither behind in the test process.
-        sys.path[:] = saved_path
-        for name in ("bench_accuracy", "baselines"):
-            sys.modules.pop(name, None)
+    bench = _module("bench_accuracy", SWEEPS.parent)
     assert {r.arch for r in generate.REGIMES} <= set(bench.FAMILY)
